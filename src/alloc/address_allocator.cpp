@@ -1,0 +1,67 @@
+#include "alloc/address_allocator.h"
+
+namespace gipam::alloc {
+
+AddressAllocator::AddressAllocator(ip::Prefix pool, std::optional<ip::Prefix> range, Order order)
+    : pool_(pool), range_(range), order_(order) {}
+
+bool AddressAllocator::isReservedByProtocol(const ip::Address& address) const {
+    // /31 and /32 (v4), /127 and /128 (v6) have no network or broadcast address to spare.
+    if (pool_.hostBits() < 2) return false;
+    const ip::U128 offset = pool_.offsetOf(address);
+    if (offset == 0) return true;
+    return pool_.family() == ip::Family::V4 && offset == pool_.lastOffset();
+}
+
+AddressAllocator::Span AddressAllocator::hostSpan(const ip::Prefix& prefix) const {
+    Span span{pool_.offsetOf(prefix.network()), pool_.offsetOf(prefix.last())};
+    if (isReservedByProtocol(prefix.network())) ++span.first;
+    if (span.first < span.last && isReservedByProtocol(prefix.last())) --span.last;
+    return span;
+}
+
+std::optional<ip::Address> AddressAllocator::take(ip::U128 offset) {
+    held_.insert(offset);
+    cursor_ = offset + 1;
+    return pool_.at(offset);
+}
+
+std::optional<ip::Address> AddressAllocator::allocate() {
+    const Span span = hostSpan(range_.value_or(pool_));
+    if (span.first > span.last || isReservedByProtocol(pool_.at(span.first))) return std::nullopt;
+    if (order_ == Order::RoundRobin && cursor_ > span.first && cursor_ <= span.last) {
+        if (auto offset = held_.firstFree(cursor_, span.last)) return take(*offset);
+        if (auto offset = held_.firstFree(span.first, cursor_ - 1)) return take(*offset);
+        return std::nullopt;
+    }
+    if (auto offset = held_.firstFree(span.first, span.last)) return take(*offset);
+    return std::nullopt;
+}
+
+std::optional<ip::Address> AddressAllocator::allocateLowestInPool() {
+    const Span span = hostSpan(pool_);
+    if (span.first > span.last || isReservedByProtocol(pool_.at(span.first))) return std::nullopt;
+    if (auto offset = held_.firstFree(span.first, span.last)) {
+        held_.insert(*offset);
+        return pool_.at(*offset);
+    }
+    return std::nullopt;
+}
+
+AddressAllocator::ReserveResult AddressAllocator::reserveRun(const ip::Address& first, const ip::Address& last) {
+    if (!pool_.contains(first) || !pool_.contains(last) || last < first) return ReserveResult::NotInPool;
+    // The protocol-reserved addresses are the pool's ends, so checking the run's ends suffices.
+    if (isReservedByProtocol(first) || isReservedByProtocol(last)) return ReserveResult::NotAHost;
+    return held_.insertRun(pool_.offsetOf(first), pool_.offsetOf(last)) ? ReserveResult::Reserved
+                                                                         : ReserveResult::AlreadyHeld;
+}
+
+bool AddressAllocator::release(const ip::Address& address) {
+    return pool_.contains(address) && held_.erase(pool_.offsetOf(address));
+}
+
+bool AddressAllocator::isHeld(const ip::Address& address) const {
+    return pool_.contains(address) && held_.contains(pool_.offsetOf(address));
+}
+
+}  // namespace gipam::alloc

@@ -1,0 +1,62 @@
+// Hands out host addresses inside one pool.
+#pragma once
+
+#include <optional>
+
+#include "alloc/offset_set.h"
+#include "ip/prefix.h"
+
+namespace gipam::alloc {
+
+/// The held addresses of one pool and the policy for picking the next one. Never enumerates
+/// the pool: a /64 costs memory only for the addresses that are held.
+class AddressAllocator {
+public:
+    enum class Order { LowestFirst, RoundRobin };
+    enum class ReserveResult { Reserved, AlreadyHeld, NotInPool, NotAHost };
+
+    /// Automatic picks come from `range` (a sub-pool inside `pool`) or, without one, the whole
+    /// pool. RoundRobin continues after the last pick so a released address is not reused at once.
+    AddressAllocator(ip::Prefix pool, std::optional<ip::Prefix> range, Order order);
+
+    const ip::Prefix& pool() const { return pool_; }
+    const std::optional<ip::Prefix>& range() const { return range_; }
+    Order order() const { return order_; }
+
+    /// The next free host address of the range, now held; nullopt when the range is full.
+    std::optional<ip::Address> allocate();
+    /// The lowest free host address of the whole pool, ignoring the range (for gateways).
+    std::optional<ip::Address> allocateLowestInPool();
+    /// Holds a specific address anywhere in the pool.
+    ReserveResult reserve(const ip::Address& address) { return reserveRun(address, address); }
+    /// Holds every address from `first` to `last` (both in the pool); changes nothing unless
+    /// the result is Reserved.
+    ReserveResult reserveRun(const ip::Address& first, const ip::Address& last);
+    /// Frees an address; false if it was not held.
+    bool release(const ip::Address& address);
+    bool isHeld(const ip::Address& address) const;
+    /// True for the network address, the IPv4 broadcast and the IPv6 subnet-router anycast.
+    bool isReservedByProtocol(const ip::Address& address) const;
+
+    const OffsetSet& held() const { return held_; }
+    /// Where the next round-robin search starts (an offset into the pool).
+    ip::U128 cursor() const { return cursor_; }
+    void setCursor(ip::U128 cursor) { cursor_ = cursor; }
+
+private:
+    struct Span {
+        ip::U128 first;
+        ip::U128 last;
+    };
+    // Host offsets inside `prefix` (a sub-prefix of the pool): without network and broadcast.
+    Span hostSpan(const ip::Prefix& prefix) const;
+    std::optional<ip::Address> take(ip::U128 offset);
+
+    ip::Prefix pool_;
+    std::optional<ip::Prefix> range_;
+    Order order_;
+    OffsetSet held_;
+    ip::U128 cursor_ = 0;
+};
+
+}  // namespace gipam::alloc

@@ -1,0 +1,29 @@
+// The --ipam-opt keys gipam understands, parsed and checked.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+
+#include "ip/address.h"
+
+namespace gipam::ipam {
+
+/// What a network's options ask of its pool. Unknown keys are kept with the pool but ignored.
+struct PoolOptions {
+    std::optional<int> v4BlockLength;  // "v4ab"
+    std::optional<int> v6BlockLength;  // "v6ab"
+    bool serial = false;               // "com.docker.network.ipam.serial"
+
+    /// Throws IpamError naming the key and value for a value that is not valid.
+    static PoolOptions parse(const std::map<std::string, std::string>& options);
+
+    std::optional<int> blockLength(ip::Family family) const {
+        return family == ip::Family::V4 ? v4BlockLength : v6BlockLength;
+    }
+};
+
+/// Shortest host-holding block for a family: /30 for IPv4, /126 for IPv6.
+constexpr int maxBlockLength(ip::Family family) { return family == ip::Family::V4 ? 30 : 126; }
+
+}  // namespace gipam::ipam

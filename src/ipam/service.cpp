@@ -1,0 +1,310 @@
+#include "ipam/service.h"
+
+#include <iterator>
+
+#include "ipam/pool_options.h"
+#include "log/log.h"
+
+namespace gipam::ipam {
+namespace {
+
+using ReserveResult = alloc::AddressAllocator::ReserveResult;
+
+alloc::AddressAllocator::Order orderFor(const PoolOptions& options) {
+    return options.serial ? alloc::AddressAllocator::Order::RoundRobin : alloc::AddressAllocator::Order::LowestFirst;
+}
+
+ip::Prefix parsePrefix(const std::string& text, const std::string& what) {
+    try {
+        return ip::Prefix::parse(text);
+    } catch (const ip::ParseError& error) {
+        throw IpamError(what + " " + error.what());
+    }
+}
+
+std::string noSupernetMessage(ip::Family family) {
+    return "no " + std::string(ip::familyName(family)) + " supernet is configured in gipam (start it with " +
+           (family == ip::Family::V4 ? "-v4" : "-v6") + " CIDR, or give --subnet)";
+}
+
+bool isGatewayRequest(const Options& options) {
+    const auto it = options.find(std::string(kRequestAddressType));
+    return it != options.end() && it->second == kGatewayType;
+}
+
+std::string describeReserveFailure(ReserveResult result, const ip::Address& address, const ip::Prefix& pool,
+                                   const std::string& poolId) {
+    const std::string text = address.toString();
+    switch (result) {
+        case ReserveResult::AlreadyHeld: return "address " + text + " is already allocated in pool " + poolId;
+        case ReserveResult::NotAHost:
+            if (address == pool.network()) return "address " + text + " is the network address of pool " + poolId;
+            return "address " + text + " is the broadcast address of pool " + poolId;
+        case ReserveResult::NotInPool:
+            if (address.family() != pool.family()) {
+                return "address " + text + " is " + std::string(ip::familyName(address.family())) + " but pool " +
+                       poolId + " is " + std::string(ip::familyName(pool.family()));
+            }
+            return "address " + text + " is outside pool " + poolId;
+        case ReserveResult::Reserved: break;
+    }
+    return {};
+}
+
+}  // namespace
+
+IpamService::IpamService(const store::Leases& leases, store::LeaseStore& store)
+    : store_(store), v4_(leases.v4), v6_(leases.v6) {
+    if (v4_) v4Blocks_.emplace(v4_->prefix);
+    if (v6_) v6Blocks_.emplace(v6_->prefix);
+    for (const auto& record : leases.pools) {
+        const std::string where = "pool " + record.id + ": ";
+        if (pools_.count(record.id)) throw IpamError(where + "the ID appears twice");
+        if (const Pool* other = overlapping(record.pool)) {
+            throw IpamError(where + record.pool.toString() + " overlaps " + other->addresses.pool().toString() +
+                            " of pool " + other->id);
+        }
+        PoolOptions options;
+        try {
+            checkStaticPool(record.pool);
+            options = PoolOptions::parse(record.options);
+        } catch (const IpamError& error) {
+            throw IpamError(where + error.what());
+        }
+        Pool pool{record.id, alloc::AddressAllocator(record.pool, record.subPool, orderFor(options)), record.options};
+        for (const auto& run : record.addresses) {
+            const auto result = pool.addresses.reserveRun(run.first, run.last);
+            if (result != ReserveResult::Reserved) {
+                throw IpamError(where + describeReserveFailure(result, run.first, record.pool, record.id));
+            }
+        }
+        if (record.next) pool.addresses.setCursor(record.pool.offsetOf(*record.next));
+        insertPool(std::move(pool));
+    }
+}
+
+const std::optional<store::Supernet>& IpamService::supernetFor(ip::Family family) const {
+    return family == ip::Family::V4 ? v4_ : v6_;
+}
+
+alloc::BlockAllocator* IpamService::blocksFor(ip::Family family) {
+    auto& blocks = family == ip::Family::V4 ? v4Blocks_ : v6Blocks_;
+    return blocks ? &*blocks : nullptr;
+}
+
+const IpamService::Pool* IpamService::overlapping(const ip::Prefix& prefix) const {
+    // Held prefixes are disjoint, so only the nearest one at or below `prefix` can contain
+    // it, and only the nearest one above can lie inside it.
+    const auto key = std::make_pair(prefix.family(), prefix.network().value());
+    auto above = prefixes_.upper_bound(key);
+    if (above != prefixes_.end() && above->first.first == prefix.family()) {
+        const Pool& pool = pools_.at(above->second);
+        if (prefix.contains(pool.addresses.pool())) return &pool;
+    }
+    if (above != prefixes_.begin()) {
+        const Pool& pool = pools_.at(std::prev(above)->second);
+        if (pool.addresses.pool().overlaps(prefix)) return &pool;
+    }
+    return nullptr;
+}
+
+void IpamService::checkStaticPool(const ip::Prefix& prefix) const {
+    // A pool that swallows a supernet would collide with every block cut from it later.
+    const auto& supernet = supernetFor(prefix.family());
+    if (supernet && prefix.contains(supernet->prefix)) {
+        throw IpamError("subnet " + prefix.toString() + " covers gipam's whole " +
+                        std::string(ip::familyName(prefix.family())) + " supernet " + supernet->prefix.toString());
+    }
+}
+
+void IpamService::insertPool(Pool pool) {
+    const ip::Prefix prefix = pool.addresses.pool();
+    if (auto* blocks = blocksFor(prefix.family()); blocks && blocks->supernet().contains(prefix)) {
+        blocks->reserve(prefix);
+    }
+    prefixes_.emplace(std::make_pair(prefix.family(), prefix.network().value()), pool.id);
+    const std::string id = pool.id;
+    pools_.emplace(id, std::move(pool));
+}
+
+IpamService::Pool IpamService::erasePool(const std::string& poolId) {
+    auto node = pools_.extract(poolId);
+    Pool pool = std::move(node.mapped());
+    const ip::Prefix prefix = pool.addresses.pool();
+    prefixes_.erase(std::make_pair(prefix.family(), prefix.network().value()));
+    if (auto* blocks = blocksFor(prefix.family()); blocks && blocks->supernet().contains(prefix)) {
+        blocks->release(prefix);
+    }
+    return pool;
+}
+
+IpamService::Pool& IpamService::findPool(const std::string& poolId) {
+    const auto it = pools_.find(poolId);
+    if (it == pools_.end()) throw IpamError("unknown pool ID '" + poolId + "'");
+    return it->second;
+}
+
+ip::Prefix IpamService::pickBlock(ip::Family family, std::optional<int> requestedLength) {
+    const auto& supernet = supernetFor(family);
+    if (!supernet) throw IpamError(noSupernetMessage(family));
+    const int length = requestedLength.value_or(supernet->blockLength);
+    if (length <= supernet->prefix.length() || length > maxBlockLength(family)) {
+        throw IpamError("a /" + std::to_string(length) + " block does not fit in supernet " +
+                        supernet->prefix.toString() + " (use /" + std::to_string(supernet->prefix.length() + 1) +
+                        " to /" + std::to_string(maxBlockLength(family)) + ")");
+    }
+    auto block = blocksFor(family)->allocate(length);
+    if (!block) {
+        const int bits = length - supernet->prefix.length();
+        throw IpamError("supernet " + supernet->prefix.toString() + " has no free /" + std::to_string(length) +
+                        " block left (it holds " + ip::toDecimal(ip::lowMask(bits) + 1) + " of them)");
+    }
+    return *block;
+}
+
+template <typename Undo>
+void IpamService::persist(const char* operation, Undo undo) {
+    try {
+        store_.save(snapshotLocked());
+    } catch (const store::StoreError& error) {
+        undo();
+        log::error(std::string(operation) + " not saved: " + error.what());
+        throw IpamError(std::string("gipam could not save the change: ") + error.what());
+    }
+}
+
+PoolGrant IpamService::requestPool(const PoolRequest& request) {
+    if (request.addressSpace != kLocalAddressSpace && request.addressSpace != kGlobalAddressSpace) {
+        throw IpamError("unknown address space '" + request.addressSpace + "'; gipam serves " +
+                        std::string(kLocalAddressSpace) + " and " + std::string(kGlobalAddressSpace));
+    }
+    const auto options = PoolOptions::parse(request.options);
+    const ip::Family requestedFamily = request.v6 ? ip::Family::V6 : ip::Family::V4;
+
+    std::lock_guard lock(mutex_);
+    std::optional<ip::Prefix> subPool;
+    ip::Prefix prefix = [&] {
+        if (request.pool.empty()) {
+            if (!request.subPool.empty()) {
+                throw IpamError("ip-range " + request.subPool + " needs a subnet (--subnet) to lie in");
+            }
+            return pickBlock(requestedFamily, options.blockLength(requestedFamily));
+        }
+        const ip::Prefix requested = parsePrefix(request.pool, "subnet");
+        if (requested.family() != requestedFamily) {
+            throw IpamError("subnet " + requested.toString() + " is " + std::string(ip::familyName(requested.family())) +
+                            " but the request is for " + std::string(ip::familyName(requestedFamily)));
+        }
+        // Docker 29 sends an all-zero prefix to mean "any block of this size".
+        if (requested.length() == 0) {
+            throw IpamError("subnet " + requested.toString() + " is the whole " +
+                            std::string(ip::familyName(requestedFamily)) + " address space");
+        }
+        if (requested.network().value() == 0) return pickBlock(requestedFamily, requested.length());
+        if (!request.subPool.empty()) {
+            subPool = parsePrefix(request.subPool, "ip-range");
+            if (!requested.contains(*subPool)) {
+                throw IpamError("ip-range " + subPool->toString() + " is not inside subnet " + requested.toString());
+            }
+        }
+        if (const Pool* other = overlapping(requested)) {
+            throw IpamError("subnet " + requested.toString() + " overlaps " + other->addresses.pool().toString() +
+                            " of pool " + other->id);
+        }
+        checkStaticPool(requested);
+        return requested;
+    }();
+
+    std::string id = request.addressSpace + "/" + prefix.toString();
+    if (subPool) id += "/" + subPool->toString();
+    insertPool(Pool{id, alloc::AddressAllocator(prefix, subPool, orderFor(options)), request.options});
+    persist("RequestPool", [&] { erasePool(id); });
+    log::info("RequestPool " + id + " granted " + prefix.toString());
+    return {id, prefix};
+}
+
+void IpamService::releasePool(const std::string& poolId) {
+    std::lock_guard lock(mutex_);
+    findPool(poolId);
+    Pool pool = erasePool(poolId);
+    const auto held = pool.addresses.held().count();
+    persist("ReleasePool", [&] { insertPool(std::move(pool)); });
+    log::info("ReleasePool " + poolId + " freed with " + ip::toDecimal(held) + " addresses still held");
+}
+
+AddressGrant IpamService::requestAddress(const AddressRequest& request) {
+    std::lock_guard lock(mutex_);
+    Pool& pool = findPool(request.poolId);
+    auto& addresses = pool.addresses;
+    const ip::U128 cursor = addresses.cursor();
+    std::optional<ip::Address> granted;
+    if (request.address.empty()) {
+        granted = isGatewayRequest(request.options) ? addresses.allocateLowestInPool() : addresses.allocate();
+        if (!granted) {
+            const auto& range = addresses.range();
+            throw IpamError("no free " + std::string(ip::familyName(addresses.pool().family())) + " address in " +
+                            (range ? "ip-range " + range->toString() + " of " : std::string()) + "pool " + pool.id);
+        }
+    } else {
+        ip::Address address;
+        try {
+            address = ip::Address::parse(request.address);
+        } catch (const ip::ParseError& error) {
+            throw IpamError(std::string("requested address ") + error.what());
+        }
+        const auto result = addresses.reserve(address);
+        if (result != ReserveResult::Reserved) {
+            throw IpamError(describeReserveFailure(result, address, addresses.pool(), pool.id));
+        }
+        granted = address;
+    }
+    persist("RequestAddress", [&] {
+        addresses.release(*granted);
+        addresses.setCursor(cursor);
+    });
+    log::info("RequestAddress " + pool.id + " granted " + granted->toString());
+    return {*granted, addresses.pool().length()};
+}
+
+void IpamService::releaseAddress(const std::string& poolId, const std::string& address) {
+    std::lock_guard lock(mutex_);
+    Pool& pool = findPool(poolId);
+    ip::Address parsed;
+    try {
+        parsed = ip::Address::parse(address);
+    } catch (const ip::ParseError& error) {
+        throw IpamError(std::string("released address ") + error.what());
+    }
+    if (!pool.addresses.release(parsed)) {
+        log::debug("ReleaseAddress " + poolId + " " + address + " was not held");
+        return;
+    }
+    persist("ReleaseAddress", [&] { pool.addresses.reserve(parsed); });
+    log::info("ReleaseAddress " + poolId + " freed " + parsed.toString());
+}
+
+store::Leases IpamService::snapshot() const {
+    std::lock_guard lock(mutex_);
+    return snapshotLocked();
+}
+
+store::Leases IpamService::snapshotLocked() const {
+    store::Leases leases{v4_, v6_, {}};
+    leases.pools.reserve(pools_.size());
+    for (const auto& [id, pool] : pools_) {
+        const auto& addresses = pool.addresses;
+        store::PoolRecord record{id, addresses.pool(), addresses.range(), pool.options, {}, {}};
+        if (addresses.order() == alloc::AddressAllocator::Order::RoundRobin && addresses.cursor() != 0 &&
+            addresses.cursor() <= addresses.pool().lastOffset()) {
+            record.next = addresses.pool().at(addresses.cursor());
+        }
+        record.addresses.reserve(addresses.held().runs().size());
+        for (const auto& [first, last] : addresses.held().runs()) {
+            record.addresses.push_back({addresses.pool().at(first), addresses.pool().at(last)});
+        }
+        leases.pools.push_back(std::move(record));
+    }
+    return leases;
+}
+
+}  // namespace gipam::ipam

@@ -1,0 +1,115 @@
+// Docker's IPAM semantics: pools, gateways, sub-pools, options, errors.
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+#include "alloc/address_allocator.h"
+#include "alloc/block_allocator.h"
+#include "store/lease_store.h"
+
+namespace gipam::ipam {
+
+inline constexpr std::string_view kLocalAddressSpace = "gipam-local";
+inline constexpr std::string_view kGlobalAddressSpace = "gipam-global";
+/// RequestAddress option that marks the network's gateway request.
+inline constexpr std::string_view kRequestAddressType = "RequestAddressType";
+inline constexpr std::string_view kGatewayType = "com.docker.network.gateway";
+/// Pool option: hand addresses out round-robin instead of lowest first.
+inline constexpr std::string_view kSerialOption = "com.docker.network.ipam.serial";
+
+using Options = std::map<std::string, std::string>;
+
+/// A refused request; the message is a sentence naming the offending value and reaches the
+/// Docker user verbatim.
+class IpamError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+struct PoolRequest {
+    std::string addressSpace;
+    std::string pool;     // "" = a block from the supernet
+    std::string subPool;  // "" = automatic addresses from the whole pool
+    Options options;
+    bool v6 = false;
+};
+
+struct PoolGrant {
+    std::string poolId;
+    ip::Prefix pool;
+};
+
+struct AddressRequest {
+    std::string poolId;
+    std::string address;  // "" = any free address
+    Options options;
+};
+
+struct AddressGrant {
+    ip::Address address;
+    int prefixLength;
+    /// "198.18.4.1/24": Docker needs the pool's length on every address.
+    std::string toString() const { return address.toString() + "/" + std::to_string(prefixLength); }
+};
+
+/// Owns all pools and addresses. Every change is saved through the LeaseStore before the
+/// method returns; if saving fails, the change is undone and IpamError is thrown, so nothing
+/// is handed out that is not on disk. All methods are thread-safe.
+class IpamService {
+public:
+    /// Rebuilds state from `leases`; throws IpamError if they are inconsistent (overlapping
+    /// pools, a pool holding a whole supernet).
+    IpamService(const store::Leases& leases, store::LeaseStore& store);
+
+    PoolGrant requestPool(const PoolRequest& request);
+    void releasePool(const std::string& poolId);
+    AddressGrant requestAddress(const AddressRequest& request);
+    /// Releasing an address that is not held succeeds without change: dockerd retries releases.
+    void releaseAddress(const std::string& poolId, const std::string& address);
+
+    /// The current state, as it is on disk.
+    store::Leases snapshot() const;
+
+private:
+    struct Pool {
+        std::string id;
+        alloc::AddressAllocator addresses;
+        Options options;
+    };
+
+    // Held pool prefixes by (family, network) for O(log n) overlap checks.
+    using PrefixIndex = std::map<std::pair<ip::Family, ip::U128>, std::string>;
+
+    store::Leases snapshotLocked() const;
+    // Saves the current state; on failure runs `undo` and throws IpamError.
+    template <typename Undo>
+    void persist(const char* operation, Undo undo);
+
+    alloc::BlockAllocator* blocksFor(ip::Family family);
+    const std::optional<store::Supernet>& supernetFor(ip::Family family) const;
+    // The held pool overlapping `prefix`, if any.
+    const Pool* overlapping(const ip::Prefix& prefix) const;
+    Pool& findPool(const std::string& poolId);
+    // The lowest free block of `length` (default: the supernet's block length) in the family's supernet.
+    ip::Prefix pickBlock(ip::Family family, std::optional<int> length);
+    void checkStaticPool(const ip::Prefix& prefix) const;
+    // Adds a pool to all indexes (carving its block out of a supernet when inside one).
+    void insertPool(Pool pool);
+    // Removes a pool from all indexes and returns it.
+    Pool erasePool(const std::string& poolId);
+
+    mutable std::mutex mutex_;
+    store::LeaseStore& store_;
+    std::optional<store::Supernet> v4_;
+    std::optional<store::Supernet> v6_;
+    std::optional<alloc::BlockAllocator> v4Blocks_;
+    std::optional<alloc::BlockAllocator> v6Blocks_;
+    std::map<std::string, Pool> pools_;
+    PrefixIndex prefixes_;
+};
+
+}  // namespace gipam::ipam

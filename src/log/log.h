@@ -1,0 +1,21 @@
+// One-line log messages on stderr, filtered by level.
+#pragma once
+
+#include <string_view>
+
+namespace gipam::log {
+
+enum class Level { Debug, Info, Warning, Error };
+
+/// Messages below `level` are dropped. Default: Info.
+void setLevel(Level level);
+/// Parses debug|info|warning|error; false if the text is none of them.
+bool parseLevel(std::string_view text, Level& level);
+
+void write(Level level, std::string_view message);
+inline void debug(std::string_view message) { write(Level::Debug, message); }
+inline void info(std::string_view message) { write(Level::Info, message); }
+inline void warning(std::string_view message) { write(Level::Warning, message); }
+inline void error(std::string_view message) { write(Level::Error, message); }
+
+}  // namespace gipam::log

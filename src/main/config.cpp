@@ -1,0 +1,149 @@
+#include "main/config.h"
+
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <iostream>
+
+#include "ip/prefix.h"
+
+#ifndef GIPAM_VERSION
+#define GIPAM_VERSION "dev"
+#endif
+
+namespace gipam::config {
+namespace {
+
+constexpr const char* kLongNames[] = {"address", "file", "v4", "v4ab", "v6", "v6ab", "socket", "spec-dir",
+                                      "name", "log-level", "help", "version"};
+
+// The Go flag package accepts -name as well as --name; CLI11 only the latter.
+std::vector<std::string> normalizeGoFlags(std::vector<std::string> args) {
+    for (std::size_t i = 1; i < args.size(); ++i) {
+        auto& arg = args[i];
+        if (arg == "--") break;
+        if (arg.size() < 3 || arg[0] != '-' || arg[1] == '-') continue;
+        const auto name = arg.substr(1, arg.find('=') - 1);
+        if (std::find(std::begin(kLongNames), std::end(kLongNames), name) != std::end(kLongNames)) arg.insert(0, "-");
+    }
+    return args;
+}
+
+// "-v4 X" or "GIPAM_V4=X", whichever supplied the value, for error messages.
+std::string sourceOf(const CLI::Option& option, const std::vector<std::string>& args) {
+    const std::string flag = option.get_name();
+    for (const auto& arg : args) {
+        if (arg == flag || arg.rfind(flag + "=", 0) == 0) return "-" + flag.substr(2);
+    }
+    return option.get_envname();
+}
+
+std::optional<store::Supernet> parseSupernet(const CLI::Option& prefixOption, const CLI::Option& lengthOption,
+                                             const std::string& prefixText, int blockLength, ip::Family family,
+                                             const std::vector<std::string>& args) {
+    if (prefixText.empty()) return std::nullopt;
+    const std::string source = sourceOf(prefixOption, args);
+    ip::Prefix prefix = [&] {
+        try {
+            return ip::Prefix::parse(prefixText);
+        } catch (const ip::ParseError& error) {
+            throw UsageError(source + " " + prefixText + ": " + error.what());
+        }
+    }();
+    if (prefix.family() != family) {
+        throw UsageError(source + " " + prefixText + ": not an " + std::string(ip::familyName(family)) + " prefix");
+    }
+    const int maxLength = family == ip::Family::V4 ? 30 : 126;
+    if (blockLength <= prefix.length() || blockLength > maxLength) {
+        throw UsageError(sourceOf(lengthOption, args) + " " + std::to_string(blockLength) + ": block length must be longer than the supernet's /" +
+                         std::to_string(prefix.length()) + " and at most /" + std::to_string(maxLength));
+    }
+    return store::Supernet{prefix, blockLength};
+}
+
+std::string describe(const std::optional<store::Supernet>& supernet, bool blockLength) {
+    if (!supernet) return "unset";
+    return blockLength ? std::to_string(supernet->blockLength) : supernet->prefix.toString();
+}
+
+}  // namespace
+
+ParseResult parseCommandLine(std::vector<std::string> rawArgs) {
+    const auto args = normalizeGoFlags(std::move(rawArgs));
+    CLI::App app{"gipam: Docker IPAM plugin handing out dual-stack pools and addresses from supernets, "
+                 "with every change saved to a lease file before Docker gets its answer.",
+                 "gipam"};
+    app.get_formatter()->column_width(34);
+    Config config;
+    std::string v4, v6, logLevel = "info";
+    int v4ab = 24, v6ab = 64;
+    app.add_option("--address", config.address, "Listen on TCP host:port and write a spec file, instead of the Unix socket")
+        ->envname("GIPAM_ADDRESS");
+    app.add_option("--file", config.file, "Lease file (JSON); once it exists, supernet settings come from it")
+        ->envname("GIPAM_FILE")
+        ->capture_default_str();
+    auto* v4Option = app.add_option("--v4", v4, "IPv4 supernet to cut pools from, e.g. 198.18.0.0/16")->envname("GIPAM_V4");
+    auto* v4abOption = app.add_option("--v4ab", v4ab, "IPv4 block (pool) prefix length")->envname("GIPAM_V4AB")->capture_default_str();
+    auto* v6Option = app.add_option("--v6", v6, "IPv6 supernet to cut pools from, e.g. 2001:db8::/56")->envname("GIPAM_V6");
+    auto* v6abOption = app.add_option("--v6ab", v6ab, "IPv6 block (pool) prefix length")->envname("GIPAM_V6AB")->capture_default_str();
+    app.add_option("--socket", config.socketPath, "Unix socket path (default /run/docker/plugins/<name>.sock)");
+    app.add_option("--spec-dir", config.specDir, "Directory for <name>.spec in TCP mode")->capture_default_str();
+    app.add_option("--name", config.name, "Plugin name, as given to --ipam-driver")->capture_default_str();
+    app.add_option("--log-level", logLevel, "debug, info, warning or error")->capture_default_str();
+    app.set_version_flag("--version", std::string("gipam ") + GIPAM_VERSION);
+
+    std::vector<std::string> reversed(args.rbegin(), args.rend() - 1);
+    try {
+        app.parse(reversed);
+    } catch (const CLI::ParseError& error) {
+        if (error.get_exit_code() == 0) {
+            app.exit(error);
+            return {std::nullopt, 0};
+        }
+        std::cerr << "gipam: " << error.what() << "\n";
+        return {std::nullopt, 2};
+    }
+    try {
+        if (!log::parseLevel(logLevel, config.logLevel)) {
+            throw UsageError("--log-level " + logLevel + ": use debug, info, warning or error");
+        }
+        if (config.name.empty() || config.name.find('/') != std::string::npos) {
+            throw UsageError("--name '" + config.name + "': must be a non-empty file name");
+        }
+        config.v4 = {parseSupernet(*v4Option, *v4abOption, v4, v4ab, ip::Family::V4, args), v4Option->count() > 0,
+                     v4abOption->count() > 0};
+        config.v6 = {parseSupernet(*v6Option, *v6abOption, v6, v6ab, ip::Family::V6, args), v6Option->count() > 0,
+                     v6abOption->count() > 0};
+    } catch (const UsageError& error) {
+        std::cerr << "gipam: " << error.what() << "\n";
+        return {std::nullopt, 2};
+    }
+    if (config.socketPath.empty()) config.socketPath = "/run/docker/plugins/" + config.name + ".sock";
+    return {config, 0};
+}
+
+store::Leases initialLeases(const Config& config) {
+    if (!config.v4.supernet && !config.v6.supernet) {
+        throw UsageError("no supernet configured: give -v4 and/or -v6 (or GIPAM_V4/GIPAM_V6)");
+    }
+    return {config.v4.supernet, config.v6.supernet, {}};
+}
+
+std::vector<std::string> differencesFromLeases(const Config& config, const store::Leases& leases) {
+    std::vector<std::string> differences;
+    const auto compare = [&](const SupernetSetting& setting, const std::optional<store::Supernet>& stored,
+                             const std::string& name) {
+        const auto given = setting.supernet;
+        if (setting.prefixGiven && describe(given, false) != describe(stored, false)) {
+            differences.push_back("-" + name + " " + describe(given, false) + " (lease file: " + describe(stored, false) + ")");
+        }
+        if (setting.blockLengthGiven && given && describe(given, true) != describe(stored, true)) {
+            differences.push_back("-" + name + "ab " + describe(given, true) + " (lease file: " + describe(stored, true) + ")");
+        }
+    };
+    compare(config.v4, leases.v4, "v4");
+    compare(config.v6, leases.v6, "v6");
+    return differences;
+}
+
+}  // namespace gipam::config

@@ -1,0 +1,56 @@
+// Command line and environment: what the user asked gipam to do.
+#pragma once
+
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "log/log.h"
+#include "store/leases.h"
+
+namespace gipam::config {
+
+/// Thrown for an invalid flag or variable; the message is one line naming it and its value.
+class UsageError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+/// A supernet setting and where it came from, to compare with the lease file.
+struct SupernetSetting {
+    std::optional<store::Supernet> supernet;
+    bool prefixGiven = false;       // -v4/-v6 or its variable was set
+    bool blockLengthGiven = false;  // -v4ab/-v6ab or its variable was set
+};
+
+struct Config {
+    std::string address;  // TCP "host:port"; empty = Unix socket
+    std::string file = "leases.json";
+    SupernetSetting v4;
+    SupernetSetting v6;
+    std::string socketPath;
+    std::string specDir = "/etc/docker/plugins";
+    std::string name = "gipam";
+    log::Level logLevel = log::Level::Info;
+};
+
+/// Parsed command line, or the exit status when the program should stop right away
+/// (0 after --help/--version, 2 after a usage error already printed).
+struct ParseResult {
+    std::optional<Config> config;
+    int exitCode = 0;
+};
+
+/// Parses flags (Go style: -flag, --flag, with "=value" or a separate value) and GIPAM_*
+/// variables; flags win over variables. Prints help, version and errors itself.
+ParseResult parseCommandLine(std::vector<std::string> args);
+
+/// The supernets for a new lease file. Throws UsageError if neither family is configured.
+store::Leases initialLeases(const Config& config);
+
+/// Names every explicitly set flag/variable whose value differs from the lease file's
+/// (empty if none): the lease file wins once it exists.
+std::vector<std::string> differencesFromLeases(const Config& config, const store::Leases& leases);
+
+}  // namespace gipam::config

@@ -1,0 +1,96 @@
+// gipam: wiring of configuration, lease file, IPAM service and plugin server; signal handling.
+#include <csignal>
+#include <iostream>
+
+#include "ipam/service.h"
+#include "log/log.h"
+#include "main/config.h"
+#include "server/plugin_server.h"
+#include "store/lease_file.h"
+
+namespace {
+
+using namespace gipam;
+
+std::string describeSupernets(const store::Leases& leases) {
+    std::string text;
+    for (const auto& supernet : {leases.v4, leases.v6}) {
+        if (!supernet) continue;
+        if (!text.empty()) text += ", ";
+        text += supernet->prefix.toString() + " in /" + std::to_string(supernet->blockLength) + " blocks";
+    }
+    return text;
+}
+
+// Blocks the stop signals in every thread, so that only sigwait() sees them.
+sigset_t blockStopSignals() {
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    return signals;
+}
+
+int run(const config::Config& config) {
+    store::LeaseFile leaseFile(config.file);
+    store::Leases leases;
+    if (auto stored = leaseFile.load()) {
+        leases = std::move(*stored);
+        const auto differences = config::differencesFromLeases(config, leases);
+        if (!differences.empty()) {
+            std::string joined;
+            for (const auto& difference : differences) joined += (joined.empty() ? "" : ", ") + difference;
+            log::warning("ignoring settings that differ from lease file " + config.file + ": " + joined +
+                         "; the lease file is the truth (stop gipam and edit it to change supernets)");
+        }
+    } else {
+        leases = config::initialLeases(config);
+        leaseFile.save(leases);
+        log::info("created lease file " + config.file);
+    }
+    if (!leases.v4) {
+        log::warning("no IPv4 supernet: Docker before 28 asks for an IPv4 pool on every network create, so "
+                     "networks need --ipv4=false (Docker 28+) or an IPv4 --subnet");
+    }
+
+    ipam::IpamService service = [&] {
+        try {
+            return ipam::IpamService(leases, leaseFile);
+        } catch (const ipam::IpamError& error) {
+            throw store::StoreError("lease file " + config.file + ": " + error.what());
+        }
+    }();
+    log::info("serving " + describeSupernets(leases) + "; " + std::to_string(leases.pools.size()) +
+              " pools held in " + config.file);
+
+    server::PluginApi api(service);
+    server::PluginServer server(api, {config.address, config.socketPath, config.specDir, config.name});
+    server.start();
+
+    const sigset_t signals = blockStopSignals();
+    int signal = 0;
+    sigwait(&signals, &signal);
+    log::info(std::string("stopping on ") + (signal == SIGTERM ? "SIGTERM" : "SIGINT"));
+    server.stop();
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    // Before any thread exists, so every thread inherits the mask.
+    blockStopSignals();
+    const auto parsed = config::parseCommandLine(std::vector<std::string>(argv, argv + argc));
+    if (!parsed.config) return parsed.exitCode;
+    log::setLevel(parsed.config->logLevel);
+    try {
+        return run(*parsed.config);
+    } catch (const config::UsageError& error) {
+        std::cerr << "gipam: " << error.what() << "\n";
+        return 2;
+    } catch (const std::exception& error) {
+        log::error(error.what());
+        return 1;
+    }
+}

@@ -1,0 +1,125 @@
+#include "server/plugin_api.h"
+
+#include <Poco/Exception.h>
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+
+#include <sstream>
+
+namespace gipam::server {
+namespace {
+
+using Poco::JSON::Object;
+
+// A request whose JSON is well-formed but not of the protocol's shape.
+class BadRequest : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+std::string toJson(const Object& object) {
+    std::ostringstream out;
+    object.stringify(out);
+    return out.str();
+}
+
+Object::Ptr parseObject(std::string_view body) {
+    Poco::Dynamic::Var parsed;
+    try {
+        parsed = Poco::JSON::Parser().parse(std::string(body));
+    } catch (const Poco::Exception& error) {
+        throw BadRequest("request body is not valid JSON: " + error.message());
+    }
+    if (parsed.type() != typeid(Object::Ptr)) throw BadRequest("request body must be a JSON object");
+    return parsed.extract<Object::Ptr>();
+}
+
+// Docker sends every field; absent or null counts as empty.
+std::string stringField(const Object& request, const std::string& key) {
+    if (!request.has(key) || request.isNull(key)) return {};
+    const auto value = request.get(key);
+    if (!value.isString()) throw BadRequest("field " + key + " must be a string");
+    return value.extract<std::string>();
+}
+
+bool boolField(const Object& request, const std::string& key) {
+    if (!request.has(key) || request.isNull(key)) return false;
+    const auto value = request.get(key);
+    if (!value.isBoolean()) throw BadRequest("field " + key + " must be true or false");
+    return value.extract<bool>();
+}
+
+ipam::Options optionsField(const Object& request) {
+    ipam::Options options;
+    if (!request.has("Options") || request.isNull("Options")) return options;
+    const auto value = request.get("Options");
+    if (value.type() != typeid(Object::Ptr)) throw BadRequest("field Options must be an object of strings");
+    for (const auto& [key, option] : *value.extract<Object::Ptr>()) {
+        if (!option.isString()) throw BadRequest("option " + key + " must be a string");
+        options.emplace(key, option.extract<std::string>());
+    }
+    return options;
+}
+
+Object::Ptr emptyData() { return new Object(); }
+
+std::string requestPool(ipam::IpamService& service, const Object& request) {
+    const auto grant = service.requestPool({stringField(request, "AddressSpace"), stringField(request, "Pool"),
+                                            stringField(request, "SubPool"), optionsField(request),
+                                            boolField(request, "V6")});
+    Object reply;
+    reply.set("PoolID", grant.poolId);
+    reply.set("Pool", grant.pool.toString());
+    reply.set("Data", emptyData());
+    return toJson(reply);
+}
+
+std::string requestAddress(ipam::IpamService& service, const Object& request) {
+    const auto grant = service.requestAddress(
+        {stringField(request, "PoolID"), stringField(request, "Address"), optionsField(request)});
+    Object reply;
+    reply.set("Address", grant.toString());
+    reply.set("Data", emptyData());
+    return toJson(reply);
+}
+
+}  // namespace
+
+std::string errorBody(std::string_view message) {
+    Object body;
+    body.set("Err", std::string(message));
+    return toJson(body);
+}
+
+Reply PluginApi::handle(std::string_view path, std::string_view body) {
+    try {
+        if (path == "/Plugin.Activate") return {200, R"({"Implements":["IpamDriver"]})"};
+        if (path == "/IpamDriver.GetCapabilities") {
+            return {200, R"({"RequiresMACAddress":false,"RequiresRequestReplay":false})"};
+        }
+        if (path == "/IpamDriver.GetDefaultAddressSpaces") {
+            Object reply;
+            reply.set("LocalDefaultAddressSpace", std::string(ipam::kLocalAddressSpace));
+            reply.set("GlobalDefaultAddressSpace", std::string(ipam::kGlobalAddressSpace));
+            return {200, toJson(reply)};
+        }
+        if (path == "/IpamDriver.RequestPool") return {200, requestPool(service_, *parseObject(body))};
+        if (path == "/IpamDriver.RequestAddress") return {200, requestAddress(service_, *parseObject(body))};
+        if (path == "/IpamDriver.ReleasePool") {
+            service_.releasePool(stringField(*parseObject(body), "PoolID"));
+            return {200, "{}"};
+        }
+        if (path == "/IpamDriver.ReleaseAddress") {
+            const auto request = parseObject(body);
+            service_.releaseAddress(stringField(*request, "PoolID"), stringField(*request, "Address"));
+            return {200, "{}"};
+        }
+        return {404, errorBody("unknown endpoint " + std::string(path) + "; gipam is an IpamDriver plugin")};
+    } catch (const BadRequest& error) {
+        return {400, errorBody(error.what())};
+    } catch (const ipam::IpamError& error) {
+        return {500, errorBody(error.what())};
+    }
+}
+
+}  // namespace gipam::server

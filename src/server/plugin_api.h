@@ -1,0 +1,33 @@
+// The IpamDriver protocol: decodes dockerd's JSON, calls the IPAM service, encodes answers.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "ipam/service.h"
+
+namespace gipam::server {
+
+/// An HTTP status and a JSON body.
+struct Reply {
+    int status;
+    std::string body;
+};
+
+/// Maps one request (path and body) to one reply, with no I/O of its own, so that it can be
+/// tested and fuzzed without sockets. Success is 200 with a JSON object; a refused request is
+/// 500 {"Err": ...}; undecodable input 400; an unknown path 404.
+class PluginApi {
+public:
+    explicit PluginApi(ipam::IpamService& service) : service_(service) {}
+
+    Reply handle(std::string_view path, std::string_view body);
+
+private:
+    ipam::IpamService& service_;
+};
+
+/// {"Err":"<message>"} with the message escaped.
+std::string errorBody(std::string_view message);
+
+}  // namespace gipam::server

@@ -1,0 +1,73 @@
+#include "store/atomic_file.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "store/lease_store.h"
+
+namespace gipam::store {
+namespace {
+
+std::string systemError(const std::string& what, const std::filesystem::path& path) {
+    return what + " " + path.string() + ": " + std::strerror(errno);
+}
+
+// Closes a file descriptor on scope exit.
+class FdGuard {
+public:
+    explicit FdGuard(int fd) : fd_(fd) {}
+    ~FdGuard() {
+        if (fd_ >= 0) ::close(fd_);
+    }
+    FdGuard(const FdGuard&) = delete;
+    FdGuard& operator=(const FdGuard&) = delete;
+    int get() const { return fd_; }
+    int release() { return std::exchange(fd_, -1); }
+
+private:
+    int fd_;
+};
+
+std::filesystem::path directoryOf(const std::filesystem::path& path) {
+    return path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
+}
+
+}  // namespace
+
+void writeFileAtomically(const std::filesystem::path& path, std::string_view text, unsigned mode) {
+    const auto temp = path.string() + ".tmp";
+    {
+        FdGuard fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+        if (fd.get() < 0) throw StoreError(systemError("cannot create", temp));
+        std::size_t written = 0;
+        while (written < text.size()) {
+            const auto n = ::write(fd.get(), text.data() + written, text.size() - written);
+            if (n < 0) {
+                if (errno == EINTR) continue;
+                const auto message = systemError("cannot write", temp);
+                ::unlink(temp.c_str());
+                throw StoreError(message);
+            }
+            written += static_cast<std::size_t>(n);
+        }
+        if (::fsync(fd.get()) != 0 || ::close(fd.release()) != 0) {
+            const auto message = systemError("cannot sync", temp);
+            ::unlink(temp.c_str());
+            throw StoreError(message);
+        }
+    }
+    if (::rename(temp.c_str(), path.c_str()) != 0) {
+        const auto message = systemError("cannot replace", path);
+        ::unlink(temp.c_str());
+        throw StoreError(message);
+    }
+    const auto directory = directoryOf(path);
+    FdGuard dir(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (dir.get() < 0 || ::fsync(dir.get()) != 0) throw StoreError(systemError("cannot sync directory", directory));
+}
+
+}  // namespace gipam::store

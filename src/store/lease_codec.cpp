@@ -1,0 +1,316 @@
+#include "store/lease_codec.h"
+
+#include <Poco/Exception.h>
+#include <Poco/JSON/Parser.h>
+
+#include <algorithm>
+#include <sstream>
+
+namespace gipam::store {
+namespace {
+
+using Poco::JSON::Array;
+using Poco::JSON::Object;
+
+constexpr int kFormat = 1;
+
+// --- encoding -------------------------------------------------------------
+
+void appendQuoted(std::string& out, std::string_view text) {
+    out.push_back('"');
+    for (const char c : text) {
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            case '\t': out += "\\t"; break;
+            default:
+                if (static_cast<unsigned char>(c) < 0x20) {
+                    static constexpr char hex[] = "0123456789abcdef";
+                    out += "\\u00";
+                    out.push_back(hex[(c >> 4) & 0xf]);
+                    out.push_back(hex[c & 0xf]);
+                } else {
+                    out.push_back(c);
+                }
+        }
+    }
+    out.push_back('"');
+}
+
+void appendSupernet(std::string& out, std::string_view name, const std::optional<Supernet>& supernet) {
+    out += "  \"";
+    out += name;
+    out += "\": ";
+    appendQuoted(out, supernet ? supernet->prefix.toString() : "");
+    out += ",\n  \"";
+    out += name;
+    out += "ab\": ";
+    out += supernet ? std::to_string(supernet->blockLength) : "0";
+    out += ",\n";
+}
+
+void appendPool(std::string& out, const PoolRecord& pool) {
+    out += "    {\"id\": ";
+    appendQuoted(out, pool.id);
+    out += ", \"pool\": ";
+    appendQuoted(out, pool.pool.toString());
+    if (pool.subPool) {
+        out += ", \"subPool\": ";
+        appendQuoted(out, pool.subPool->toString());
+    }
+    if (!pool.options.empty()) {
+        out += ", \"options\": {";
+        const char* separator = "";
+        for (const auto& [key, value] : pool.options) {
+            out += separator;
+            appendQuoted(out, key);
+            out += ": ";
+            appendQuoted(out, value);
+            separator = ", ";
+        }
+        out += "}";
+    }
+    if (pool.next) {
+        out += ", \"next\": ";
+        appendQuoted(out, pool.next->toString());
+    }
+    out += ",\n     \"addresses\": [";
+    const char* separator = "";
+    for (const auto& run : pool.addresses) {
+        out += separator;
+        out.push_back('"');
+        out += run.first.toString();
+        if (run.last != run.first) {
+            out.push_back('-');
+            out += run.last.toString();
+        }
+        out.push_back('"');
+        separator = ", ";
+    }
+    out += "]}";
+}
+
+// --- decoding -------------------------------------------------------------
+
+[[noreturn]] void fail(const std::string& where, const std::string& problem) {
+    throw FormatError(where + ": " + problem);
+}
+
+Poco::Dynamic::Var member(const Object& object, const std::string& key) {
+    return object.has(key) ? object.get(key) : Poco::Dynamic::Var();
+}
+
+std::string stringField(const Object& object, const std::string& key, const std::string& where, bool required) {
+    const auto value = member(object, key);
+    if (value.isEmpty()) {
+        if (required) fail(where, "\"" + key + "\" is missing");
+        return {};
+    }
+    if (!value.isString()) fail(where + "." + key, "expected a string");
+    return value.extract<std::string>();
+}
+
+int intField(const Object& object, const std::string& key, const std::string& where) {
+    const auto value = member(object, key);
+    if (value.isEmpty()) return 0;
+    if (!value.isInteger()) fail(where + "." + key, "expected a whole number");
+    const auto number = value.convert<long long>();
+    if (number < 0 || number > 128) fail(where + "." + key, "expected a prefix length (0-128), got " + std::to_string(number));
+    return static_cast<int>(number);
+}
+
+Array::Ptr arrayField(const Object& object, const std::string& key, const std::string& where) {
+    const auto value = member(object, key);
+    if (value.isEmpty()) return {};
+    if (value.type() != typeid(Array::Ptr)) fail(where + "." + key, "expected an array");
+    return value.extract<Array::Ptr>();
+}
+
+template <typename Parsed, typename Parse>
+Parsed parseValue(const std::string& text, const std::string& where, Parse parse) {
+    try {
+        return parse(text);
+    } catch (const ip::ParseError& error) {
+        fail(where, error.what());
+    }
+}
+
+std::optional<Supernet> decodeSupernet(const Object& root, const std::string& name) {
+    const std::string text = stringField(root, name, "lease file", false);
+    if (text.empty()) return std::nullopt;
+    const auto prefix = parseValue<ip::Prefix>(text, name, ip::Prefix::parse);
+    const int blockLength = intField(root, name + "ab", "lease file");
+    const ip::Family family = name == "v4" ? ip::Family::V4 : ip::Family::V6;
+    if (prefix.family() != family) fail(name, text + " is not an " + std::string(ip::familyName(family)) + " prefix");
+    if (blockLength <= prefix.length() || blockLength > ip::bitWidth(family)) {
+        fail(name + "ab", std::to_string(blockLength) + " is not a block length inside " + text);
+    }
+    return Supernet{prefix, blockLength};
+}
+
+ip::Address parseAddress(const std::string& text, const std::string& where) {
+    return parseValue<ip::Address>(text, where, ip::Address::parse);
+}
+
+// Turns sorted, unique addresses into maximal runs.
+std::vector<AddressRun> toRuns(std::vector<ip::Address> addresses) {
+    std::sort(addresses.begin(), addresses.end());
+    addresses.erase(std::unique(addresses.begin(), addresses.end()), addresses.end());
+    std::vector<AddressRun> runs;
+    for (const auto& address : addresses) {
+        if (!runs.empty() && runs.back().last.value() + 1 == address.value()) {
+            runs.back().last = address;
+        } else {
+            runs.push_back({address, address});
+        }
+    }
+    return runs;
+}
+
+void checkPoolAddress(const PoolRecord& pool, const ip::Address& address, const std::string& where) {
+    if (!pool.pool.contains(address)) fail(where, address.toString() + " is outside pool " + pool.pool.toString());
+}
+
+PoolRecord decodePool(const Object& object, const std::string& where) {
+    PoolRecord pool{stringField(object, "id", where, true),
+                    parseValue<ip::Prefix>(stringField(object, "pool", where, true), where + ".pool", ip::Prefix::parse),
+                    {}, {}, {}, {}};
+    if (pool.id.empty()) fail(where + ".id", "must not be empty");
+    if (const auto subPool = stringField(object, "subPool", where, false); !subPool.empty()) {
+        pool.subPool = parseValue<ip::Prefix>(subPool, where + ".subPool", ip::Prefix::parse);
+        if (!pool.pool.contains(*pool.subPool)) fail(where + ".subPool", subPool + " is outside pool " + pool.pool.toString());
+    }
+    if (const auto options = member(object, "options"); !options.isEmpty()) {
+        if (options.type() != typeid(Object::Ptr)) fail(where + ".options", "expected an object");
+        for (const auto& [key, value] : *options.extract<Object::Ptr>()) {
+            if (!value.isString()) fail(where + ".options." + key, "expected a string");
+            pool.options.emplace(key, value.extract<std::string>());
+        }
+    }
+    if (const auto next = stringField(object, "next", where, false); !next.empty()) {
+        pool.next = parseAddress(next, where + ".next");
+        checkPoolAddress(pool, *pool.next, where + ".next");
+    }
+    if (const auto addresses = arrayField(object, "addresses", where)) {
+        for (std::size_t i = 0; i < addresses->size(); ++i) {
+            const std::string at = where + ".addresses[" + std::to_string(i) + "]";
+            const auto value = addresses->get(static_cast<unsigned>(i));
+            if (!value.isString()) fail(at, "expected an address or a range first-last");
+            const auto text = value.extract<std::string>();
+            const auto dash = text.find('-');
+            AddressRun run{parseAddress(text.substr(0, dash), at), {}};
+            run.last = dash == std::string::npos ? run.first : parseAddress(text.substr(dash + 1), at);
+            checkPoolAddress(pool, run.first, at);
+            checkPoolAddress(pool, run.last, at);
+            if (run.last < run.first) fail(at, "range " + text + " ends before it starts");
+            if (!pool.addresses.empty() && run.first.value() <= pool.addresses.back().last.value() + 1) {
+                fail(at, text + " is not after the previous entry; entries must be ascending and disjoint");
+            }
+            pool.addresses.push_back(run);
+        }
+    }
+    return pool;
+}
+
+Leases decodeGipam(const Object& root) {
+    if (!root.get("format").isInteger() || root.get("format").convert<int>() != kFormat) {
+        fail("format", "unsupported lease file format " + root.get("format").toString() + " (this gipam reads " +
+                           std::to_string(kFormat) + ")");
+    }
+    Leases leases{decodeSupernet(root, "v4"), decodeSupernet(root, "v6"), {}};
+    if (const auto pools = arrayField(root, "pools", "lease file")) {
+        for (std::size_t i = 0; i < pools->size(); ++i) {
+            const std::string where = "pools[" + std::to_string(i) + "]";
+            const auto object = pools->getObject(static_cast<unsigned>(i));
+            if (!object) fail(where, "expected an object");
+            leases.pools.push_back(decodePool(*object, where));
+        }
+    }
+    return leases;
+}
+
+// The Go gipam's file: {v6,v6ab,v6idx,v4,v4ab,v4idx,allocated[{id,v,pool,idx,allocated[],free[]}],free[]}.
+// Released blocks ("free") and released addresses need no record: they are simply free here.
+Leases decodeGoGipam(const Object& root) {
+    Leases leases{decodeSupernet(root, "v4"), decodeSupernet(root, "v6"), {}};
+    if (const auto allocated = arrayField(root, "allocated", "lease file")) {
+        for (std::size_t i = 0; i < allocated->size(); ++i) {
+            const std::string where = "allocated[" + std::to_string(i) + "]";
+            const auto object = allocated->getObject(static_cast<unsigned>(i));
+            if (!object) fail(where, "expected an object");
+            PoolRecord pool{stringField(*object, "id", where, true),
+                            parseValue<ip::Prefix>(stringField(*object, "pool", where, true), where + ".pool",
+                                                   ip::Prefix::parse),
+                            {}, {}, {}, {}};
+            std::vector<ip::Address> addresses;
+            if (const auto held = arrayField(*object, "allocated", where)) {
+                for (std::size_t j = 0; j < held->size(); ++j) {
+                    const std::string at = where + ".allocated[" + std::to_string(j) + "]";
+                    const auto value = held->get(static_cast<unsigned>(j));
+                    if (!value.isString()) fail(at, "expected an address");
+                    // The Go gipam sometimes kept "address/length".
+                    const auto text = value.extract<std::string>();
+                    addresses.push_back(parseAddress(text.substr(0, text.find('/')), at));
+                    checkPoolAddress(pool, addresses.back(), at);
+                }
+            }
+            pool.addresses = toRuns(std::move(addresses));
+            leases.pools.push_back(std::move(pool));
+        }
+    }
+    return leases;
+}
+
+std::string positionOf(std::string_view text, std::size_t offset) {
+    offset = std::min(offset, text.size());
+    const auto consumed = text.substr(0, offset);
+    const auto line = 1 + std::count(consumed.begin(), consumed.end(), '\n');
+    const auto lineStart = consumed.rfind('\n');
+    const auto column = lineStart == std::string_view::npos ? offset : offset - lineStart - 1;
+    return "line " + std::to_string(line) + ", column " + std::to_string(column);
+}
+
+}  // namespace
+
+std::string encodeLeases(const Leases& leases) {
+    std::string out = "{\n  \"format\": " + std::to_string(kFormat) + ",\n";
+    appendSupernet(out, "v4", leases.v4);
+    appendSupernet(out, "v6", leases.v6);
+    out += "  \"pools\": [";
+    const char* separator = "\n";
+    for (const auto& pool : leases.pools) {
+        out += separator;
+        appendPool(out, pool);
+        separator = ",\n";
+    }
+    out += leases.pools.empty() ? "]\n}\n" : "\n  ]\n}\n";
+    return out;
+}
+
+Leases decodeLeases(std::string_view text) {
+    // Parsing from a stream lets us report where the parser stopped.
+    std::istringstream in{std::string(text)};
+    Poco::Dynamic::Var parsed;
+    try {
+        parsed = Poco::JSON::Parser().parse(in);
+    } catch (const Poco::Exception& error) {
+        in.clear();
+        const auto offset = in.tellg() < 0 ? text.size() : static_cast<std::size_t>(in.tellg());
+        throw FormatError("invalid JSON at " + positionOf(text, offset) + ": " + error.message());
+    }
+    if (parsed.type() != typeid(Object::Ptr)) throw FormatError("expected a JSON object at the top level");
+    const auto root = parsed.extract<Object::Ptr>();
+    try {
+        if (!root->has("format") && (root->has("allocated") || root->has("v4idx") || root->has("v6idx"))) {
+            return decodeGoGipam(*root);
+        }
+        if (!root->has("format")) fail("lease file", "\"format\" is missing; this is not a gipam lease file");
+        return decodeGipam(*root);
+    } catch (const Poco::Exception& error) {
+        throw FormatError(error.message());
+    }
+}
+
+}  // namespace gipam::store

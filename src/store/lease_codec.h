@@ -1,0 +1,24 @@
+// Text form of Leases: gipam's JSON lease file, and the Go gipam's for migration.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "store/leases.h"
+
+namespace gipam::store {
+
+/// Thrown for text that is not a valid lease file; the message says what and where.
+class FormatError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+/// gipam's lease file JSON (format 1, documented in README.md).
+std::string encodeLeases(const Leases& leases);
+
+/// Reads gipam's format, or the Go gipam's (recognised by its "allocated"/"v4idx" keys and
+/// the missing "format" key). Throws FormatError naming the line and column or the bad value.
+Leases decodeLeases(std::string_view text);
+
+}  // namespace gipam::store

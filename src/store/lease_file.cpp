@@ -1,0 +1,68 @@
+#include "store/lease_file.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <utility>
+
+#include "store/atomic_file.h"
+#include "store/lease_codec.h"
+
+namespace gipam::store {
+namespace {
+
+std::string systemError(const std::string& what, const std::filesystem::path& path) {
+    return what + " " + path.string() + ": " + std::strerror(errno);
+}
+
+}  // namespace
+
+LeaseFile::LeaseFile(std::filesystem::path path) : path_(std::move(path)) {
+    const auto lockPath = path_.string() + ".lock";
+    const int fd = ::open(lockPath.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) throw StoreError(systemError("cannot open lock file", lockPath));
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        const int lockErrno = errno;
+        ::close(fd);
+        errno = lockErrno;
+        if (errno == EWOULDBLOCK) {
+            throw StoreError("lease file " + path_.string() + " is in use by another gipam (lock " + lockPath +
+                             " is held)");
+        }
+        throw StoreError(systemError("cannot lock", lockPath));
+    }
+    lockFd_ = fd;
+}
+
+LeaseFile::~LeaseFile() {
+    if (lockFd_ >= 0) ::close(lockFd_);
+}
+
+std::optional<Leases> LeaseFile::load() const {
+    std::error_code error;
+    if (std::filesystem::exists(path_, error) && !std::filesystem::is_regular_file(path_, error)) {
+        throw StoreError("lease file " + path_.string() + " is not a regular file");
+    }
+    std::ifstream in(path_, std::ios::binary);
+    if (!in) {
+        if (errno == ENOENT) return std::nullopt;
+        throw StoreError(systemError("cannot read lease file", path_));
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (in.bad()) throw StoreError(systemError("cannot read lease file", path_));
+    try {
+        return decodeLeases(text.str());
+    } catch (const FormatError& error) {
+        throw StoreError("lease file " + path_.string() + ": " + error.what());
+    }
+}
+
+void LeaseFile::save(const Leases& leases) { writeFileAtomically(path_, encodeLeases(leases), 0600); }
+
+}  // namespace gipam::store

@@ -1,0 +1,38 @@
+// The lease file on disk: locked, read once at start, replaced atomically on every change.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+
+#include "store/lease_store.h"
+
+namespace gipam::store {
+
+/// Owns one lease file. Holds an exclusive flock on "<file>.lock" for its lifetime so that a
+/// second daemon on the same file refuses to start.
+class LeaseFile : public LeaseStore {
+public:
+    /// Takes the lock; throws StoreError naming the file if another process holds it or the
+    /// directory is unusable.
+    explicit LeaseFile(std::filesystem::path path);
+    ~LeaseFile() override;
+    LeaseFile(const LeaseFile&) = delete;
+    LeaseFile& operator=(const LeaseFile&) = delete;
+
+    const std::filesystem::path& path() const { return path_; }
+
+    /// The stored leases, or nullopt if the file does not exist yet. Throws StoreError naming
+    /// the file and the problem (unreadable, invalid JSON with its position, bad values);
+    /// never modifies the file.
+    std::optional<Leases> load() const;
+
+    /// Writes a temp file in the same directory, fsyncs it, renames it over the lease file and
+    /// fsyncs the directory. On failure the old file stays as it was.
+    void save(const Leases& leases) override;
+
+private:
+    std::filesystem::path path_;
+    int lockFd_ = -1;
+};
+
+}  // namespace gipam::store
