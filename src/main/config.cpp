@@ -74,6 +74,8 @@ ParseResult parseCommandLine(std::vector<std::string> rawArgs) {
                  "with every change saved to a lease file before Docker gets its answer.",
                  "gipam"};
     app.get_formatter()->column_width(34);
+    // As with Go's flag package, a repeated flag takes its last value.
+    app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     Config config;
     std::string v4, v6, logLevel = "info";
     int v4ab = 24, v6ab = 64;
