@@ -162,14 +162,45 @@ ip::Prefix IpamService::pickBlock(ip::Family family, std::optional<int> requeste
     return *block;
 }
 
-template <typename Undo>
-void IpamService::persist(const char* operation, Undo undo) {
-    try {
-        store_.save(snapshotLocked());
-    } catch (const store::StoreError& error) {
-        undo();
-        log::error(std::string(operation) + " not saved: " + error.what());
-        throw IpamError(std::string("gipam could not save the change: ") + error.what());
+void IpamService::commit(std::unique_lock<std::mutex>& lock, Undo undo) {
+    const std::uint64_t change = ++lastChange_;
+    undoLog_.emplace_back(change, std::move(undo));
+    while (resolvedChange_ < change) {
+        if (writing_) {
+            resolved_.wait(lock);
+            continue;
+        }
+        writing_ = true;
+        const std::uint64_t written = lastChange_;
+        const store::Leases leases = snapshotLocked();
+        lock.unlock();
+        std::string failure;
+        try {
+            store_.save(leases);
+        } catch (const std::exception& error) {
+            failure = error.what();
+        }
+        lock.lock();
+        writing_ = false;
+        if (failure.empty()) {
+            while (!undoLog_.empty() && undoLog_.front().first <= written) undoLog_.pop_front();
+            resolvedChange_ = written;
+        } else {
+            // Later changes may build on earlier ones (an address in a pool), so undo newest first.
+            log::error("could not save " + std::to_string(undoLog_.size()) + " change(s), undone: " + failure);
+            for (auto it = undoLog_.rbegin(); it != undoLog_.rend(); ++it) {
+                it->second();
+                failures_.emplace(it->first, failure);
+            }
+            undoLog_.clear();
+            resolvedChange_ = lastChange_;
+        }
+        resolved_.notify_all();
+    }
+    if (const auto it = failures_.find(change); it != failures_.end()) {
+        const std::string failure = it->second;
+        failures_.erase(it);
+        throw IpamError("gipam could not save the change: " + failure);
     }
 }
 
@@ -181,7 +212,7 @@ PoolGrant IpamService::requestPool(const PoolRequest& request) {
     const auto options = PoolOptions::parse(request.options);
     const ip::Family requestedFamily = request.v6 ? ip::Family::V6 : ip::Family::V4;
 
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
     std::optional<ip::Prefix> subPool;
     ip::Prefix prefix = [&] {
         if (request.pool.empty()) {
@@ -218,22 +249,22 @@ PoolGrant IpamService::requestPool(const PoolRequest& request) {
     std::string id = request.addressSpace + "/" + prefix.toString();
     if (subPool) id += "/" + subPool->toString();
     insertPool(Pool{id, alloc::AddressAllocator(prefix, subPool, orderFor(options)), request.options});
-    persist("RequestPool", [&] { erasePool(id); });
+    commit(lock, [this, id] { erasePool(id); });
     log::info("RequestPool " + id + " granted " + prefix.toString());
     return {id, prefix};
 }
 
 void IpamService::releasePool(const std::string& poolId) {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
     findPool(poolId);
-    Pool pool = erasePool(poolId);
-    const auto held = pool.addresses.held().count();
-    persist("ReleasePool", [&] { insertPool(std::move(pool)); });
+    auto pool = std::make_shared<Pool>(erasePool(poolId));
+    const auto held = pool->addresses.held().count();
+    commit(lock, [this, pool] { insertPool(std::move(*pool)); });
     log::info("ReleasePool " + poolId + " freed with " + ip::toDecimal(held) + " addresses still held");
 }
 
 AddressGrant IpamService::requestAddress(const AddressRequest& request) {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
     Pool& pool = findPool(request.poolId);
     auto& addresses = pool.addresses;
     const ip::U128 cursor = addresses.cursor();
@@ -258,16 +289,20 @@ AddressGrant IpamService::requestAddress(const AddressRequest& request) {
         }
         granted = address;
     }
-    persist("RequestAddress", [&] {
-        addresses.release(*granted);
-        addresses.setCursor(cursor);
+    const std::string id = pool.id;
+    const AddressGrant grant{*granted, addresses.pool().length()};
+    // Undo by ID: a later change being undone first may have replaced the Pool object.
+    commit(lock, [this, id, address = *granted, cursor] {
+        auto& undone = pools_.at(id).addresses;
+        undone.release(address);
+        undone.setCursor(cursor);
     });
-    log::info("RequestAddress " + pool.id + " granted " + granted->toString());
-    return {*granted, addresses.pool().length()};
+    log::info("RequestAddress " + id + " granted " + grant.address.toString());
+    return grant;
 }
 
 void IpamService::releaseAddress(const std::string& poolId, const std::string& address) {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
     Pool& pool = findPool(poolId);
     ip::Address parsed;
     try {
@@ -279,7 +314,7 @@ void IpamService::releaseAddress(const std::string& poolId, const std::string& a
         log::debug("ReleaseAddress " + poolId + " " + address + " was not held");
         return;
     }
-    persist("ReleaseAddress", [&] { pool.addresses.reserve(parsed); });
+    commit(lock, [this, poolId, parsed] { pools_.at(poolId).addresses.reserve(parsed); });
     log::info("ReleaseAddress " + poolId + " freed " + parsed.toString());
 }
 

@@ -1,7 +1,12 @@
 // Docker's IPAM semantics: pools, gateways, sub-pools, options, errors.
 #pragma once
 
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -58,7 +63,8 @@ struct AddressGrant {
 
 /// Owns all pools and addresses. Every change is saved through the LeaseStore before the
 /// method returns; if saving fails, the change is undone and IpamError is thrown, so nothing
-/// is handed out that is not on disk. All methods are thread-safe.
+/// is handed out that is not on disk. All methods are thread-safe; concurrent changes share
+/// one write (group commit).
 class IpamService {
 public:
     /// Rebuilds state from `leases`; throws IpamError if they are inconsistent (overlapping
@@ -84,10 +90,13 @@ private:
     // Held pool prefixes by (family, network) for O(log n) overlap checks.
     using PrefixIndex = std::map<std::pair<ip::Family, ip::U128>, std::string>;
 
+    using Undo = std::function<void()>;
+
     store::Leases snapshotLocked() const;
-    // Saves the current state; on failure runs `undo` and throws IpamError.
-    template <typename Undo>
-    void persist(const char* operation, Undo undo);
+    // Waits until a write containing the change just made is durable. While one caller writes,
+    // others queue; the next write covers them all. If a write fails, every change not yet
+    // durable is undone, newest first, and each of their callers gets IpamError.
+    void commit(std::unique_lock<std::mutex>& lock, Undo undo);
 
     alloc::BlockAllocator* blocksFor(ip::Family family);
     const std::optional<store::Supernet>& supernetFor(ip::Family family) const;
@@ -103,6 +112,12 @@ private:
     Pool erasePool(const std::string& poolId);
 
     mutable std::mutex mutex_;
+    std::condition_variable resolved_;
+    std::uint64_t lastChange_ = 0;      // sequence number of the newest change in memory
+    std::uint64_t resolvedChange_ = 0;  // every change up to this one is durable or failed
+    bool writing_ = false;
+    std::deque<std::pair<std::uint64_t, Undo>> undoLog_;  // changes not yet durable, oldest first
+    std::map<std::uint64_t, std::string> failures_;     // failed changes not yet told to their caller
     store::LeaseStore& store_;
     std::optional<store::Supernet> v4_;
     std::optional<store::Supernet> v6_;
