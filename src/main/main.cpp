@@ -6,6 +6,7 @@
 #include "log/log.h"
 #include "main/config.h"
 #include "server/plugin_server.h"
+#include "server/systemd.h"
 #include "store/lease_file.h"
 
 namespace {
@@ -67,11 +68,13 @@ int run(const config::Config& config) {
     server::PluginApi api(service);
     server::PluginServer server(api, {config.address, config.socketPath, config.specDir, config.name});
     server.start();
+    server::notifySystemd("READY=1");
 
     const sigset_t signals = blockStopSignals();
     int signal = 0;
     sigwait(&signals, &signal);
     log::info(std::string("stopping on ") + (signal == SIGTERM ? "SIGTERM" : "SIGINT"));
+    server::notifySystemd("STOPPING=1");
     server.stop();
     return 0;
 }

@@ -8,6 +8,7 @@
 #include <Poco/Net/HTTPServerResponse.h>
 #include <Poco/Net/NetException.h>
 #include <Poco/Net/ServerSocket.h>
+#include <Poco/Net/ServerSocketImpl.h>
 #include <Poco/Net/StreamSocket.h>
 #include <Poco/ThreadPool.h>
 #include <sys/stat.h>
@@ -15,6 +16,7 @@
 #include <istream>
 
 #include "log/log.h"
+#include "server/systemd.h"
 #include "store/atomic_file.h"
 
 namespace gipam::server {
@@ -101,6 +103,17 @@ void removeStaleSocket(const std::filesystem::path& path) {
     throw ListenError("socket " + path.string() + " is in use by a running process");
 }
 
+// A listening socket handed over by systemd.
+class AdoptedSocketImpl : public Poco::Net::ServerSocketImpl {
+public:
+    explicit AdoptedSocketImpl(int fd) { reset(fd); }
+};
+
+class AdoptedServerSocket : public Poco::Net::ServerSocket {
+public:
+    explicit AdoptedServerSocket(int fd) : ServerSocket(new AdoptedSocketImpl(fd), true) {}
+};
+
 // "host:port" or ":port" to a SocketAddress; throws ListenError naming the text.
 Poco::Net::SocketAddress parseTcpAddress(const std::string& text) {
     try {
@@ -128,7 +141,12 @@ std::string PluginServer::endpoint() const {
 void PluginServer::start() {
     Poco::Net::ServerSocket socket;
     try {
-        if (config_.tcpAddress.empty()) {
+        if (const auto fd = socketFromSystemd()) {
+            // systemd owns the socket file (gipam.socket) and keeps it across our restarts.
+            socket = AdoptedServerSocket(*fd);
+            activated_ = true;
+            log::info("serving the socket systemd passed (" + socket.address().toString() + ")");
+        } else if (config_.tcpAddress.empty()) {
             std::filesystem::create_directories(config_.socketPath.parent_path());
             removeStaleSocket(config_.socketPath);
             socket.bind(Poco::Net::SocketAddress(Poco::Net::SocketAddress::UNIX_LOCAL, config_.socketPath.string()));
@@ -156,7 +174,9 @@ void PluginServer::start() {
     // a dead address once our socket is gone, so remove it.
     const auto specPath = config_.specDir / (config_.name + ".spec");
     try {
-        if (config_.tcpAddress.empty()) {
+        if (activated_) {
+            // The socket unit decides where dockerd finds us; no files of ours to manage.
+        } else if (config_.tcpAddress.empty()) {
             if (std::filesystem::remove(specPath)) log::info("removed leftover spec file " + specPath.string());
         } else {
             std::filesystem::create_directories(config_.specDir);
@@ -177,7 +197,9 @@ void PluginServer::start() {
     threads_ = std::make_unique<Poco::ThreadPool>(2, 64);
     http_ = std::make_unique<Poco::Net::HTTPServer>(new ApiHandlerFactory(api_), *threads_, socket, params);
     http_->start();
-    log::info("listening on " + endpoint() + (specPath_.empty() ? "" : " (spec file " + specPath_.string() + ")"));
+    if (!activated_) {
+        log::info("listening on " + endpoint() + (specPath_.empty() ? "" : " (spec file " + specPath_.string() + ")"));
+    }
 }
 
 void PluginServer::stop() {

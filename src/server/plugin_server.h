@@ -32,9 +32,10 @@ public:
     using std::runtime_error::runtime_error;
 };
 
-/// Serves a PluginApi over HTTP. start() binds (Unix: creates the directory, replaces a stale
-/// socket, mode 0660; TCP: writes the spec file atomically and removes a stale socket of ours);
-/// stop() closes and removes the socket or spec file.
+/// Serves a PluginApi over HTTP. start() adopts the socket systemd passed (socket activation)
+/// or binds its own (Unix: creates the directory, replaces a stale socket, mode 0660; TCP: writes
+/// the spec file atomically and removes a stale socket of ours); stop() closes and removes the
+/// socket or spec file it made.
 class PluginServer {
 public:
     PluginServer(PluginApi& api, ListenConfig config);
@@ -53,6 +54,7 @@ private:
     std::unique_ptr<Poco::Net::HTTPServer> http_;
     std::filesystem::path specPath_;
     bool listeningOnUnix_ = false;
+    bool activated_ = false;
 };
 
 }  // namespace gipam::server
