@@ -27,6 +27,11 @@ std::string noSupernetMessage(ip::Family family) {
            (family == ip::Family::V4 ? "-v4" : "-v6") + " CIDR, or give --subnet)";
 }
 
+bool isIpv4Mapped(const ip::Prefix& prefix) {
+    static const ip::Prefix mapped = ip::Prefix::parse("::ffff:0:0/96");
+    return mapped.overlaps(prefix);
+}
+
 bool isGatewayRequest(const Options& options) {
     const auto it = options.find(std::string(kRequestAddressType));
     return it != options.end() && it->second == kGatewayType;
@@ -227,6 +232,10 @@ PoolGrant IpamService::requestPool(const PoolRequest& request) {
                             " but the request is for " + std::string(ip::familyName(requestedFamily)));
         }
         // Docker 29 sends an all-zero prefix to mean "any block of this size".
+        if (isIpv4Mapped(requested)) {
+            throw IpamError("subnet " + requested.toString() +
+                            " is IPv4-mapped IPv6 (::ffff:0:0/96); give IPv4 subnets in IPv4 form");
+        }
         if (requested.length() == 0) {
             throw IpamError("subnet " + requested.toString() + " is the whole " +
                             std::string(ip::familyName(requestedFamily)) + " address space");

@@ -28,9 +28,9 @@ Object::Ptr parseObject(std::string_view body) {
     try {
         parsed = Poco::JSON::Parser().parse(std::string(body));
     } catch (const Poco::Exception& error) {
-        throw BadRequest("request body is not valid JSON: " + error.message());
+        throw BadRequest("request body is not a valid JSON object: " + error.message());
     }
-    if (parsed.type() != typeid(Object::Ptr)) throw BadRequest("request body must be a JSON object");
+    if (parsed.type() != typeid(Object::Ptr)) throw BadRequest("request body is not a JSON object");
     return parsed.extract<Object::Ptr>();
 }
 
