@@ -232,15 +232,15 @@ PoolGrant IpamService::requestPool(const PoolRequest& request) {
                             " but the request is for " + std::string(ip::familyName(requestedFamily)));
         }
         // Docker 29 sends an all-zero prefix to mean "any block of this size".
-        if (isIpv4Mapped(requested)) {
-            throw IpamError("subnet " + requested.toString() +
-                            " is IPv4-mapped IPv6 (::ffff:0:0/96); give IPv4 subnets in IPv4 form");
-        }
         if (requested.length() == 0) {
             throw IpamError("subnet " + requested.toString() + " is the whole " +
                             std::string(ip::familyName(requestedFamily)) + " address space");
         }
         if (requested.network().value() == 0) return pickBlock(requestedFamily, requested.length());
+        if (isIpv4Mapped(requested)) {
+            throw IpamError("subnet " + requested.toString() +
+                            " is IPv4-mapped IPv6 (::ffff:0:0/96); give IPv4 subnets in IPv4 form");
+        }
         if (!request.subPool.empty()) {
             subPool = parsePrefix(request.subPool, "ip-range");
             if (!requested.contains(*subPool)) {
