@@ -231,11 +231,11 @@ PoolGrant IpamService::requestPool(const PoolRequest& request) {
             throw IpamError("subnet " + requested.toString() + " is " + std::string(ip::familyName(requested.family())) +
                             " but the request is for " + std::string(ip::familyName(requestedFamily)));
         }
-        // Docker 29 sends an all-zero prefix to mean "any block of this size".
         if (requested.length() == 0) {
             throw IpamError("subnet " + requested.toString() + " is the whole " +
                             std::string(ip::familyName(requestedFamily)) + " address space");
         }
+        // Docker 29 sends an all-zero prefix to mean "any block of this size".
         if (requested.network().value() == 0) return pickBlock(requestedFamily, requested.length());
         if (isIpv4Mapped(requested)) {
             throw IpamError("subnet " + requested.toString() +
