@@ -205,10 +205,15 @@ PoolRecord decodePool(const Object& object, const std::string& where) {
             checkPoolAddress(pool, run.first, at);
             checkPoolAddress(pool, run.last, at);
             if (run.last < run.first) fail(at, "range " + text + " ends before it starts");
-            if (!pool.addresses.empty() && run.first.value() <= pool.addresses.back().last.value() + 1) {
+            if (!pool.addresses.empty() && run.first.value() <= pool.addresses.back().last.value()) {
                 fail(at, text + " is not after the previous entry; entries must be ascending and disjoint");
             }
-            pool.addresses.push_back(run);
+            // Hand-written files may list neighbours separately; keep runs maximal.
+            if (!pool.addresses.empty() && run.first.value() == pool.addresses.back().last.value() + 1) {
+                pool.addresses.back().last = run.last;
+            } else {
+                pool.addresses.push_back(run);
+            }
         }
     }
     return pool;

@@ -5,7 +5,7 @@
 
 #include <memory>
 
-#include "integration/gipam_process.h"
+#include "support/gipam_process.h"
 
 namespace gipam::testing {
 

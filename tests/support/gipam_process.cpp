@@ -1,4 +1,4 @@
-#include "integration/gipam_process.h"
+#include "support/gipam_process.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

@@ -1,0 +1,316 @@
+// Load benchmark: drives the real gipam binary over its Unix socket with keep-alive connections
+// and prints latency and throughput per workload, next to the floor a durable write costs on the
+// same directory. Usage: gipam_load_bench DISK_DIR TMPFS_DIR [--quick]
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "support/gipam_process.h"
+
+namespace {
+
+using namespace gipam::testing;
+using Clock = std::chrono::steady_clock;
+
+struct Stats {
+    std::string workload;
+    std::string operation;
+    std::vector<double> micros;  // per operation
+    double seconds = 0;          // wall time of the whole run, for throughput
+
+    double percentile(double p) const {
+        auto sorted = micros;
+        std::sort(sorted.begin(), sorted.end());
+        return sorted.empty() ? 0 : sorted[std::min(sorted.size() - 1, static_cast<std::size_t>(p * sorted.size()))];
+    }
+    double opsPerSecond() const { return seconds > 0 ? micros.size() / seconds : 0; }
+};
+
+std::vector<Stats> results;
+std::vector<std::pair<std::string, double>> figures;  // named single numbers
+
+double timed(const std::function<void()>& work) {
+    const auto start = Clock::now();
+    work();
+    return std::chrono::duration<double, std::micro>(Clock::now() - start).count();
+}
+
+std::string field(const std::string& body, const std::string& key) {
+    const auto at = body.find("\"" + key + "\":\"");
+    if (at == std::string::npos) throw std::runtime_error("no " + key + " in " + body);
+    const auto start = at + key.size() + 4;
+    return body.substr(start, body.find('"', start) - start);
+}
+
+HttpResponse mustPost(HttpConnection& connection, const std::string& path, const std::string& body) {
+    auto response = connection.post(path, body);
+    if (response.status != 200) throw std::runtime_error(path + " failed: " + response.body);
+    return response;
+}
+
+std::string poolBody(const std::string& pool, bool v6) {
+    return R"({"AddressSpace":"gipam-local","Pool":")" + pool + R"(","SubPool":"","Options":{},"V6":)" +
+           (v6 ? "true" : "false") + "}";
+}
+std::string addressBody(const std::string& poolId, const std::string& address = "") {
+    return R"({"PoolID":")" + poolId + R"(","Address":")" + address + R"(","Options":null})";
+}
+std::string releaseBody(const std::string& poolId, const std::string& address) {
+    return R"({"PoolID":")" + poolId + R"(","Address":")" + address + R"("})";
+}
+std::string bare(const std::string& cidr) { return cidr.substr(0, cidr.find('/')); }
+
+struct Daemon {
+    std::filesystem::path dir;
+    std::unique_ptr<GipamProcess> process;
+    double startMillis = 0;
+
+    Daemon(const std::filesystem::path& directory, const std::vector<std::string>& extra = {}) : dir(directory) {
+        std::vector<std::string> args{"-v4", "198.18.0.0/15", "-v6", "2001:db8::/48", "-file",
+                                      (dir / "leases.json").string(), "--socket", socket().string(),
+                                      "--log-level", "warning"};
+        args.insert(args.end(), extra.begin(), extra.end());
+        startMillis = timed([&] { process = std::make_unique<GipamProcess>(args, dir / "gipam.log", socket()); }) / 1000;
+        if (!process->running()) throw std::runtime_error("gipam did not start: " + process->log());
+    }
+    ~Daemon() { process->stop(SIGTERM); }
+    std::filesystem::path socket() const { return dir / "gipam.sock"; }
+    HttpConnection connect() const { return HttpConnection::unix(socket()); }
+    long rssKiB() const {
+        std::ifstream status("/proc/" + std::to_string(process->pid()) + "/status");
+        std::string line;
+        while (std::getline(status, line)) {
+            if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+        }
+        return -1;
+    }
+};
+
+std::filesystem::path freshDir(const std::filesystem::path& base, const std::string& name) {
+    const auto dir = base / name;
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    return dir;
+}
+
+// The floor: what one durable replace of a file this size costs in this directory.
+Stats measureFloor(const std::filesystem::path& dir, std::size_t bytes, int rounds, const std::string& label) {
+    Stats stats{label, "floor write+fsync+rename+fsync(dir)", {}, 0};
+    const std::string text(bytes, 'x');
+    const auto target = dir / "floor.json";
+    const auto temp = dir / "floor.json.tmp";
+    const auto start = Clock::now();
+    for (int i = 0; i < rounds; ++i) {
+        stats.micros.push_back(timed([&] {
+            const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+            if (::write(fd, text.data(), text.size()) < 0) throw std::runtime_error("write failed");
+            ::fsync(fd);
+            ::close(fd);
+            ::rename(temp.c_str(), target.c_str());
+            const int dirFd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+            ::fsync(dirFd);
+            ::close(dirFd);
+        }));
+    }
+    stats.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    return stats;
+}
+
+void serialWorkloads(const std::filesystem::path& base, int rounds) {
+    Daemon daemon(freshDir(base, "serial"));
+    auto connection = daemon.connect();
+    const auto pool = field(mustPost(connection, "/IpamDriver.RequestPool", poolBody("", true)).body, "PoolID");
+    Stats request{"serial", "RequestAddress", {}, 0}, release{"serial", "ReleaseAddress", {}, 0};
+    const auto start = Clock::now();
+    for (int i = 0; i < rounds; ++i) {
+        std::string address;
+        request.micros.push_back(timed([&] {
+            address = field(mustPost(connection, "/IpamDriver.RequestAddress", addressBody(pool)).body, "Address");
+        }));
+        release.micros.push_back(
+            timed([&] { mustPost(connection, "/IpamDriver.ReleaseAddress", releaseBody(pool, bare(address))); }));
+    }
+    request.seconds = release.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    results.push_back(request);
+    results.push_back(release);
+
+    Stats poolRequest{"serial", "RequestPool", {}, 0}, poolRelease{"serial", "ReleasePool", {}, 0};
+    const auto poolStart = Clock::now();
+    for (int i = 0; i < rounds / 2; ++i) {
+        std::string id;
+        poolRequest.micros.push_back(
+            timed([&] { id = field(mustPost(connection, "/IpamDriver.RequestPool", poolBody("", false)).body, "PoolID"); }));
+        poolRelease.micros.push_back(
+            timed([&] { mustPost(connection, "/IpamDriver.ReleasePool", R"({"PoolID":")" + id + R"("})"); }));
+    }
+    poolRequest.seconds = poolRelease.seconds = std::chrono::duration<double>(Clock::now() - poolStart).count();
+    results.push_back(poolRequest);
+    results.push_back(poolRelease);
+
+    const auto floor = measureFloor(daemon.dir, std::filesystem::file_size(daemon.dir / "leases.json"), rounds, "serial");
+    results.push_back(floor);
+    figures.emplace_back("serial RequestAddress p50 / floor p50 (target <= 1.3)",
+                         request.percentile(0.5) / floor.percentile(0.5));
+}
+
+void concurrentWorkloads(const std::filesystem::path& base, int totalRequests) {
+    double single = 0;
+    for (const int clients : {1, 2, 8, 32}) {
+        Daemon daemon(freshDir(base, "concurrent" + std::to_string(clients)));
+        std::string pool;
+        {
+            auto connection = daemon.connect();
+            pool = field(mustPost(connection, "/IpamDriver.RequestPool", poolBody("", true)).body, "PoolID");
+        }
+        std::vector<std::vector<double>> latencies(clients);
+        std::vector<std::thread> threads;
+        const int each = std::max(1, totalRequests / clients);
+        const auto start = Clock::now();
+        for (int c = 0; c < clients; ++c) {
+            threads.emplace_back([&, c] {
+                auto connection = daemon.connect();
+                for (int i = 0; i < each; ++i) {
+                    latencies[c].push_back(timed([&] { mustPost(connection, "/IpamDriver.RequestAddress", addressBody(pool)); }));
+                }
+            });
+        }
+        for (auto& thread : threads) thread.join();
+        Stats stats{std::to_string(clients) + " clients", "RequestAddress", {}, 0};
+        stats.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+        for (const auto& list : latencies) stats.micros.insert(stats.micros.end(), list.begin(), list.end());
+        if (clients == 1) single = stats.opsPerSecond();
+        if (clients == 8) figures.emplace_back("8-client / 1-client RequestAddress throughput (target >= 5)", stats.opsPerSecond() / single);
+        results.push_back(stats);
+    }
+}
+
+// A lease file holding `count` addresses of one pool, every third released when fragmented.
+void writeLeases(const std::filesystem::path& file, const std::string& pool, const std::string& id,
+                 const std::vector<std::string>& addresses) {
+    std::ofstream out(file);
+    out << R"({"format": 1, "v4": "198.18.0.0/15", "v4ab": 24, "v6": "2001:db8::/48", "v6ab": 64, "pools": [)"
+        << R"({"id": ")" << id << R"(", "pool": ")" << pool << R"(", "addresses": [)";
+    for (std::size_t i = 0; i < addresses.size(); ++i) out << (i ? ", \"" : "\"") << addresses[i] << '"';
+    out << "]}]}\n";
+}
+
+std::vector<std::string> heldAddresses(bool v6, long count, bool fragmented) {
+    std::vector<std::string> addresses;
+    char text[64];
+    for (long offset = 1; static_cast<long>(addresses.size()) < count; ++offset) {
+        if (fragmented && offset % 3 == 0) continue;
+        if (v6) {
+            std::snprintf(text, sizeof text, "2001:db8:0:ff::%lx", offset);
+        } else {
+            std::snprintf(text, sizeof text, "198.19.%ld.%ld", offset / 256, offset % 256);
+        }
+        addresses.emplace_back(text);
+    }
+    return addresses;
+}
+
+void scaleWorkloads(const std::filesystem::path& tmpfs, const std::vector<long>& counts, int rounds) {
+    for (const bool v6 : {true, false}) {
+        const std::string pool = v6 ? "2001:db8:0:ff::/64" : "198.19.0.0/16";
+        const std::string id = "gipam-local/" + pool;
+        double base = 0;
+        for (const long wanted : counts) {
+            // A /16 has 65,534 hosts: its largest point is 60,000.
+            const long count = v6 ? wanted : std::min(wanted, 60000L);
+            for (const bool fragmented : {false, true}) {
+                if (fragmented && wanted != counts.back()) continue;
+                const auto dir = freshDir(tmpfs, "scale");
+                writeLeases(dir / "leases.json", pool, id, heldAddresses(v6, count, fragmented));
+                Daemon daemon(dir);
+                auto connection = daemon.connect();
+                const std::string label = pool + " " + std::to_string(count) + (fragmented ? " fragmented" : " held");
+                Stats stats{label, "RequestAddress", {}, 0};
+                const auto start = Clock::now();
+                for (int i = 0; i < rounds; ++i) {
+                    std::string address;
+                    stats.micros.push_back(timed([&] {
+                        address = field(mustPost(connection, "/IpamDriver.RequestAddress", addressBody(id)).body, "Address");
+                    }));
+                    mustPost(connection, "/IpamDriver.ReleaseAddress", releaseBody(id, bare(address)));
+                }
+                stats.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+                results.push_back(stats);
+                if (!fragmented && wanted == counts.front()) base = stats.percentile(0.5);
+                if (!fragmented && wanted == counts.back()) {
+                    figures.emplace_back(pool + " RequestAddress p50 at " + std::to_string(count) + " / at " +
+                                             std::to_string(counts.front()) + " held, tmpfs (target <= 1.5)",
+                                         stats.percentile(0.5) / base);
+                }
+                if (fragmented) {
+                    figures.emplace_back(pool + " one change with " + std::to_string(count) +
+                                             " fragmented leases, ms p50 (target <= 20)",
+                                         stats.percentile(0.5) / 1000);
+                    figures.emplace_back(pool + " startup with " + std::to_string(count) +
+                                             " fragmented leases, ms (target < 300)",
+                                         daemon.startMillis);
+                    figures.emplace_back(pool + " resident memory with " + std::to_string(count) +
+                                             " fragmented leases, MiB (target < 64)",
+                                         daemon.rssKiB() / 1024.0);
+                    figures.emplace_back(pool + " lease file bytes with " + std::to_string(count) + " fragmented leases",
+                                         static_cast<double>(std::filesystem::file_size(dir / "leases.json")));
+                }
+            }
+        }
+    }
+}
+
+void print() {
+    std::printf("%-34s %-38s %8s %10s %10s %10s %10s\n", "workload", "operation", "ops", "ops/s", "p50 us", "p99 us",
+                "max us");
+    for (const auto& s : results) {
+        std::printf("%-34s %-38s %8zu %10.0f %10.0f %10.0f %10.0f\n", s.workload.c_str(), s.operation.c_str(),
+                    s.micros.size(), s.opsPerSecond(), s.percentile(0.5), s.percentile(0.99), s.percentile(1.0));
+    }
+    std::printf("\n");
+    for (const auto& [name, value] : figures) std::printf("%-90s %10.2f\n", name.c_str(), value);
+    std::ostringstream json;
+    json << "{\"results\": [";
+    for (std::size_t i = 0; i < results.size(); ++i) {
+        const auto& s = results[i];
+        json << (i ? ",\n  " : "\n  ") << "{\"workload\": \"" << s.workload << "\", \"operation\": \"" << s.operation
+             << "\", \"ops\": " << s.micros.size() << ", \"ops_per_s\": " << s.opsPerSecond()
+             << ", \"p50_us\": " << s.percentile(0.5) << ", \"p99_us\": " << s.percentile(0.99)
+             << ", \"max_us\": " << s.percentile(1.0) << "}";
+    }
+    json << "],\n \"figures\": {";
+    for (std::size_t i = 0; i < figures.size(); ++i) {
+        json << (i ? ",\n  " : "\n  ") << "\"" << figures[i].first << "\": " << figures[i].second;
+    }
+    json << "}}\n";
+    std::printf("\nJSON:\n%s", json.str().c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 3) {
+        std::cerr << "usage: gipam_load_bench DISK_DIR TMPFS_DIR [--quick]\n";
+        return 2;
+    }
+    const bool quick = argc > 3 && std::string(argv[3]) == "--quick";
+    const std::filesystem::path disk = argv[1], tmpfs = argv[2];
+    try {
+        serialWorkloads(disk, quick ? 50 : 500);
+        concurrentWorkloads(disk, quick ? 64 : 640);
+        scaleWorkloads(tmpfs, quick ? std::vector<long>{100, 10000} : std::vector<long>{100, 1000, 10000, 100000},
+                       quick ? 20 : 200);
+    } catch (const std::exception& error) {
+        std::cerr << "benchmark failed: " << error.what() << "\n";
+        return 1;
+    }
+    print();
+    return 0;
+}
