@@ -45,6 +45,8 @@ public:
     U128 value() const { return value_; }
     /// Canonical text: dotted quad, or RFC 5952 lowercase compressed IPv6.
     std::string toString() const;
+    /// Appends toString() to `out` without a temporary; the lease file writes thousands of these.
+    void appendTo(std::string& out) const;
 
     auto operator<=>(const Address&) const = default;
 

@@ -38,6 +38,8 @@ std::optional<std::string> readBody(Poco::Net::HTTPServerRequest& request) {
         return std::nullopt;
     }
     std::string body;
+    // HTTP/1.1: a request with neither length nor chunking has no body; don't wait for one.
+    if (!request.hasContentLength() && !request.getChunkedTransferEncoding()) return body;
     std::istream& in = request.stream();
     char buffer[8192];
     while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
