@@ -69,6 +69,9 @@ IpamService::IpamService(const store::Leases& leases, store::LeaseStore& store)
             throw IpamError(where + record.pool.toString() + " overlaps " + other->addresses.pool().toString() +
                             " of pool " + other->id);
         }
+        if (record.subPool && !record.pool.contains(*record.subPool)) {
+            throw IpamError(where + "ip-range " + record.subPool->toString() + " is outside " + record.pool.toString());
+        }
         PoolOptions options;
         try {
             checkStaticPool(record.pool);

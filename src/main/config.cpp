@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "ip/prefix.h"
+#include "ipam/pool_options.h"
 
 #ifndef GIPAM_VERSION
 #define GIPAM_VERSION "dev"
@@ -38,12 +39,20 @@ std::string sourceOf(const CLI::Option& option, const std::vector<std::string>& 
     return option.get_envname();
 }
 
-std::optional<store::Supernet> parseSupernet(const CLI::Option& prefixOption, const CLI::Option& lengthOption,
-                                             const std::string& prefixText, int blockLength, ip::Family family,
-                                             const std::vector<std::string>& args) {
-    if (prefixText.empty()) return std::nullopt;
+SupernetSetting parseSupernet(const CLI::Option& prefixOption, const CLI::Option& lengthOption,
+                              const std::string& prefixText, int blockLength, ip::Family family,
+                              const std::vector<std::string>& args) {
+    const int maxLength = ipam::maxBlockLength(family);
+    const auto lengthError = [&](const std::string& problem) {
+        return UsageError(sourceOf(lengthOption, args) + " " + std::to_string(blockLength) + ": " + problem);
+    };
+    if (blockLength < 1 || blockLength > maxLength) {
+        throw lengthError("block length must be 1 to " + std::to_string(maxLength) + " (a block must hold a host)");
+    }
+    SupernetSetting setting{std::nullopt, blockLength, prefixOption.count() > 0, lengthOption.count() > 0};
+    if (prefixText.empty()) return setting;
     const std::string source = sourceOf(prefixOption, args);
-    ip::Prefix prefix = [&] {
+    const ip::Prefix prefix = [&] {
         try {
             return ip::Prefix::parse(prefixText);
         } catch (const ip::ParseError& error) {
@@ -53,17 +62,11 @@ std::optional<store::Supernet> parseSupernet(const CLI::Option& prefixOption, co
     if (prefix.family() != family) {
         throw UsageError(source + " " + prefixText + ": not an " + std::string(ip::familyName(family)) + " prefix");
     }
-    const int maxLength = family == ip::Family::V4 ? 30 : 126;
-    if (blockLength <= prefix.length() || blockLength > maxLength) {
-        throw UsageError(sourceOf(lengthOption, args) + " " + std::to_string(blockLength) + ": block length must be longer than the supernet's /" +
-                         std::to_string(prefix.length()) + " and at most /" + std::to_string(maxLength));
+    if (blockLength <= prefix.length()) {
+        throw lengthError("block length must be longer than the supernet's /" + std::to_string(prefix.length()));
     }
-    return store::Supernet{prefix, blockLength};
-}
-
-std::string describe(const std::optional<store::Supernet>& supernet, bool blockLength) {
-    if (!supernet) return "unset";
-    return blockLength ? std::to_string(supernet->blockLength) : supernet->prefix.toString();
+    setting.supernet = store::Supernet{prefix, blockLength};
+    return setting;
 }
 
 }  // namespace
@@ -112,10 +115,8 @@ ParseResult parseCommandLine(std::vector<std::string> rawArgs) {
         if (config.name.empty() || config.name.find('/') != std::string::npos) {
             throw UsageError("--name '" + config.name + "': must be a non-empty file name");
         }
-        config.v4 = {parseSupernet(*v4Option, *v4abOption, v4, v4ab, ip::Family::V4, args), v4Option->count() > 0,
-                     v4abOption->count() > 0};
-        config.v6 = {parseSupernet(*v6Option, *v6abOption, v6, v6ab, ip::Family::V6, args), v6Option->count() > 0,
-                     v6abOption->count() > 0};
+        config.v4 = parseSupernet(*v4Option, *v4abOption, v4, v4ab, ip::Family::V4, args);
+        config.v6 = parseSupernet(*v6Option, *v6abOption, v6, v6ab, ip::Family::V6, args);
     } catch (const UsageError& error) {
         std::cerr << "gipam: " << error.what() << "\n";
         return {std::nullopt, 2};
@@ -135,12 +136,15 @@ std::vector<std::string> differencesFromLeases(const Config& config, const store
     std::vector<std::string> differences;
     const auto compare = [&](const SupernetSetting& setting, const std::optional<store::Supernet>& stored,
                              const std::string& name) {
-        const auto given = setting.supernet;
-        if (setting.prefixGiven && describe(given, false) != describe(stored, false)) {
-            differences.push_back("-" + name + " " + describe(given, false) + " (lease file: " + describe(stored, false) + ")");
+        const std::string storedPrefix = stored ? stored->prefix.toString() : "unset";
+        const std::string storedLength = stored ? std::to_string(stored->blockLength) : "unset";
+        const std::string givenPrefix = setting.supernet ? setting.supernet->prefix.toString() : "unset";
+        if (setting.prefixGiven && givenPrefix != storedPrefix) {
+            differences.push_back("-" + name + " " + givenPrefix + " (lease file: " + storedPrefix + ")");
         }
-        if (setting.blockLengthGiven && given && describe(given, true) != describe(stored, true)) {
-            differences.push_back("-" + name + "ab " + describe(given, true) + " (lease file: " + describe(stored, true) + ")");
+        if (setting.blockLengthGiven && std::to_string(setting.blockLength) != storedLength) {
+            differences.push_back("-" + name + "ab " + std::to_string(setting.blockLength) + " (lease file: " +
+                                  storedLength + ")");
         }
     };
     compare(config.v4, leases.v4, "v4");

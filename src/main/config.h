@@ -20,6 +20,7 @@ public:
 /// A supernet setting and where it came from, to compare with the lease file.
 struct SupernetSetting {
     std::optional<store::Supernet> supernet;
+    int blockLength = 0;            // as given or defaulted, even without a supernet
     bool prefixGiven = false;       // -v4/-v6 or its variable was set
     bool blockLengthGiven = false;  // -v4ab/-v6ab or its variable was set
 };

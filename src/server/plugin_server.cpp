@@ -8,7 +8,6 @@
 #include <Poco/Net/HTTPServerResponse.h>
 #include <Poco/Net/NetException.h>
 #include <Poco/Net/ServerSocket.h>
-#include <Poco/Net/ServerSocketImpl.h>
 #include <Poco/Net/StreamSocket.h>
 #include <Poco/ThreadPool.h>
 #include <sys/stat.h>
@@ -16,6 +15,7 @@
 #include <istream>
 
 #include "log/log.h"
+#include "server/listening_socket.h"
 #include "server/systemd.h"
 #include "store/atomic_file.h"
 
@@ -23,6 +23,9 @@ namespace gipam::server {
 namespace {
 
 constexpr std::size_t kMaxBodyBytes = 1 << 20;
+// dockerd has no timeout of its own, so a stuck request would hang `docker` forever; a
+// well-behaved client sends a whole request in microseconds.
+constexpr std::chrono::seconds kRequestDeadline{10};
 constexpr char kContentType[] = "application/vnd.docker.plugins.v1.2+json";
 
 void send(Poco::Net::HTTPServerResponse& response, const Reply& reply) {
@@ -105,17 +108,6 @@ void removeStaleSocket(const std::filesystem::path& path) {
     throw ListenError("socket " + path.string() + " is in use by a running process");
 }
 
-// A listening socket handed over by systemd.
-class AdoptedSocketImpl : public Poco::Net::ServerSocketImpl {
-public:
-    explicit AdoptedSocketImpl(int fd) { reset(fd); }
-};
-
-class AdoptedServerSocket : public Poco::Net::ServerSocket {
-public:
-    explicit AdoptedServerSocket(int fd) : ServerSocket(new AdoptedSocketImpl(fd), true) {}
-};
-
 // "host:port" or ":port" to a SocketAddress; throws ListenError naming the text.
 Poco::Net::SocketAddress parseTcpAddress(const std::string& text) {
     try {
@@ -141,11 +133,11 @@ std::string PluginServer::endpoint() const {
 }
 
 void PluginServer::start() {
-    Poco::Net::ServerSocket socket;
+    const auto passedFd = socketFromSystemd();
+    ListeningSocket socket = passedFd ? ListeningSocket(kRequestDeadline, *passedFd) : ListeningSocket(kRequestDeadline);
     try {
-        if (const auto fd = socketFromSystemd()) {
+        if (passedFd) {
             // systemd owns the socket file (gipam.socket) and keeps it across our restarts.
-            socket = AdoptedServerSocket(*fd);
             activated_ = true;
             log::info("serving the socket systemd passed (" + socket.address().toString() + ")");
         } else if (config_.tcpAddress.empty()) {
@@ -191,12 +183,12 @@ void PluginServer::start() {
 
     auto params = new Poco::Net::HTTPServerParams;
     params->setMaxQueued(1024);
-    params->setMaxThreads(64);
+    params->setMaxThreads(128);
     params->setTimeout(Poco::Timespan(10, 0));
     params->setKeepAlive(true);
     params->setKeepAliveTimeout(Poco::Timespan(120, 0));
     params->setMaxKeepAliveRequests(0);
-    threads_ = std::make_unique<Poco::ThreadPool>(2, 64);
+    threads_ = std::make_unique<Poco::ThreadPool>(2, 128);
     http_ = std::make_unique<Poco::Net::HTTPServer>(new ApiHandlerFactory(api_), *threads_, socket, params);
     http_->start();
     if (!activated_) {

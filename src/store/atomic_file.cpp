@@ -1,6 +1,7 @@
 #include "store/atomic_file.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -43,6 +44,8 @@ void writeFileAtomically(const std::filesystem::path& path, std::string_view tex
     {
         FdGuard fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
         if (fd.get() < 0) throw StoreError(systemError("cannot create", temp));
+        // A temp file left by a crash keeps its old mode through O_CREAT; set ours.
+        if (::fchmod(fd.get(), mode) != 0) throw StoreError(systemError("cannot set the mode of", temp));
         std::size_t written = 0;
         while (written < text.size()) {
             const auto n = ::write(fd.get(), text.data() + written, text.size() - written);

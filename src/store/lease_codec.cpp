@@ -220,8 +220,10 @@ PoolRecord decodePool(const Object& object, const std::string& where) {
 }
 
 Leases decodeGipam(const Object& root) {
-    if (!root.get("format").isInteger() || root.get("format").convert<int>() != kFormat) {
-        fail("format", "unsupported lease file format " + root.get("format").toString() + " (this gipam reads " +
+    const auto format = member(root, "format");
+    if (!format.isInteger()) fail("format", "expected the whole number " + std::to_string(kFormat));
+    if (format.convert<long long>() != kFormat) {
+        fail("format", "unsupported lease file format " + format.toString() + " (this gipam reads " +
                            std::to_string(kFormat) + ")");
     }
     Leases leases{decodeSupernet(root, "v4"), decodeSupernet(root, "v6"), {}};
@@ -268,12 +270,13 @@ Leases decodeGoGipam(const Object& root) {
     return leases;
 }
 
+// Line and column (both from 1) of the byte at `offset`.
 std::string positionOf(std::string_view text, std::size_t offset) {
     offset = std::min(offset, text.size());
-    const auto consumed = text.substr(0, offset);
-    const auto line = 1 + std::count(consumed.begin(), consumed.end(), '\n');
-    const auto lineStart = consumed.rfind('\n');
-    const auto column = lineStart == std::string_view::npos ? offset : offset - lineStart - 1;
+    const auto before = text.substr(0, offset);
+    const auto line = 1 + std::count(before.begin(), before.end(), '\n');
+    const auto lineStart = before.rfind('\n');
+    const auto column = 1 + (lineStart == std::string_view::npos ? offset : offset - lineStart - 1);
     return "line " + std::to_string(line) + ", column " + std::to_string(column);
 }
 
@@ -308,7 +311,9 @@ Leases decodeLeases(std::string_view text) {
         parsed = Poco::JSON::Parser().parse(in);
     } catch (const Poco::Exception& error) {
         in.clear();
-        const auto offset = in.tellg() < 0 ? text.size() : static_cast<std::size_t>(in.tellg());
+        // The parser stops just after the byte it could not take.
+        const auto consumed = in.tellg() < 0 ? text.size() : static_cast<std::size_t>(in.tellg());
+        const auto offset = consumed > 0 ? consumed - 1 : 0;
         throw FormatError("invalid JSON at " + positionOf(text, offset) + ": " + error.message());
     }
     if (parsed.type() != typeid(Object::Ptr)) throw FormatError("expected a JSON object at the top level");

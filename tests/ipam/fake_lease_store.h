@@ -1,0 +1,42 @@
+// Test doubles for the IPAM service: a LeaseStore that records saves and fails on demand.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "ipam/service.h"
+#include "store/lease_store.h"
+
+namespace gipam::ipam::testing {
+
+/// Remembers every saved state; while `failing` is set, save() throws StoreError like a full disk.
+class FakeLeaseStore : public store::LeaseStore {
+public:
+    void save(const store::Leases& leases) override {
+        if (failing) throw store::StoreError("cannot write /var/lib/gipam/leases.json.tmp: No space left on device");
+        saves.push_back(leases);
+    }
+
+    bool failing = false;
+    std::vector<store::Leases> saves;
+};
+
+/// Supernets 198.18.0.0/16 in /24 blocks and 2001:db8:100::/56 in /64 blocks, no pools.
+inline store::Leases dualStackSupernets() {
+    return {store::Supernet{ip::Prefix::parse("198.18.0.0/16"), 24},
+            store::Supernet{ip::Prefix::parse("2001:db8:100::/56"), 64},
+            {}};
+}
+
+/// The message of the IpamError that `action` throws, or "" if it throws none.
+template <typename Action>
+std::string ipamErrorOf(Action action) {
+    try {
+        action();
+    } catch (const IpamError& error) {
+        return error.what();
+    }
+    return {};
+}
+
+}  // namespace gipam::ipam::testing
