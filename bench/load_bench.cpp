@@ -66,7 +66,9 @@ std::string addressBody(const std::string& poolId, const std::string& address = 
 std::string releaseBody(const std::string& poolId, const std::string& address) {
     return R"({"PoolID":")" + poolId + R"(","Address":")" + address + R"("})";
 }
-std::string bare(const std::string& cidr) { return cidr.substr(0, cidr.find('/')); }
+std::string bare(const std::string& cidr) {
+    return cidr.substr(0, cidr.find('/'));
+}
 
 struct Daemon {
     std::filesystem::path dir;
@@ -74,11 +76,12 @@ struct Daemon {
     double startMillis = 0;
 
     Daemon(const std::filesystem::path& directory, const std::vector<std::string>& extra = {}) : dir(directory) {
-        std::vector<std::string> args{"-v4", "198.18.0.0/15", "-v6", "2001:db8::/48", "-file",
-                                      (dir / "leases.json").string(), "--socket", socket().string(),
-                                      "--log-level", "warning"};
+        std::vector<std::string> args{
+            "-v4",      "198.18.0.0/15",   "-v6",         "2001:db8::/48", "-file", (dir / "leases.json").string(),
+            "--socket", socket().string(), "--log-level", "warning"};
         args.insert(args.end(), extra.begin(), extra.end());
-        startMillis = timed([&] { process = std::make_unique<GipamProcess>(args, dir / "gipam.log", socket()); }) / 1000;
+        startMillis =
+            timed([&] { process = std::make_unique<GipamProcess>(args, dir / "gipam.log", socket()); }) / 1000;
         if (!process->running()) throw std::runtime_error("gipam did not start: " + process->log());
     }
     ~Daemon() { process->stop(SIGTERM); }
@@ -146,8 +149,8 @@ void serialWorkloads(const std::filesystem::path& base, int rounds) {
     const auto poolStart = Clock::now();
     for (int i = 0; i < rounds / 2; ++i) {
         std::string id;
-        poolRequest.micros.push_back(
-            timed([&] { id = field(mustPost(connection, "/IpamDriver.RequestPool", poolBody("", false)).body, "PoolID"); }));
+        poolRequest.micros.push_back(timed(
+            [&] { id = field(mustPost(connection, "/IpamDriver.RequestPool", poolBody("", false)).body, "PoolID"); }));
         poolRelease.micros.push_back(
             timed([&] { mustPost(connection, "/IpamDriver.ReleasePool", R"({"PoolID":")" + id + R"("})"); }));
     }
@@ -155,7 +158,8 @@ void serialWorkloads(const std::filesystem::path& base, int rounds) {
     results.push_back(poolRequest);
     results.push_back(poolRelease);
 
-    const auto floor = measureFloor(daemon.dir, std::filesystem::file_size(daemon.dir / "leases.json"), rounds, "serial");
+    const auto floor =
+        measureFloor(daemon.dir, std::filesystem::file_size(daemon.dir / "leases.json"), rounds, "serial");
     results.push_back(floor);
     figures.emplace_back("serial RequestAddress p50 / floor p50 (target <= 1.3)",
                          request.percentile(0.5) / floor.percentile(0.5));
@@ -178,7 +182,8 @@ void concurrentWorkloads(const std::filesystem::path& base, int totalRequests) {
             threads.emplace_back([&, c] {
                 auto connection = daemon.connect();
                 for (int i = 0; i < each; ++i) {
-                    latencies[c].push_back(timed([&] { mustPost(connection, "/IpamDriver.RequestAddress", addressBody(pool)); }));
+                    latencies[c].push_back(
+                        timed([&] { mustPost(connection, "/IpamDriver.RequestAddress", addressBody(pool)); }));
                 }
             });
         }
@@ -187,7 +192,9 @@ void concurrentWorkloads(const std::filesystem::path& base, int totalRequests) {
         stats.seconds = std::chrono::duration<double>(Clock::now() - start).count();
         for (const auto& list : latencies) stats.micros.insert(stats.micros.end(), list.begin(), list.end());
         if (clients == 1) single = stats.opsPerSecond();
-        if (clients == 8) figures.emplace_back("8-client / 1-client RequestAddress throughput (target >= 5)", stats.opsPerSecond() / single);
+        if (clients == 8)
+            figures.emplace_back("8-client / 1-client RequestAddress throughput (target >= 5)",
+                                 stats.opsPerSecond() / single);
         results.push_back(stats);
     }
 }
@@ -237,7 +244,8 @@ void scaleWorkloads(const std::filesystem::path& tmpfs, const std::vector<long>&
                 for (int i = 0; i < rounds; ++i) {
                     std::string address;
                     stats.micros.push_back(timed([&] {
-                        address = field(mustPost(connection, "/IpamDriver.RequestAddress", addressBody(id)).body, "Address");
+                        address =
+                            field(mustPost(connection, "/IpamDriver.RequestAddress", addressBody(id)).body, "Address");
                     }));
                     mustPost(connection, "/IpamDriver.ReleaseAddress", releaseBody(id, bare(address)));
                 }
@@ -253,14 +261,15 @@ void scaleWorkloads(const std::filesystem::path& tmpfs, const std::vector<long>&
                     figures.emplace_back(pool + " one change with " + std::to_string(count) +
                                              " fragmented leases, ms p50 (target <= 20)",
                                          stats.percentile(0.5) / 1000);
-                    figures.emplace_back(pool + " startup with " + std::to_string(count) +
-                                             " fragmented leases, ms (target < 300)",
-                                         daemon.startMillis);
+                    figures.emplace_back(
+                        pool + " startup with " + std::to_string(count) + " fragmented leases, ms (target < 300)",
+                        daemon.startMillis);
                     figures.emplace_back(pool + " resident memory with " + std::to_string(count) +
                                              " fragmented leases, MiB (target < 64)",
                                          daemon.rssKiB() / 1024.0);
-                    figures.emplace_back(pool + " lease file bytes with " + std::to_string(count) + " fragmented leases",
-                                         static_cast<double>(std::filesystem::file_size(dir / "leases.json")));
+                    figures.emplace_back(
+                        pool + " lease file bytes with " + std::to_string(count) + " fragmented leases",
+                        static_cast<double>(std::filesystem::file_size(dir / "leases.json")));
                 }
             }
         }

@@ -53,7 +53,7 @@ AddressAllocator::ReserveResult AddressAllocator::reserveRun(const ip::Address& 
     // The protocol-reserved addresses are the pool's ends, so checking the run's ends suffices.
     if (isReservedByProtocol(first) || isReservedByProtocol(last)) return ReserveResult::NotAHost;
     return held_.insertRun(pool_.offsetOf(first), pool_.offsetOf(last)) ? ReserveResult::Reserved
-                                                                         : ReserveResult::AlreadyHeld;
+                                                                        : ReserveResult::AlreadyHeld;
 }
 
 bool AddressAllocator::release(const ip::Address& address) {

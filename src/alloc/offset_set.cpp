@@ -11,9 +11,13 @@ OffsetSet::Runs::const_iterator OffsetSet::find(ip::U128 offset) const {
     return run->second >= offset ? run : runs_.end();
 }
 
-bool OffsetSet::contains(ip::U128 offset) const { return find(offset) != runs_.end(); }
+bool OffsetSet::contains(ip::U128 offset) const {
+    return find(offset) != runs_.end();
+}
 
-bool OffsetSet::insert(ip::U128 offset) { return insertRun(offset, offset); }
+bool OffsetSet::insert(ip::U128 offset) {
+    return insertRun(offset, offset);
+}
 
 bool OffsetSet::insertRun(ip::U128 first, ip::U128 last) {
     auto after = runs_.upper_bound(last);

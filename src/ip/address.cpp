@@ -6,7 +6,9 @@
 
 namespace gipam::ip {
 
-std::string_view familyName(Family family) { return family == Family::V4 ? "IPv4" : "IPv6"; }
+std::string_view familyName(Family family) {
+    return family == Family::V4 ? "IPv4" : "IPv6";
+}
 
 std::string toDecimal(U128 value) {
     std::string digits;

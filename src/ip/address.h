@@ -14,13 +14,17 @@ using U128 = unsigned __int128;
 enum class Family { V4, V6 };
 
 /// Number of bits in an address of the family: 32 or 128.
-constexpr int bitWidth(Family family) { return family == Family::V4 ? 32 : 128; }
+constexpr int bitWidth(Family family) {
+    return family == Family::V4 ? 32 : 128;
+}
 
 /// "IPv4" or "IPv6", for messages.
 std::string_view familyName(Family family);
 
 /// The mask of the low `bits` bits (0..128); bits == 128 gives all ones.
-constexpr U128 lowMask(int bits) { return bits >= 128 ? ~U128{0} : (U128{1} << bits) - 1; }
+constexpr U128 lowMask(int bits) {
+    return bits >= 128 ? ~U128{0} : (U128{1} << bits) - 1;
+}
 
 /// Decimal text of a 128-bit unsigned number.
 std::string toDecimal(U128 value);

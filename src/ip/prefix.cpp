@@ -11,8 +11,8 @@ Prefix::Prefix(Address network, int length) : network_(network), length_(length)
     }
     if ((network.value() & lastOffset()) != 0) {
         const Prefix canonical(Address(network.family(), network.value() & ~lastOffset()), length);
-        throw ParseError(network.toString() + "/" + std::to_string(length) +
-                         " has host bits set; did you mean " + canonical.toString() + "?");
+        throw ParseError(network.toString() + "/" + std::to_string(length) + " has host bits set; did you mean " +
+                         canonical.toString() + "?");
     }
 }
 
@@ -25,8 +25,8 @@ Prefix Prefix::parse(std::string_view text) {
     const std::string_view lengthText = text.substr(slash + 1);
     int length = -1;
     const auto [end, error] = std::from_chars(lengthText.data(), lengthText.data() + lengthText.size(), length);
-    if (error != std::errc() || end != lengthText.data() + lengthText.size() || lengthText.empty() ||
-        length < 0 || length > bitWidth(network.family()) || (lengthText.size() > 1 && lengthText[0] == '0')) {
+    if (error != std::errc() || end != lengthText.data() + lengthText.size() || lengthText.empty() || length < 0 ||
+        length > bitWidth(network.family()) || (lengthText.size() > 1 && lengthText[0] == '0')) {
         throw ParseError("'" + std::string(text) + "' has an invalid prefix length (0-" +
                          std::to_string(bitWidth(network.family())) + " for " +
                          std::string(familyName(network.family())) + ")");
@@ -42,8 +42,12 @@ bool Prefix::contains(const Prefix& other) const {
     return other.length_ >= length_ && contains(other.network_);
 }
 
-bool Prefix::overlaps(const Prefix& other) const { return contains(other) || other.contains(*this); }
+bool Prefix::overlaps(const Prefix& other) const {
+    return contains(other) || other.contains(*this);
+}
 
-std::string Prefix::toString() const { return network_.toString() + "/" + std::to_string(length_); }
+std::string Prefix::toString() const {
+    return network_.toString() + "/" + std::to_string(length_);
+}
 
 }  // namespace gipam::ip

@@ -10,8 +10,7 @@ namespace {
 int parseBlockLength(const std::string& key, const std::string& value, ip::Family family) {
     int length = -1;
     const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), length);
-    if (error != std::errc() || end != value.data() + value.size() || length < 1 ||
-        length > maxBlockLength(family)) {
+    if (error != std::errc() || end != value.data() + value.size() || length < 1 || length > maxBlockLength(family)) {
         throw IpamError("option " + key + "=" + value + " is not a block length; use 1-" +
                         std::to_string(maxBlockLength(family)));
     }

@@ -24,6 +24,8 @@ struct PoolOptions {
 };
 
 /// Shortest host-holding block for a family: /30 for IPv4, /126 for IPv6.
-constexpr int maxBlockLength(ip::Family family) { return family == ip::Family::V4 ? 30 : 126; }
+constexpr int maxBlockLength(ip::Family family) {
+    return family == ip::Family::V4 ? 30 : 126;
+}
 
 }  // namespace gipam::ipam

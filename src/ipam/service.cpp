@@ -41,7 +41,8 @@ std::string describeReserveFailure(ReserveResult result, const ip::Address& addr
                                    const std::string& poolId) {
     const std::string text = address.toString();
     switch (result) {
-        case ReserveResult::AlreadyHeld: return "address " + text + " is already allocated in pool " + poolId;
+        case ReserveResult::AlreadyHeld:
+            return "address " + text + " is already allocated in pool " + poolId;
         case ReserveResult::NotAHost:
             if (address == pool.network()) return "address " + text + " is the network address of pool " + poolId;
             return "address " + text + " is the broadcast address of pool " + poolId;
@@ -51,7 +52,8 @@ std::string describeReserveFailure(ReserveResult result, const ip::Address& addr
                        poolId + " is " + std::string(ip::familyName(pool.family()));
             }
             return "address " + text + " is outside pool " + poolId;
-        case ReserveResult::Reserved: break;
+        case ReserveResult::Reserved:
+            break;
     }
     return {};
 }
@@ -231,8 +233,9 @@ PoolGrant IpamService::requestPool(const PoolRequest& request) {
         }
         const ip::Prefix requested = parsePrefix(request.pool, "subnet");
         if (requested.family() != requestedFamily) {
-            throw IpamError("subnet " + requested.toString() + " is " + std::string(ip::familyName(requested.family())) +
-                            " but the request is for " + std::string(ip::familyName(requestedFamily)));
+            throw IpamError("subnet " + requested.toString() + " is " +
+                            std::string(ip::familyName(requested.family())) + " but the request is for " +
+                            std::string(ip::familyName(requestedFamily)));
         }
         if (requested.length() == 0) {
             throw IpamError("subnet " + requested.toString() + " is the whole " +

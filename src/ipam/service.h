@@ -117,7 +117,7 @@ private:
     std::uint64_t resolvedChange_ = 0;  // every change up to this one is durable or failed
     bool writing_ = false;
     std::deque<std::pair<std::uint64_t, Undo>> undoLog_;  // changes not yet durable, oldest first
-    std::map<std::uint64_t, std::string> failures_;     // failed changes not yet told to their caller
+    std::map<std::uint64_t, std::string> failures_;       // failed changes not yet told to their caller
     store::LeaseStore& store_;
     std::optional<store::Supernet> v4_;
     std::optional<store::Supernet> v6_;

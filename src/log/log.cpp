@@ -13,7 +13,9 @@ constexpr std::string_view kNames[] = {"debug", "info", "warning", "error"};
 
 }  // namespace
 
-void setLevel(Level level) { threshold = level; }
+void setLevel(Level level) {
+    threshold = level;
+}
 
 bool parseLevel(std::string_view text, Level& level) {
     for (int i = 0; i < 4; ++i) {

@@ -13,9 +13,17 @@ void setLevel(Level level);
 bool parseLevel(std::string_view text, Level& level);
 
 void write(Level level, std::string_view message);
-inline void debug(std::string_view message) { write(Level::Debug, message); }
-inline void info(std::string_view message) { write(Level::Info, message); }
-inline void warning(std::string_view message) { write(Level::Warning, message); }
-inline void error(std::string_view message) { write(Level::Error, message); }
+inline void debug(std::string_view message) {
+    write(Level::Debug, message);
+}
+inline void info(std::string_view message) {
+    write(Level::Info, message);
+}
+inline void warning(std::string_view message) {
+    write(Level::Warning, message);
+}
+inline void error(std::string_view message) {
+    write(Level::Error, message);
+}
 
 }  // namespace gipam::log

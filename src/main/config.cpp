@@ -1,7 +1,6 @@
 #include "main/config.h"
 
 #include <CLI/CLI.hpp>
-
 #include <algorithm>
 #include <iostream>
 
@@ -15,8 +14,8 @@
 namespace gipam::config {
 namespace {
 
-constexpr const char* kLongNames[] = {"address", "file", "v4", "v4ab", "v6", "v6ab", "socket", "spec-dir",
-                                      "name", "log-level", "help", "version"};
+constexpr const char* kLongNames[] = {"address", "file",     "v4",   "v4ab",      "v6",   "v6ab",
+                                      "socket",  "spec-dir", "name", "log-level", "help", "version"};
 
 // The Go flag package accepts -name as well as --name; CLI11 only the latter.
 std::vector<std::string> normalizeGoFlags(std::vector<std::string> args) {
@@ -73,24 +72,30 @@ SupernetSetting parseSupernet(const CLI::Option& prefixOption, const CLI::Option
 
 ParseResult parseCommandLine(std::vector<std::string> rawArgs) {
     const auto args = normalizeGoFlags(std::move(rawArgs));
-    CLI::App app{"gipam: Docker IPAM plugin handing out dual-stack pools and addresses from supernets, "
-                 "with every change saved to a lease file before Docker gets its answer.",
-                 "gipam"};
+    CLI::App app{
+        "gipam: Docker IPAM plugin handing out dual-stack pools and addresses from supernets, "
+        "with every change saved to a lease file before Docker gets its answer.",
+        "gipam"};
     app.get_formatter()->column_width(34);
     // As with Go's flag package, a repeated flag takes its last value.
     app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     Config config;
     std::string v4, v6, logLevel = "info";
     int v4ab = 24, v6ab = 64;
-    app.add_option("--address", config.address, "Listen on TCP host:port and write a spec file, instead of the Unix socket")
+    app.add_option("--address", config.address,
+                   "Listen on TCP host:port and write a spec file, instead of the Unix socket")
         ->envname("GIPAM_ADDRESS");
     app.add_option("--file", config.file, "Lease file (JSON); once it exists, supernet settings come from it")
         ->envname("GIPAM_FILE")
         ->capture_default_str();
-    auto* v4Option = app.add_option("--v4", v4, "IPv4 supernet to cut pools from, e.g. 198.18.0.0/16")->envname("GIPAM_V4");
-    auto* v4abOption = app.add_option("--v4ab", v4ab, "IPv4 block (pool) prefix length")->envname("GIPAM_V4AB")->capture_default_str();
-    auto* v6Option = app.add_option("--v6", v6, "IPv6 supernet to cut pools from, e.g. 2001:db8::/56")->envname("GIPAM_V6");
-    auto* v6abOption = app.add_option("--v6ab", v6ab, "IPv6 block (pool) prefix length")->envname("GIPAM_V6AB")->capture_default_str();
+    auto* v4Option =
+        app.add_option("--v4", v4, "IPv4 supernet to cut pools from, e.g. 198.18.0.0/16")->envname("GIPAM_V4");
+    auto* v4abOption =
+        app.add_option("--v4ab", v4ab, "IPv4 block (pool) prefix length")->envname("GIPAM_V4AB")->capture_default_str();
+    auto* v6Option =
+        app.add_option("--v6", v6, "IPv6 supernet to cut pools from, e.g. 2001:db8::/56")->envname("GIPAM_V6");
+    auto* v6abOption =
+        app.add_option("--v6ab", v6ab, "IPv6 block (pool) prefix length")->envname("GIPAM_V6AB")->capture_default_str();
     app.add_option("--socket", config.socketPath, "Unix socket path (default /run/docker/plugins/<name>.sock)");
     app.add_option("--spec-dir", config.specDir, "Directory for <name>.spec in TCP mode")->capture_default_str();
     app.add_option("--name", config.name, "Plugin name, as given to --ipam-driver")->capture_default_str();
@@ -143,8 +148,8 @@ std::vector<std::string> differencesFromLeases(const Config& config, const store
             differences.push_back("-" + name + " " + givenPrefix + " (lease file: " + storedPrefix + ")");
         }
         if (setting.blockLengthGiven && std::to_string(setting.blockLength) != storedLength) {
-            differences.push_back("-" + name + "ab " + std::to_string(setting.blockLength) + " (lease file: " +
-                                  storedLength + ")");
+            differences.push_back("-" + name + "ab " + std::to_string(setting.blockLength) +
+                                  " (lease file: " + storedLength + ")");
         }
     };
     compare(config.v4, leases.v4, "v4");

@@ -51,8 +51,9 @@ int run(const config::Config& config) {
         log::info("created lease file " + config.file);
     }
     if (!leases.v4) {
-        log::warning("no IPv4 supernet: Docker before 28 asks for an IPv4 pool on every network create, so "
-                     "networks need --ipv4=false (Docker 28+) or an IPv4 --subnet");
+        log::warning(
+            "no IPv4 supernet: Docker before 28 asks for an IPv4 pool on every network create, so "
+            "networks need --ipv4=false (Docker 28+) or an IPv4 --subnet");
     }
 
     ipam::IpamService service = [&] {
@@ -62,8 +63,8 @@ int run(const config::Config& config) {
             throw store::StoreError("lease file " + config.file + ": " + error.what());
         }
     }();
-    log::info("serving " + describeSupernets(leases) + "; " + std::to_string(leases.pools.size()) +
-              " pools held in " + config.file);
+    log::info("serving " + describeSupernets(leases) + "; " + std::to_string(leases.pools.size()) + " pools held in " +
+              config.file);
 
     server::PluginApi api(service);
     server::PluginServer server(api, {config.address, config.socketPath, config.specDir, config.name});

@@ -17,7 +17,8 @@ using Clock = std::chrono::steady_clock;
 // the previous response was sent.
 class DeadlineConnectionImpl : public Poco::Net::StreamSocketImpl {
 public:
-    DeadlineConnectionImpl(poco_socket_t fd, std::chrono::seconds deadline) : StreamSocketImpl(fd), deadline_(deadline) {}
+    DeadlineConnectionImpl(poco_socket_t fd, std::chrono::seconds deadline)
+        : StreamSocketImpl(fd), deadline_(deadline) {}
 
     int receiveBytes(void* buffer, int length, int flags) override {
         if (requestStart_ && Clock::now() - *requestStart_ > deadline_) {

@@ -61,12 +61,14 @@ ipam::Options optionsField(const Object& request) {
     return options;
 }
 
-Object::Ptr emptyData() { return new Object(); }
+Object::Ptr emptyData() {
+    return new Object();
+}
 
 std::string requestPool(ipam::IpamService& service, const Object& request) {
-    const auto grant = service.requestPool({stringField(request, "AddressSpace"), stringField(request, "Pool"),
-                                            stringField(request, "SubPool"), optionsField(request),
-                                            boolField(request, "V6")});
+    const auto grant =
+        service.requestPool({stringField(request, "AddressSpace"), stringField(request, "Pool"),
+                             stringField(request, "SubPool"), optionsField(request), boolField(request, "V6")});
     Object reply;
     reply.set("PoolID", grant.poolId);
     reply.set("Pool", grant.pool.toString());

@@ -122,7 +122,9 @@ Poco::Net::SocketAddress parseTcpAddress(const std::string& text) {
 
 PluginServer::PluginServer(PluginApi& api, ListenConfig config) : api_(api), config_(std::move(config)) {}
 
-PluginServer::~PluginServer() { stop(); }
+PluginServer::~PluginServer() {
+    stop();
+}
 
 std::string PluginServer::endpoint() const {
     if (config_.tcpAddress.empty()) return "unix://" + config_.socketPath.string();
@@ -134,7 +136,8 @@ std::string PluginServer::endpoint() const {
 
 void PluginServer::start() {
     const auto passedFd = socketFromSystemd();
-    ListeningSocket socket = passedFd ? ListeningSocket(kRequestDeadline, *passedFd) : ListeningSocket(kRequestDeadline);
+    ListeningSocket socket =
+        passedFd ? ListeningSocket(kRequestDeadline, *passedFd) : ListeningSocket(kRequestDeadline);
     try {
         if (passedFd) {
             // systemd owns the socket file (gipam.socket) and keeps it across our restarts.

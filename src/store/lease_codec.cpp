@@ -20,11 +20,21 @@ void appendQuoted(std::string& out, std::string_view text) {
     out.push_back('"');
     for (const char c : text) {
         switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
             default:
                 if (static_cast<unsigned char>(c) < 0x20) {
                     static constexpr char hex[] = "0123456789abcdef";
@@ -117,7 +127,8 @@ int intField(const Object& object, const std::string& key, const std::string& wh
     if (value.isEmpty()) return 0;
     if (!value.isInteger()) fail(where + "." + key, "expected a whole number");
     const auto number = value.convert<long long>();
-    if (number < 0 || number > 128) fail(where + "." + key, "expected a prefix length (0-128), got " + std::to_string(number));
+    if (number < 0 || number > 128)
+        fail(where + "." + key, "expected a prefix length (0-128), got " + std::to_string(number));
     return static_cast<int>(number);
 }
 
@@ -174,13 +185,18 @@ void checkPoolAddress(const PoolRecord& pool, const ip::Address& address, const 
 }
 
 PoolRecord decodePool(const Object& object, const std::string& where) {
-    PoolRecord pool{stringField(object, "id", where, true),
-                    parseValue<ip::Prefix>(stringField(object, "pool", where, true), where + ".pool", ip::Prefix::parse),
-                    {}, {}, {}, {}};
+    PoolRecord pool{
+        stringField(object, "id", where, true),
+        parseValue<ip::Prefix>(stringField(object, "pool", where, true), where + ".pool", ip::Prefix::parse),
+        {},
+        {},
+        {},
+        {}};
     if (pool.id.empty()) fail(where + ".id", "must not be empty");
     if (const auto subPool = stringField(object, "subPool", where, false); !subPool.empty()) {
         pool.subPool = parseValue<ip::Prefix>(subPool, where + ".subPool", ip::Prefix::parse);
-        if (!pool.pool.contains(*pool.subPool)) fail(where + ".subPool", subPool + " is outside pool " + pool.pool.toString());
+        if (!pool.pool.contains(*pool.subPool))
+            fail(where + ".subPool", subPool + " is outside pool " + pool.pool.toString());
     }
     if (const auto options = member(object, "options"); !options.isEmpty()) {
         if (options.type() != typeid(Object::Ptr)) fail(where + ".options", "expected an object");
@@ -247,10 +263,13 @@ Leases decodeGoGipam(const Object& root) {
             const std::string where = "allocated[" + std::to_string(i) + "]";
             const auto object = allocated->getObject(static_cast<unsigned>(i));
             if (!object) fail(where, "expected an object");
-            PoolRecord pool{stringField(*object, "id", where, true),
-                            parseValue<ip::Prefix>(stringField(*object, "pool", where, true), where + ".pool",
-                                                   ip::Prefix::parse),
-                            {}, {}, {}, {}};
+            PoolRecord pool{
+                stringField(*object, "id", where, true),
+                parseValue<ip::Prefix>(stringField(*object, "pool", where, true), where + ".pool", ip::Prefix::parse),
+                {},
+                {},
+                {},
+                {}};
             std::vector<ip::Address> addresses;
             if (const auto held = arrayField(*object, "allocated", where)) {
                 for (std::size_t j = 0; j < held->size(); ++j) {

@@ -63,6 +63,8 @@ std::optional<Leases> LeaseFile::load() const {
     }
 }
 
-void LeaseFile::save(const Leases& leases) { writeFileAtomically(path_, encodeLeases(leases), 0600); }
+void LeaseFile::save(const Leases& leases) {
+    writeFileAtomically(path_, encodeLeases(leases), 0600);
+}
 
 }  // namespace gipam::store

@@ -13,10 +13,16 @@ using ip::Prefix;
 using Order = AddressAllocator::Order;
 using ReserveResult = AddressAllocator::ReserveResult;
 
-Prefix prefix(std::string_view text) { return Prefix::parse(text); }
-Address address(std::string_view text) { return Address::parse(text); }
+Prefix prefix(std::string_view text) {
+    return Prefix::parse(text);
+}
+Address address(std::string_view text) {
+    return Address::parse(text);
+}
 
-AddressAllocator lowestFirst(std::string_view pool) { return {prefix(pool), std::nullopt, Order::LowestFirst}; }
+AddressAllocator lowestFirst(std::string_view pool) {
+    return {prefix(pool), std::nullopt, Order::LowestFirst};
+}
 
 TEST(AddressAllocatorTest, FirstAddressIsDotOne) {
     auto addresses = lowestFirst("198.18.4.0/24");

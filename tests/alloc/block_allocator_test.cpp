@@ -10,7 +10,9 @@ namespace {
 
 using ip::Prefix;
 
-Prefix prefix(std::string_view text) { return Prefix::parse(text); }
+Prefix prefix(std::string_view text) {
+    return Prefix::parse(text);
+}
 
 TEST(BlockAllocatorTest, AllocatesLowestBlockFirst) {
     BlockAllocator blocks(prefix("198.18.0.0/16"));

@@ -27,8 +27,8 @@ TEST_F(DurabilityTest, KillNineRightAfterReplyLosesNothing) {
         const auto address = requestAddress(pool);
         gipam_->stop(SIGKILL);
         start();
-        const auto again = post("/IpamDriver.RequestAddress",
-                                requestAddressBody(pool, address.substr(0, address.find('/'))));
+        const auto again =
+            post("/IpamDriver.RequestAddress", requestAddressBody(pool, address.substr(0, address.find('/'))));
         EXPECT_EQ(again.status, 500) << "round " << round << ": " << address << " was lost";
     }
 }

@@ -11,8 +11,8 @@ std::string jsonField(const std::string& body, const std::string& key) {
 }
 
 std::string requestPoolBody(const std::string& pool, bool v6, const std::string& subPool, const std::string& options) {
-    return R"({"AddressSpace":"gipam-local","Pool":")" + pool + R"(","SubPool":")" + subPool +
-           R"(","Options":)" + options + R"(,"V6":)" + (v6 ? "true" : "false") + "}";
+    return R"({"AddressSpace":"gipam-local","Pool":")" + pool + R"(","SubPool":")" + subPool + R"(","Options":)" +
+           options + R"(,"V6":)" + (v6 ? "true" : "false") + "}";
 }
 
 std::string requestAddressBody(const std::string& poolId, const std::string& address, const std::string& options) {
@@ -23,11 +23,14 @@ std::string releaseAddressBody(const std::string& poolId, const std::string& add
     return R"({"PoolID":")" + poolId + R"(","Address":")" + address + R"("})";
 }
 
-std::string releasePoolBody(const std::string& poolId) { return R"({"PoolID":")" + poolId + R"("})"; }
+std::string releasePoolBody(const std::string& poolId) {
+    return R"({"PoolID":")" + poolId + R"("})";
+}
 
 std::vector<std::string> GipamTest::arguments(const std::vector<std::string>& extra) const {
-    std::vector<std::string> args{"-v4", "198.18.0.0/16", "-v6", "2001:db8:100::/56", "-file", leaseFile().string(),
-                                  "--socket", socket().string(), "--spec-dir", (dir_ / "spec").string()};
+    std::vector<std::string> args{"-v4",        "198.18.0.0/16",         "-v6",      "2001:db8:100::/56",
+                                  "-file",      leaseFile().string(),    "--socket", socket().string(),
+                                  "--spec-dir", (dir_ / "spec").string()};
     args.insert(args.end(), extra.begin(), extra.end());
     return args;
 }

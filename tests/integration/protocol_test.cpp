@@ -34,9 +34,9 @@ TEST_F(ProtocolTest, DualStackNetworkLifecycle) {
     const auto v4 = post("/IpamDriver.RequestPool", requestPoolBody());
     ASSERT_EQ(v4.status, 200) << v4.body;
     EXPECT_EQ(v4.body, R"({"Data":{},"Pool":"198.18.0.0/24","PoolID":"gipam-local/198.18.0.0/24"})");
-    const auto gateway = post("/IpamDriver.RequestAddress",
-                              requestAddressBody("gipam-local/198.18.0.0/24", "",
-                                                 R"({"RequestAddressType":"com.docker.network.gateway"})"));
+    const auto gateway = post(
+        "/IpamDriver.RequestAddress",
+        requestAddressBody("gipam-local/198.18.0.0/24", "", R"({"RequestAddressType":"com.docker.network.gateway"})"));
     EXPECT_EQ(gateway.body, R"({"Address":"198.18.0.1/24","Data":{}})");
 
     const auto v6Pool = requestPool("", true);

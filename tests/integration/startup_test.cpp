@@ -11,9 +11,9 @@ class StartupTest : public GipamTest {};
 TEST_F(StartupTest, GoStyleFlagsAndEnvironmentWithFlagsWinning) {
     TempDir dir;
     const auto socketPath = dir / "g.sock";
-    GipamProcess gipam({"--v4=198.18.64.0/18", "-v4ab=26", "--socket", socketPath.string(), "-file",
-                        (dir / "l.json").string()},
-                       dir / "log", socketPath, {{"GIPAM_V4", "198.19.0.0/16"}, {"GIPAM_V6", "2001:db8:7::/48"}});
+    GipamProcess gipam(
+        {"--v4=198.18.64.0/18", "-v4ab=26", "--socket", socketPath.string(), "-file", (dir / "l.json").string()},
+        dir / "log", socketPath, {{"GIPAM_V4", "198.19.0.0/16"}, {"GIPAM_V6", "2001:db8:7::/48"}});
     ASSERT_TRUE(gipam.running()) << gipam.log();
     auto connection = HttpConnection::unix(socketPath);
     EXPECT_EQ(jsonField(connection.post("/IpamDriver.RequestPool", requestPoolBody()).body, "Pool"), "198.18.64.0/26");
@@ -57,9 +57,9 @@ TEST_F(StartupTest, NoSupernetAtAllIsAUsageError) {
 TEST_F(StartupTest, HelpListsEveryOptionWithItsVariable) {
     const auto [status, output] = runToExit({"--help"});
     EXPECT_EQ(status, 0);
-    for (const char* name : {"--address", "GIPAM_ADDRESS", "--file", "GIPAM_FILE", "--v4", "GIPAM_V4", "--v4ab",
-                             "GIPAM_V4AB", "--v6", "GIPAM_V6", "--v6ab", "GIPAM_V6AB", "--socket", "--spec-dir",
-                             "--name", "--log-level", "--version"}) {
+    for (const char* name :
+         {"--address", "GIPAM_ADDRESS", "--file", "GIPAM_FILE", "--v4", "GIPAM_V4", "--v4ab", "GIPAM_V4AB", "--v6",
+          "GIPAM_V6", "--v6ab", "GIPAM_V6AB", "--socket", "--spec-dir", "--name", "--log-level", "--version"}) {
         EXPECT_NE(output.find(name), std::string::npos) << name;
     }
     EXPECT_EQ(runToExit({"-version"}).first, 0);
@@ -69,10 +69,10 @@ TEST_F(StartupTest, LeaseFileWinsOverDifferingSettingsWithOneWarning) {
     start();
     requestPool();
     gipam_->stop();
-    gipam_ = std::make_unique<GipamProcess>(
-        std::vector<std::string>{"-v4", "198.19.0.0/16", "-v4ab", "25", "-file", leaseFile().string(), "--socket",
-                                 socket().string()},
-        dir_ / "gipam2.log", socket());
+    gipam_ =
+        std::make_unique<GipamProcess>(std::vector<std::string>{"-v4", "198.19.0.0/16", "-v4ab", "25", "-file",
+                                                                leaseFile().string(), "--socket", socket().string()},
+                                       dir_ / "gipam2.log", socket());
     ASSERT_TRUE(gipam_->running()) << gipam_->log();
     EXPECT_EQ(requestPool(), "gipam-local/198.18.1.0/24");
     const auto log = gipam_->log();
@@ -128,9 +128,9 @@ TEST_F(StartupTest, TcpModeWritesSpecFileAndRemovesItOnStop) {
 
 TEST_F(StartupTest, IPv6OnlyConfigurationWarnsAboutOldDocker) {
     TempDir dir;
-    GipamProcess gipam({"-v6", "2001:db8:5::/48", "--file", (dir / "l.json").string(), "--socket",
-                        (dir / "s.sock").string()},
-                       dir / "log", dir / "s.sock");
+    GipamProcess gipam(
+        {"-v6", "2001:db8:5::/48", "--file", (dir / "l.json").string(), "--socket", (dir / "s.sock").string()},
+        dir / "log", dir / "s.sock");
     ASSERT_TRUE(gipam.running()) << gipam.log();
     EXPECT_NE(gipam.log().find("Docker before 28"), std::string::npos);
     auto connection = HttpConnection::unix(dir / "s.sock");

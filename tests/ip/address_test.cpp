@@ -20,7 +20,9 @@ std::string parseErrorOf(std::string_view text) {
     return {};
 }
 
-constexpr U128 v6(std::uint64_t high, std::uint64_t low) { return (U128{high} << 64) | low; }
+constexpr U128 v6(std::uint64_t high, std::uint64_t low) {
+    return (U128{high} << 64) | low;
+}
 
 TEST(AddressTest, ParsesDottedQuadIntoTheLow32Bits) {
     const Address address = Address::parse("198.18.4.9");
@@ -165,7 +167,9 @@ TEST(AddressMathTest, ToDecimalOfSmallNumbers) {
     EXPECT_EQ(toDecimal(256), "256");
 }
 
-TEST(AddressMathTest, ToDecimalOfTwoToTheSixtyFour) { EXPECT_EQ(toDecimal(U128{1} << 64), "18446744073709551616"); }
+TEST(AddressMathTest, ToDecimalOfTwoToTheSixtyFour) {
+    EXPECT_EQ(toDecimal(U128{1} << 64), "18446744073709551616");
+}
 
 TEST(AddressMathTest, ToDecimalOfTheLargest128BitNumber) {
     EXPECT_EQ(toDecimal(~U128{0}), "340282366920938463463374607431768211455");

@@ -18,8 +18,12 @@ std::string parseErrorOf(std::string_view text) {
     return {};
 }
 
-Prefix prefix(std::string_view text) { return Prefix::parse(text); }
-Address address(std::string_view text) { return Address::parse(text); }
+Prefix prefix(std::string_view text) {
+    return Prefix::parse(text);
+}
+Address address(std::string_view text) {
+    return Address::parse(text);
+}
 
 TEST(PrefixTest, ParsesIpv4Prefix) {
     const Prefix p = prefix("198.18.4.0/24");

@@ -17,8 +17,12 @@ using testing::FakeLeaseStore;
 using testing::ipamErrorOf;
 using ::testing::IsSubstring;
 
-ip::Prefix prefix(std::string_view text) { return ip::Prefix::parse(text); }
-ip::Address address(std::string_view text) { return ip::Address::parse(text); }
+ip::Prefix prefix(std::string_view text) {
+    return ip::Prefix::parse(text);
+}
+ip::Address address(std::string_view text) {
+    return ip::Address::parse(text);
+}
 
 const Options kGateway{{std::string(kRequestAddressType), std::string(kGatewayType)}};
 

@@ -10,7 +10,9 @@ namespace {
 
 using ::testing::IsSubstring;
 
-ip::Prefix prefix(std::string_view text) { return ip::Prefix::parse(text); }
+ip::Prefix prefix(std::string_view text) {
+    return ip::Prefix::parse(text);
+}
 
 const char* const kVariables[] = {"GIPAM_ADDRESS", "GIPAM_FILE", "GIPAM_V4", "GIPAM_V4AB", "GIPAM_V6", "GIPAM_V6AB"};
 

@@ -8,8 +8,12 @@
 namespace gipam::store {
 namespace {
 
-ip::Prefix prefix(std::string_view text) { return ip::Prefix::parse(text); }
-ip::Address address(std::string_view text) { return ip::Address::parse(text); }
+ip::Prefix prefix(std::string_view text) {
+    return ip::Prefix::parse(text);
+}
+ip::Address address(std::string_view text) {
+    return ip::Address::parse(text);
+}
 
 // The message of the FormatError that decoding `text` throws, or "" (and a test failure) if none.
 std::string formatErrorOf(std::string_view text) {

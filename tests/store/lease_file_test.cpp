@@ -12,8 +12,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
-ip::Prefix prefix(std::string_view text) { return ip::Prefix::parse(text); }
-ip::Address address(std::string_view text) { return ip::Address::parse(text); }
+ip::Prefix prefix(std::string_view text) {
+    return ip::Prefix::parse(text);
+}
+ip::Address address(std::string_view text) {
+    return ip::Address::parse(text);
+}
 
 Leases leasesWithOnePool(std::string_view pool) {
     Leases leases{Supernet{prefix("198.18.0.0/16"), 24}, Supernet{prefix("2001:db8:100::/56"), 64}, {}};

@@ -96,7 +96,8 @@ void HttpConnection::sendRaw(const std::string& bytes) {
 std::optional<HttpResponse> HttpConnection::readResponse(int timeoutMs) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
     const auto fill = [&]() {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
         pollfd p{fd_, POLLIN, 0};
         if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) {
             throw std::runtime_error("timed out waiting for a response");
@@ -124,7 +125,8 @@ std::optional<HttpResponse> HttpConnection::readResponse(int timeoutMs) {
         value.erase(0, value.find_first_not_of(' '));
         response.headers[lower(line.substr(0, colon))] = value;
     }
-    const std::size_t length = std::stoul(response.headers.count("content-length") ? response.headers["content-length"] : "0");
+    const std::size_t length =
+        std::stoul(response.headers.count("content-length") ? response.headers["content-length"] : "0");
     while (buffered_.size() < headerEnd + 4 + length) {
         if (!fill()) return std::nullopt;
     }
@@ -200,7 +202,9 @@ int GipamProcess::stop(int signal) {
     return waitExit(10000).value_or(-1);
 }
 
-std::string GipamProcess::log() const { return readFile(logFile_); }
+std::string GipamProcess::log() const {
+    return readFile(logFile_);
+}
 
 std::pair<int, std::string> runToExit(std::vector<std::string> args, std::map<std::string, std::string> env) {
     TempDir dir;

@@ -4,7 +4,6 @@
 #include <sys/types.h>
 
 #include <csignal>
-
 #include <filesystem>
 #include <map>
 #include <optional>
