@@ -78,8 +78,14 @@ char* writeHexGroup(char* at, unsigned group) {
 }
 
 char* writeV6(char* at, U128 value) {
+    // Two 64-bit halves: shifting a 128-bit value by a variable count costs branches per group.
+    const auto high = static_cast<std::uint64_t>(value >> 64);
+    const auto low = static_cast<std::uint64_t>(value);
     unsigned groups[8];
-    for (int i = 0; i < 8; ++i) groups[i] = static_cast<unsigned>(value >> (112 - 16 * i)) & 0xffff;
+    for (int i = 0; i < 4; ++i) {
+        groups[i] = static_cast<unsigned>(high >> (48 - 16 * i)) & 0xffff;
+        groups[i + 4] = static_cast<unsigned>(low >> (48 - 16 * i)) & 0xffff;
+    }
     // IPv4-mapped addresses keep the dotted form, as Go and inet_ntop write them.
     if (groups[0] == 0 && groups[1] == 0 && groups[2] == 0 && groups[3] == 0 && groups[4] == 0 && groups[5] == 0xffff) {
         for (const char c : std::string_view("::ffff:")) *at++ = c;
