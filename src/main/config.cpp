@@ -1,5 +1,7 @@
 #include "main/config.h"
 
+#include <grp.h>
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <iostream>
@@ -14,8 +16,8 @@
 namespace gipam::config {
 namespace {
 
-constexpr const char* kLongNames[] = {"address", "file",     "v4",   "v4ab",      "v6",   "v6ab",
-                                      "socket",  "spec-dir", "name", "log-level", "help", "version"};
+constexpr const char* kLongNames[] = {"address",      "file",     "v4",   "v4ab",      "v6",   "v6ab",   "socket",
+                                      "socket-group", "spec-dir", "name", "log-level", "help", "version"};
 
 // The Go flag package accepts -name as well as --name; CLI11 only the latter.
 std::vector<std::string> normalizeGoFlags(std::vector<std::string> args) {
@@ -97,6 +99,9 @@ ParseResult parseCommandLine(std::vector<std::string> rawArgs) {
     auto* v6abOption =
         app.add_option("--v6ab", v6ab, "IPv6 block (pool) prefix length")->envname("GIPAM_V6AB")->capture_default_str();
     app.add_option("--socket", config.socketPath, "Unix socket path (default /run/docker/plugins/<name>.sock)");
+    std::string socketGroup = "root";
+    app.add_option("--socket-group", socketGroup, "Group that may use the Unix socket (mode 0660)")
+        ->capture_default_str();
     app.add_option("--spec-dir", config.specDir, "Directory for <name>.spec in TCP mode")->capture_default_str();
     app.add_option("--name", config.name, "Plugin name, as given to --ipam-driver")->capture_default_str();
     app.add_option("--log-level", logLevel, "debug, info, warning or error")->capture_default_str();
@@ -117,6 +122,9 @@ ParseResult parseCommandLine(std::vector<std::string> rawArgs) {
         if (!log::parseLevel(logLevel, config.logLevel)) {
             throw UsageError("--log-level " + logLevel + ": use debug, info, warning or error");
         }
+        const group* entry = ::getgrnam(socketGroup.c_str());
+        if (!entry) throw UsageError("--socket-group " + socketGroup + ": no such group");
+        config.socketGroup = entry->gr_gid;
         if (config.name.empty() || config.name.find('/') != std::string::npos) {
             throw UsageError("--name '" + config.name + "': must be a non-empty file name");
         }

@@ -31,6 +31,7 @@ struct Config {
     SupernetSetting v4;
     SupernetSetting v6;
     std::string socketPath;
+    unsigned socketGroup = 0;  // group owning the Unix socket (mode 0660); root by default
     std::string specDir = "/etc/docker/plugins";
     std::string name = "gipam";
     log::Level logLevel = log::Level::Info;

@@ -67,7 +67,8 @@ int run(const config::Config& config) {
               config.file);
 
     server::PluginApi api(service);
-    server::PluginServer server(api, {config.address, config.socketPath, config.specDir, config.name});
+    server::PluginServer server(api,
+                                {config.address, config.socketPath, config.socketGroup, config.specDir, config.name});
     server.start();
     server::notifySystemd("READY=1");
 

@@ -11,7 +11,10 @@
 #include <Poco/Net/StreamSocket.h>
 #include <Poco/ThreadPool.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <istream>
 
 #include "log/log.h"
@@ -147,7 +150,11 @@ void PluginServer::start() {
             std::filesystem::create_directories(config_.socketPath.parent_path());
             removeStaleSocket(config_.socketPath);
             socket.bind(Poco::Net::SocketAddress(Poco::Net::SocketAddress::UNIX_LOCAL, config_.socketPath.string()));
-            ::chmod(config_.socketPath.c_str(), 0660);
+            if (::chown(config_.socketPath.c_str(), static_cast<uid_t>(-1), config_.socketGroup) != 0 ||
+                ::chmod(config_.socketPath.c_str(), 0660) != 0) {
+                throw ListenError("cannot set owner and mode of " + config_.socketPath.string() + ": " +
+                                  std::strerror(errno));
+            }
             socket.listen(128);
             listeningOnUnix_ = true;
         } else {

@@ -1,4 +1,5 @@
 // Configuration, listening modes and the files dockerd discovers us by.
+#include <grp.h>
 #include <sys/stat.h>
 
 #include "integration/fixture.h"
@@ -91,6 +92,22 @@ TEST_F(StartupTest, UnixSocketIsGroupOnlyReplacesAStaleOneAndIsRemovedOnStop) {
     EXPECT_EQ(info.st_mode & 0777, 0660u);
     EXPECT_EQ(gipam_->stop(SIGTERM), 0);
     EXPECT_FALSE(std::filesystem::exists(socket()));
+}
+
+TEST_F(StartupTest, SocketGroupIsConfigurable) {
+    const group* daemonGroup = ::getgrnam("daemon");
+    ASSERT_NE(daemonGroup, nullptr);
+    start({"--socket-group", "daemon"});
+    struct stat info {};
+    ASSERT_EQ(::stat(socket().c_str(), &info), 0);
+    EXPECT_EQ(info.st_gid, daemonGroup->gr_gid);
+    EXPECT_EQ(info.st_mode & 0777, 0660u);
+
+    TempDir other;
+    const auto [status, output] = runToExit({"-v4", "198.18.0.0/16", "--file", (other / "l.json").string(), "--socket",
+                                             (other / "s").string(), "--socket-group", "no-such-group-here"});
+    EXPECT_EQ(status, 2);
+    EXPECT_NE(output.find("--socket-group no-such-group-here"), std::string::npos) << output;
 }
 
 TEST_F(StartupTest, SocketInUseByALiveServerIsNotStolen) {
