@@ -27,8 +27,10 @@ bool parseLevel(std::string_view text, Level& level) {
     return false;
 }
 
+bool enabled(Level level) { return level >= threshold.load(); }
+
 void write(Level level, std::string_view message) {
-    if (level < threshold.load()) return;
+    if (!enabled(level)) return;
     // One fwrite per line keeps lines from concurrent threads whole; journald adds timestamps.
     std::string line = "gipam ";
     line += kNames[static_cast<int>(level)];

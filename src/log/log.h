@@ -12,6 +12,8 @@ void setLevel(Level level);
 /// Parses debug|info|warning|error; false if the text is none of them.
 bool parseLevel(std::string_view text, Level& level);
 
+/// Whether messages of `level` are written; lets callers skip building them.
+bool enabled(Level level);
 void write(Level level, std::string_view message);
 inline void debug(std::string_view message) {
     write(Level::Debug, message);

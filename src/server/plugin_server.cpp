@@ -62,6 +62,8 @@ public:
     void handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response) override {
         if (request.getMethod() != Poco::Net::HTTPRequest::HTTP_POST) {
             response.set("Allow", "POST");
+            // Any body is left unread, so the connection cannot carry another request.
+            response.setKeepAlive(false);
             send(response, {405, errorBody("method " + request.getMethod() + " is not allowed; use POST")});
             return;
         }
@@ -73,7 +75,9 @@ public:
             return;
         }
         const Reply reply = api_.handle(request.getURI(), *body);
-        log::debug(request.getURI() + " " + *body + " -> " + std::to_string(reply.status) + " " + reply.body);
+        if (log::enabled(log::Level::Debug)) {
+            log::debug(request.getURI() + " " + *body + " -> " + std::to_string(reply.status) + " " + reply.body);
+        }
         send(response, reply);
     }
 
