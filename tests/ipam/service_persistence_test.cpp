@@ -2,27 +2,21 @@
 // rebuilds the same service.
 #include <gtest/gtest.h>
 
-#include "ipam/fake_lease_store.h"
 #include "ipam/service.h"
+#include "ipam/service_testing.h"
 #include "log/log.h"
 
 namespace gipam::ipam {
 namespace {
 
+using testing::address;
 using testing::dualStackSupernets;
 using testing::FakeLeaseStore;
 using testing::ipamErrorOf;
 using ::testing::IsSubstring;
-
-ip::Prefix prefix(std::string_view text) {
-    return ip::Prefix::parse(text);
-}
-ip::Address address(std::string_view text) {
-    return ip::Address::parse(text);
-}
-
-const Options kSerial{{std::string(kSerialOption), "true"}};
-const Options kGateway{{std::string(kRequestAddressType), std::string(kGatewayType)}};
+using testing::kGateway;
+using testing::kSerial;
+using testing::prefix;
 
 PoolRequest poolRequest(std::string pool = "", bool v6 = false, Options options = {}, std::string subPool = "") {
     return {std::string(kLocalAddressSpace), pool, subPool, options, v6};

@@ -6,25 +6,20 @@
 #include <set>
 #include <thread>
 
-#include "ipam/fake_lease_store.h"
+#include "ipam/service_testing.h"
 #include "log/log.h"
 
 namespace gipam::ipam {
 namespace {
 
+using testing::address;
 using testing::dualStackSupernets;
 using testing::FakeLeaseStore;
 using testing::ipamErrorOf;
 using ::testing::IsSubstring;
-
-ip::Prefix prefix(std::string_view text) {
-    return ip::Prefix::parse(text);
-}
-ip::Address address(std::string_view text) {
-    return ip::Address::parse(text);
-}
-
-const Options kGateway{{std::string(kRequestAddressType), std::string(kGatewayType)}};
+using testing::kGateway;
+using testing::kSerial;
+using testing::prefix;
 
 class IpamServiceTest : public ::testing::Test {
 protected:

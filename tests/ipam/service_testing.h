@@ -1,4 +1,5 @@
-// Test doubles for the IPAM service: a LeaseStore that records saves and fails on demand.
+// Shared by the IPAM service tests: a LeaseStore that records saves and fails on demand, and
+// shorthands for prefixes, addresses and options.
 #pragma once
 
 #include <string>
@@ -20,6 +21,16 @@ public:
     bool failing = false;
     std::vector<store::Leases> saves;
 };
+
+inline ip::Prefix prefix(std::string_view text) {
+    return ip::Prefix::parse(text);
+}
+inline ip::Address address(std::string_view text) {
+    return ip::Address::parse(text);
+}
+
+inline const Options kSerial{{std::string(kSerialOption), "true"}};
+inline const Options kGateway{{std::string(kRequestAddressType), std::string(kGatewayType)}};
 
 /// Supernets 198.18.0.0/16 in /24 blocks and 2001:db8:100::/56 in /64 blocks, no pools.
 inline store::Leases dualStackSupernets() {
