@@ -99,9 +99,9 @@ ParseResult parseCommandLine(std::vector<std::string> rawArgs) {
     auto* v6abOption =
         app.add_option("--v6ab", v6ab, "IPv6 block (pool) prefix length")->envname("GIPAM_V6AB")->capture_default_str();
     app.add_option("--socket", config.socketPath, "Unix socket path (default /run/docker/plugins/<name>.sock)");
-    std::string socketGroup = "root";
-    app.add_option("--socket-group", socketGroup, "Group that may use the Unix socket (mode 0660)")
-        ->capture_default_str();
+    std::string socketGroup;
+    app.add_option("--socket-group", socketGroup,
+                   "Group that may use the Unix socket (mode 0660; default: gipam's own group, root)");
     app.add_option("--spec-dir", config.specDir, "Directory for <name>.spec in TCP mode")->capture_default_str();
     app.add_option("--name", config.name, "Plugin name, as given to --ipam-driver")->capture_default_str();
     app.add_option("--log-level", logLevel, "debug, info, warning or error")->capture_default_str();
@@ -122,9 +122,12 @@ ParseResult parseCommandLine(std::vector<std::string> rawArgs) {
         if (!log::parseLevel(logLevel, config.logLevel)) {
             throw UsageError("--log-level " + logLevel + ": use debug, info, warning or error");
         }
-        const group* entry = ::getgrnam(socketGroup.c_str());
-        if (!entry) throw UsageError("--socket-group " + socketGroup + ": no such group");
-        config.socketGroup = entry->gr_gid;
+        // Looked up only when given: a managed plugin's rootfs has no /etc/group.
+        if (!socketGroup.empty()) {
+            const group* entry = ::getgrnam(socketGroup.c_str());
+            if (!entry) throw UsageError("--socket-group " + socketGroup + ": no such group");
+            config.socketGroup = entry->gr_gid;
+        }
         if (config.name.empty() || config.name.find('/') != std::string::npos) {
             throw UsageError("--name '" + config.name + "': must be a non-empty file name");
         }

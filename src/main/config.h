@@ -31,7 +31,7 @@ struct Config {
     SupernetSetting v4;
     SupernetSetting v6;
     std::string socketPath;
-    unsigned socketGroup = 0;  // group owning the Unix socket (mode 0660); root by default
+    std::optional<unsigned> socketGroup;  // group owning the Unix socket (mode 0660); default: ours
     std::string specDir = "/etc/docker/plugins";
     std::string name = "gipam";
     log::Level logLevel = log::Level::Info;

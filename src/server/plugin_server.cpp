@@ -154,7 +154,8 @@ void PluginServer::start() {
             std::filesystem::create_directories(config_.socketPath.parent_path());
             removeStaleSocket(config_.socketPath);
             socket.bind(Poco::Net::SocketAddress(Poco::Net::SocketAddress::UNIX_LOCAL, config_.socketPath.string()));
-            if (::chown(config_.socketPath.c_str(), static_cast<uid_t>(-1), config_.socketGroup) != 0 ||
+            if ((config_.socketGroup &&
+                 ::chown(config_.socketPath.c_str(), static_cast<uid_t>(-1), *config_.socketGroup) != 0) ||
                 ::chmod(config_.socketPath.c_str(), 0660) != 0) {
                 throw ListenError("cannot set owner and mode of " + config_.socketPath.string() + ": " +
                                   std::strerror(errno));

@@ -22,7 +22,7 @@ struct ListenConfig {
     /// "host:port" for TCP (":port" listens on all interfaces); empty for the Unix socket.
     std::string tcpAddress;
     std::filesystem::path socketPath;  // Unix mode, and the stale socket to remove in TCP mode
-    unsigned socketGroup = 0;          // group that owns the Unix socket
+    std::optional<unsigned> socketGroup;  // group that owns the Unix socket; default: ours
     std::filesystem::path specDir;     // TCP mode writes <specDir>/<name>.spec
     std::string name;
 };

@@ -6,15 +6,10 @@
 # Exit status: 0 all checks passed, 1 a check failed (or the harness broke),
 # 77 dockerd cannot run on this machine (prints "SKIP: <reason>").
 #
-# Everything lives in one mktemp -d directory:
-#   * its own dockerd (--data-root/--exec-root/--pidfile/-H unix://$T/docker.sock,
-#     --bridge=none --iptables=false --ip6tables=false ...), started through
-#     `unshare --mount --net --propagation private`. Inside that namespace $T/run is
-#     bind-mounted over /run (so the host's /run/docker, /run/containerd stay
-#     untouched and dockerd starts its own containerd), $T/plugins over
-#     /run/docker/plugins (where dockerd looks for <name>.sock) and $T/etc over
-#     /etc/docker (so /etc/docker/plugins and key.json are ours). Its own network
-#     namespace keeps the test bridges and routes off the host.
+# Everything lives in one mktemp -d directory $T:
+#   * its own dockerd (tests/support/private_dockerd.sh: own data root, exec root and
+#     API socket, own mount and network namespace), with $T/plugins mounted over
+#     /run/docker/plugins, where it looks for <name>.sock.
 #   * gipam runs on the host with --socket $T/plugins/<name>.sock.
 #   * the image is a busybox rootfs imported with `docker import`.
 # No packet is ever sent to a container address; addresses are read with
@@ -26,145 +21,27 @@
 #   E2E_TIMEOUT=300          watchdog for the whole run, seconds
 
 set -u -o pipefail
+support=$(dirname "$0")/../support
+source "$support/tap.sh"
+source "$support/cidr.sh"
+source "$support/private_dockerd.sh"
 
-START_TS=$(date +%s)
 GIPAM_BIN=${1:-}
-NAME="gipam-e2e-$$"
-CGROUP_PARENT="gipam-e2e-$$"
+NAME="gipam-e2e-$$"   # the plugin's name, also the private dockerd's tag
 V4_SUPER=198.18.0.0/16
 V6_SUPER=2001:db8:100::/56
+KEEP_TEMP_DIR=${E2E_KEEP:-0}
 
-PASSED=0
-FAILED=0
-T=""
-DPID=""          # dockerd (the unshare process execs into it)
-DNS=""           # dockerd's mount namespace (mnt:[inode])
 GPID=""          # gipam
-WATCHDOG=""
 IMG="gipam-e2e-img:latest"
 N4="" G4="" N6="" G6="" NET_ERR="" A4="" A6="" ADDR_OUT="" RUN_OUT=""
 NETS=()          # networks created successfully (removed again in check 7)
-DOCKER=${DOCKER:-}
 
-log()  { printf '# %s\n' "$*"; }
-skip() { printf 'SKIP: %s\n' "$*"; exit 77; }
-pass() { PASSED=$((PASSED + 1)); printf 'ok - %s\n' "$1"; }
-fail() {
-    FAILED=$((FAILED + 1))
-    printf 'not ok - %s\n' "$1"
-    shift
-    local l
-    for l in "$@"; do printf '%s\n' "$l" | sed 's/^/#   /'; done
-}
-# check "what" condition-command... ; details are taken from $DETAIL
-check() {
-    local what=$1; shift
-    if "$@"; then pass "$what"; else fail "$what" "${DETAIL:-}"; fi
-}
-SUMMARY_DONE=0
-summary() {
-    (( SUMMARY_DONE )) && return 0
-    SUMMARY_DONE=1
-    echo "# elapsed $(( $(date +%s) - START_TS ))s"
-    echo "$PASSED passed, $FAILED failed"
-}
 die() { fail "harness: $1" "${@:2}"; exit 1; }
 
-# docker CLI with a bound on every call
-dc() { timeout -k 5 60 "$DOCKER" "$@"; }
-
 # ---------------------------------------------------------------------------
-# IP helpers (pure bash)
+# lease file
 
-ip4_int() {
-    local IFS=. a b c d
-    read -r a b c d <<<"$1"
-    echo $(( (a << 24) | (b << 16) | (c << 8) | d ))
-}
-ip4_str() {
-    local n=$1
-    echo "$(( (n >> 24) & 255 )).$(( (n >> 16) & 255 )).$(( (n >> 8) & 255 )).$(( n & 255 ))"
-}
-# 2001:db8::1 -> 20010db8000000000000000000000001
-ip6_hex() {
-    local a=${1,,} head tail IFS=: g out="" n=0 i
-    local -a hg=() tg=()
-    if [[ $a == *::* ]]; then
-        head=${a%%::*}; tail=${a#*::}
-    else
-        head=$a; tail=""
-    fi
-    [[ -n $head ]] && read -r -a hg <<<"$head"
-    [[ -n $tail ]] && read -r -a tg <<<"$tail"
-    n=$(( 8 - ${#hg[@]} - ${#tg[@]} ))
-    for g in "${hg[@]}"; do out+=$(printf '%04x' "0x${g:-0}"); done
-    for ((i = 0; i < n; i++)); do out+=0000; done
-    for g in "${tg[@]}"; do out+=$(printf '%04x' "0x${g:-0}"); done
-    echo "$out"
-}
-# canonical comparable form of an address (with or without /len)
-canon() {
-    local a=${1%%/*}
-    if [[ $a == *:* ]]; then ip6_hex "$a"; else echo "$a"; fi
-}
-# in_cidr ADDR CIDR  (ADDR may carry /len, ignored)
-in_cidr() {
-    local ip=${1%%/*} net=${2%/*} len=${2#*/}
-    if [[ $ip == *:* ]]; then
-        [[ $net == *:* ]] || return 1
-        local a b k r m
-        a=$(ip6_hex "$ip"); b=$(ip6_hex "$net")
-        k=$(( len / 4 )); r=$(( len % 4 ))
-        [[ ${a:0:k} == "${b:0:k}" ]] || return 1
-        (( r == 0 )) && return 0
-        m=$(( (0xf << (4 - r)) & 0xf ))
-        (( (0x${a:k:1} & m) == (0x${b:k:1} & m) ))
-    else
-        [[ $net == *:* ]] && return 1
-        local mask
-        mask=$(( len == 0 ? 0 : (0xffffffff << (32 - len)) & 0xffffffff ))
-        (( ($(ip4_int "$ip") & mask) == ($(ip4_int "$net") & mask) ))
-    fi
-}
-# is_block CIDR LEN SUPER: CIDR has prefix length LEN, no host bits, lies in SUPER
-is_block() {
-    local c=$1 want=$2 super=$3
-    [[ $c == */* ]] || return 1
-    [[ ${c#*/} == "$want" ]] || return 1
-    in_cidr "$c" "$super" || return 1
-    (( ${c#*/} >= ${super#*/} )) || return 1
-    in_cidr "${c%/*}" "$c" || return 1
-    # no host bits: the address equals the masked address
-    if [[ $c == *:* ]]; then
-        local h k r
-        h=$(ip6_hex "${c%/*}"); k=$(( want / 4 )); r=$(( want % 4 ))
-        if (( r )); then
-            (( (0x${h:k:1} & ((1 << (4 - r)) - 1)) == 0 )) || return 1
-            k=$((k + 1))
-        fi
-        [[ -z ${h:k} || ${h:k} =~ ^0+$ ]]
-    else
-        local n mask
-        n=$(ip4_int "${c%/*}")
-        mask=$(( want == 0 ? 0 : (0xffffffff << (32 - want)) & 0xffffffff ))
-        (( (n & mask) == n ))
-    fi
-}
-# overlaps CIDR CIDR (same family, one contains the other's network address)
-overlaps() {
-    [[ -n $1 && -n $2 ]] || return 1
-    in_cidr "${1%/*}" "$2" || in_cidr "${2%/*}" "$1"
-}
-# first_host CIDR -> network address + 1, canonical form
-first_host() {
-    local c=$1
-    if [[ $c == *:* ]]; then
-        local h; h=$(ip6_hex "${c%/*}")
-        printf '%s%x\n' "${h:0:31}" $(( 0x${h:31:1} + 1 ))
-    else
-        ip4_str $(( $(ip4_int "${c%/*}") + 1 ))
-    fi
-}
 # lease file contains prefix/address text (not as part of a longer one)?
 lease_has() {
     local re
@@ -215,68 +92,7 @@ running_addrs() {   # all v4/v6 addresses of all running containers, one per lin
 }
 
 # ---------------------------------------------------------------------------
-# process management
-
-alive() { [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null; }
-
-wait_gone() {   # wait_gone PID SECONDS
-    local p=$1 end=$((SECONDS + $2))
-    while (( SECONDS < end )); do alive "$p" || return 0; sleep 0.25; done
-    ! alive "$p"
-}
-
-# processes left in dockerd's mount namespace (containerd, shims, container
-# processes): all started by this test
-ns_pids() {
-    [[ -n $DNS ]] || return 0
-    [[ $DNS == "$(readlink /proc/$$/ns/mnt)" ]] && return 0   # never our own namespace
-    local p
-    for p in /proc/[0-9]*; do
-        [[ $(readlink "$p/ns/mnt" 2>/dev/null) == "$DNS" ]] && echo "${p#/proc/}"
-    done
-}
-kill_ns_leftovers() {
-    local pids i
-    pids=$(ns_pids)
-    [[ -z $pids ]] && return 0
-    log "killing leftover processes in dockerd's namespace: $(echo $pids)"
-    kill -TERM $pids 2>/dev/null
-    for ((i = 0; i < 20; i++)); do
-        pids=$(ns_pids); [[ -z $pids ]] && return 0; sleep 0.25
-    done
-    kill -KILL $pids 2>/dev/null
-    sleep 0.5
-}
-
-start_dockerd() {
-    local end
-    unshare --mount --net --propagation private \
-        bash "$T/ns-init.sh" "$T" dockerd "${DARGS[@]}" >>"$T/dockerd.log" 2>&1 &
-    DPID=$!
-    end=$((SECONDS + 40))
-    while (( SECONDS < end )); do
-        alive "$DPID" || { DPID=""; return 1; }
-        if timeout 5 "$DOCKER" version >/dev/null 2>&1; then
-            DNS=$(readlink "/proc/$DPID/ns/mnt" 2>/dev/null)
-            return 0
-        fi
-        sleep 0.25
-    done
-    return 1
-}
-
-stop_dockerd() {
-    alive "$DPID" || { kill_ns_leftovers; DPID=""; return 0; }
-    kill -TERM "$DPID" 2>/dev/null
-    if ! wait_gone "$DPID" 30; then
-        log "dockerd did not stop within 30s, killing it"
-        kill -KILL "$DPID" 2>/dev/null
-        wait_gone "$DPID" 5
-    fi
-    wait "$DPID" 2>/dev/null
-    kill_ns_leftovers
-    DPID=""
-}
+# gipam process
 
 start_gipam() {
     "$GIPAM_BIN" --socket "$SOCK" --name "$NAME" --file "$T/leases.json" \
@@ -303,61 +119,31 @@ wait_gipam() {
     return 1
 }
 stop_gipam() {
-    alive "$GPID" || { GPID=""; return 0; }
-    kill -TERM "$GPID" 2>/dev/null
-    wait_gone "$GPID" 10 || { kill -KILL "$GPID" 2>/dev/null; wait_gone "$GPID" 5; }
-    wait "$GPID" 2>/dev/null
+    alive "$GPID" && terminate gipam "$GPID" 10
     GPID=""
 }
 
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    set +e
-    if [[ -n $WATCHDOG ]]; then kill -TERM "$WATCHDOG" 2>/dev/null; wait "$WATCHDOG" 2>/dev/null; fi
-    if [[ -n $T && -d $T ]]; then
-        if alive "$DPID"; then
-            local cs; cs=$(timeout 20 "$DOCKER" ps -aq 2>/dev/null)
-            [[ -n $cs ]] && timeout -k 5 40 "$DOCKER" rm -f $cs >/dev/null 2>&1
+# Before the temp dir goes (tap.sh's finish_run): containers, dockerd and gipam stopped by PID,
+# their logs shown if anything failed, leaked mounts and cgroups removed.
+cleanup_e2e() {
+    local rc=$1
+    if alive "$DOCKERD_PID"; then
+        local cs; cs=$(timeout 20 "$DOCKER" ps -aq 2>/dev/null)
+        [[ -n $cs ]] && timeout -k 5 40 "$DOCKER" rm -f $cs >/dev/null 2>&1
+    fi
+    dockerd_stop
+    stop_gipam
+    if run_failed "$rc"; then
+        [[ -s $T/gipam.log ]] && tail -n 150 "$T/gipam.log" | log_section "gipam log (last 150 lines)"
+        if [[ -s $T/dockerd.log ]]; then
+            grep -E 'level=(error|warning|fatal)' "$T/dockerd.log" | tail -n 40 |
+                log_section "dockerd log: errors/warnings (last 40)"
         fi
-        stop_dockerd
-        stop_gipam
-        if (( FAILED > 0 || rc != 0 )) && [[ $rc != 77 ]]; then
-            if [[ -s $T/gipam.log ]]; then
-                echo "# ---- gipam log (last 150 lines) ----"
-                tail -n 150 "$T/gipam.log" | sed 's/^/#   /'
-            fi
-            if [[ -s $T/dockerd.log ]]; then
-                echo "# ---- dockerd log: errors/warnings (last 40) ----"
-                grep -E 'level=(error|warning|fatal)' "$T/dockerd.log" | tail -n 40 | sed 's/^/#   /'
-            fi
-            if [[ -f $T/leases.json ]]; then
-                echo "# ---- lease file ----"
-                head -c 4000 "$T/leases.json" | sed 's/^/#   /'; echo
-            fi
-        fi
-        # unmount anything under $T visible here (dockerd's mounts live in its
-        # own namespace and vanished with it; this catches leaks)
-        local m
-        for m in $(awk -v t="$T" 'index($5, t) == 1 { print $5 }' /proc/self/mountinfo | sort -r); do
-            umount -l "$m" 2>/dev/null
-        done
-        local d
-        for d in /sys/fs/cgroup/*/"$CGROUP_PARENT" /sys/fs/cgroup/"$CGROUP_PARENT"; do
-            [[ -d $d ]] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
-        done
-        if [[ ${E2E_KEEP:-0} == 1 ]]; then
-            echo "# kept $T"
-        else
-            rm -rf --one-file-system "$T"
+        if [[ -f $T/leases.json ]]; then
+            head -c 4000 "$T/leases.json" | log_section "lease file"; echo
         fi
     fi
-    if (( rc != 77 )); then
-        (( rc != 0 && FAILED == 0 )) && fail "harness: run aborted (exit $rc)"
-        summary
-        (( FAILED > 0 && rc == 0 )) && rc=1
-    fi
-    exit "$rc"
+    dockerd_remove_leftovers
 }
 
 # ---------------------------------------------------------------------------
@@ -367,9 +153,8 @@ cleanup() {
 [[ -x $GIPAM_BIN ]] || { echo "not ok - gipam binary $GIPAM_BIN is not executable"; echo "0 passed, 1 failed"; exit 1; }
 GIPAM_BIN=$(readlink -f "$GIPAM_BIN")
 
-[[ $(id -u) == 0 ]] || skip "needs root (private dockerd in a mount namespace)"
-
-if ! command -v dockerd >/dev/null || [[ ! -x /bin/busybox ]]; then
+# Only root can install; dockerd_preflight skips for anyone else.
+if [[ $(id -u) == 0 ]] && { ! command -v dockerd >/dev/null || [[ ! -x /bin/busybox ]]; }; then
     log "installing docker.io busybox-static"
     export DEBIAN_FRONTEND=noninteractive
     if ! timeout 600 apt-get install -y docker.io busybox-static >/dev/null 2>&1; then
@@ -378,75 +163,21 @@ if ! command -v dockerd >/dev/null || [[ ! -x /bin/busybox ]]; then
     fi
     hash -r
 fi
-command -v dockerd >/dev/null || skip "dockerd not installed and could not be installed"
+dockerd_preflight
 [[ -x /bin/busybox ]] || skip "/bin/busybox not installed and could not be installed"
-command -v unshare >/dev/null || skip "unshare (util-linux) missing"
-if [[ -z $DOCKER ]]; then
-    if [[ -x /usr/bin/docker ]]; then DOCKER=/usr/bin/docker; else DOCKER=$(command -v docker || true); fi
-fi
-[[ -n $DOCKER ]] || skip "docker CLI missing"
 
-T=$(mktemp -d /tmp/gipam-e2e.XXXXXX) || die "mktemp failed"
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-E2E_TIMEOUT=${E2E_TIMEOUT:-300}
-(
-    trap 'kill "$sp" 2>/dev/null; exit 0' TERM
-    sleep "$E2E_TIMEOUT" & sp=$!
-    wait "$sp"
-    echo "# watchdog: run exceeded ${E2E_TIMEOUT}s, aborting"
-    kill -TERM $$
-) &
-WATCHDOG=$!
-
+make_temp_dir gipam-e2e cleanup_e2e
+start_watchdog "${E2E_TIMEOUT:-300}"
 SOCK="$T/plugins/$NAME.sock"
-mkdir -p "$T/run" "$T/plugins" "$T/etc/plugins" "$T/etc-up" "$T/etc-work" \
-         "$T/data" "$T/exec" "$T/cli" "$T/rootfs/bin" "$T/rootfs/etc" \
-         "$T/rootfs/proc" "$T/rootfs/sys" "$T/rootfs/dev" "$T/rootfs/tmp"
-echo '{}' >"$T/daemon.json"
-export DOCKER_HOST="unix://$T/docker.sock" DOCKER_CONFIG="$T/cli"
-unset DOCKER_CONTEXT DOCKER_TLS_VERIFY DOCKER_CERT_PATH
-
-cat >"$T/ns-init.sh" <<'EOF'
-# runs inside the private mount (+net) namespace, then execs dockerd
-set -e
-T=$1; shift
-mount --make-rprivate /
-mount --bind "$T/run" /run
-mkdir -p /run/docker/plugins
-mount --bind "$T/plugins" /run/docker/plugins
-if [ ! -d /etc/docker ]; then
-    mount -t overlay overlay -o "lowerdir=/etc,upperdir=$T/etc-up,workdir=$T/etc-work" /etc
-    mkdir -p /etc/docker
-fi
-mount --bind "$T/etc" /etc/docker
-ip link set lo up 2>/dev/null || true
-exec "$@"
-EOF
-
-DARGS=(--data-root "$T/data" --exec-root "$T/exec" --pidfile "$T/dockerd.pid"
-       -H "unix://$T/docker.sock" --config-file "$T/daemon.json"
-       --bridge=none --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false
-       --cgroup-parent "/$CGROUP_PARENT"
-       --containerd-namespace "$NAME" --containerd-plugins-namespace "$NAME-plugins")
-
-cp /bin/busybox "$T/rootfs/bin/busybox"
-for a in sh ip sleep cat ls ps echo true; do ln -s busybox "$T/rootfs/bin/$a"; done
-
+dockerd_prepare "$NAME" "$T/plugins"
 log "temp dir $T, plugin name $NAME, docker CLI $DOCKER"
 
 start_gipam
 wait_gipam "" || die "gipam did not start serving on $SOCK within 15s"
 
-if ! start_dockerd; then
-    echo "# ---- dockerd log (last 20 lines) ----"
-    tail -n 20 "$T/dockerd.log" | sed 's/^/#   /'
-    skip "dockerd could not be started in a private namespace"
-fi
-out=$(tar -C "$T/rootfs" -c . | dc import - "$IMG" 2>&1) || skip "docker import failed: $out"
-out=$(dc run --rm --network none "$IMG" true 2>&1) || skip "cannot run a container: $out"
-log "dockerd up (pid $DPID), image imported, $(( $(date +%s) - START_TS ))s"
+dockerd_start_or_skip
+dockerd_import_busybox "$IMG" sh ip sleep cat ls ps echo true
+log "dockerd up (pid $DOCKERD_PID), image imported, $(( $(date +%s) - START_TS ))s"
 
 # ---------------------------------------------------------------------------
 # 1. dual-stack network from the supernets
@@ -457,9 +188,11 @@ if [[ $? -ne 0 ]]; then
 else
     NETS+=(net1)
     net_info net1
-    DETAIL="net1 IPAM config: v4 $N4 gw $G4, v6 $N6 gw $G6 $NET_ERR"
+    net1_config="net1 IPAM config: v4 $N4 gw $G4, v6 $N6 gw $G6 $NET_ERR"
+    DETAIL=$net1_config
     check "1 net1 has a /24 inside $V4_SUPER with gateway .1" \
         eval 'is_block "$N4" 24 "$V4_SUPER" && [[ $G4 == "$(first_host "$N4")" ]]'
+    DETAIL=$net1_config
     check "1 net1 has a /64 inside $V6_SUPER with gateway ::1" \
         eval 'is_block "$N6" 64 "$V6_SUPER" && [[ $(canon "$G6") == "$(first_host "$N6")" ]]'
 fi
@@ -612,8 +345,7 @@ else
 fi
 
 # 8. dockerd restart (done before 7, which removes the networks)
-stop_dockerd
-if ! start_dockerd; then
+if ! dockerd_restart; then
     fail "8 dockerd restarts" "$(tail -n 20 "$T/dockerd.log")"
 else
     pass "8 dockerd restarts with the existing networks"
@@ -705,5 +437,5 @@ else
     fail "10 gipam still running at the end" "$(tail -n 20 "$T/gipam.log")"
 fi
 
-# cleanup (EXIT trap) prints the logs on failure and then the summary line last
+# the EXIT trap (cleanup_e2e, then finish_run) prints the logs on failure and the summary last
 exit $(( FAILED == 0 ? 0 : 1 ))

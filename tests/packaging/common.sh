@@ -1,45 +1,11 @@
-# Sourced by the packaging tests: TAP-like reporting, a temp dir removed on exit, unit checks.
+# Sourced by the packaging tests: TAP-like reporting and a temp dir removed on exit
+# (tests/support/tap.sh), unit checks.
 # Exit status of a test: 0 all checks passed, 1 one failed, 77 a tool is missing ("SKIP: reason").
 
-START_TS=$(date +%s)
-PASSED=0 FAILED=0 T=""
+source "$(dirname "${BASH_SOURCE[0]}")/../support/tap.sh"
 
-log()  { printf '# %s\n' "$*"; }
-skip() { printf 'SKIP: %s\n' "$*"; exit 77; }
-pass() { PASSED=$((PASSED + 1)); printf 'ok - %s\n' "$1"; }
-fail() {
-    FAILED=$((FAILED + 1))
-    printf 'not ok - %s\n' "$1"
-    shift
-    local l
-    for l in "$@"; do printf '%s\n' "$l" | sed 's/^/#   /'; done
-}
-# check "what" command...: passes when the command succeeds; $DETAIL explains a failure
-check() {
-    local what=$1; shift
-    if "$@"; then pass "$what"; else fail "$what" "${DETAIL:-}"; fi
-    DETAIL=""
-}
 need() {   # need TOOL PACKAGE
     command -v "$1" >/dev/null || skip "$1 missing (Debian package $2; scripts/deps test installs it)"
-}
-
-finish() {
-    local rc=$?
-    trap - EXIT INT TERM
-    [[ -n $T && -d $T ]] && rm -rf --one-file-system "$T"
-    if (( rc != 77 )); then
-        (( rc != 0 && FAILED == 0 )) && fail "harness: run aborted (exit $rc)"
-        echo "# elapsed $(( $(date +%s) - START_TS ))s"
-        echo "$PASSED passed, $FAILED failed"
-        (( FAILED > 0 )) && rc=1
-    fi
-    exit "$rc"
-}
-make_temp_dir() {
-    T=$(mktemp -d /tmp/gipam-packaging.XXXXXX) || { echo "mktemp failed"; exit 1; }
-    trap finish EXIT
-    trap 'exit 1' INT TERM
 }
 
 unit_value() {   # unit_value FILE KEY: the value of the last KEY= line

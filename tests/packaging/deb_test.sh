@@ -13,7 +13,7 @@ need cpack cmake
 need dpkg-deb dpkg
 need dpkg-shlibdeps dpkg-dev
 need systemd-analyze systemd
-make_temp_dir
+make_temp_dir gipam-packaging
 
 # As README.md has it, with a scratch directory for -B.
 out=$(cd "$T" && cpack -G DEB --config "$BUILD/CPackConfig.cmake" -B "$T/out" 2>&1); rc=$?

@@ -12,7 +12,7 @@ BUILD=$(readlink -f "$1")
 need systemd-analyze systemd
 prefix=$(sed -n 's/^CMAKE_INSTALL_PREFIX:PATH=//p' "$BUILD/CMakeCache.txt")
 [[ -n $prefix ]] || { echo "no CMAKE_INSTALL_PREFIX in $BUILD/CMakeCache.txt"; exit 1; }
-make_temp_dir
+make_temp_dir gipam-packaging
 
 # As README.md has it, with DESTDIR added: the build's own prefix (by default /usr/local).
 root=$T/root

@@ -1,0 +1,170 @@
+# A private dockerd for the shell tests, sourced after tap.sh (it uses log, skip, log_section, $T).
+#
+# dockerd runs through `unshare --mount --net --propagation private` with its own data root, exec
+# root, pidfile and API socket in $T. Inside that namespace $T/run is bind-mounted over /run, so the
+# host's /run/docker and /run/containerd stay untouched and dockerd starts its own containerd, and
+# $T/etc over /etc/docker, so /etc/docker/plugins and key.json are the test's; its own network
+# namespace keeps the test's bridges and routes off the host. Whatever runs in dockerd's mount
+# namespace (containerd, shims, containers, managed plugins) was started by the test and is stopped
+# by PID when dockerd is.
+#
+# Order of use: dockerd_preflight; make_temp_dir; dockerd_prepare; dockerd_start_or_skip;
+# dockerd_import_busybox; dc ...; and in the test's cleanup dockerd_stop, dockerd_remove_leftovers.
+
+DOCKER=${DOCKER:-}         # the docker CLI; by default /usr/bin/docker (the docker.io one)
+DC_TIMEOUT=60              # seconds one dc call may take
+DOCKERD_TAG=""             # unique to the run: names the containerd namespaces and the cgroup parent
+DOCKERD_PLUGIN_SOCKETS=""  # host directory mounted over /run/docker/plugins, if any
+DOCKERD_ARGS=()
+DOCKERD_PID=""             # the unshare process, which execs into dockerd
+DOCKERD_MNT_NS=""          # dockerd's mount namespace (mnt:[inode])
+
+# The docker CLI against the private dockerd, with a bound on every call.
+dc() { timeout -k 5 "$DC_TIMEOUT" "$DOCKER" "$@"; }
+
+# Processes, by PID (dockerd here, gipam in tests/e2e too).
+alive() { [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null; }
+wait_gone() {   # wait_gone PID SECONDS
+    local p=$1 end=$((SECONDS + $2))
+    while (( SECONDS < end )); do alive "$p" || return 0; sleep 0.25; done
+    ! alive "$p"
+}
+# terminate NAME PID SECONDS: TERM, KILL if PID still runs after SECONDS, then reap it (a child)
+terminate() {
+    local name=$1 pid=$2 grace=$3
+    kill -TERM "$pid" 2>/dev/null
+    if ! wait_gone "$pid" "$grace"; then
+        log "$name did not stop within ${grace}s, killing it"
+        kill -KILL "$pid" 2>/dev/null
+        wait_gone "$pid" 5
+    fi
+    wait "$pid" 2>/dev/null
+}
+
+# Skips (exit 77) unless this is root with dockerd, unshare and a docker CLI; sets DOCKER.
+dockerd_preflight() {
+    [[ $(id -u) == 0 ]] || skip "needs root (private dockerd in a mount namespace)"
+    command -v dockerd >/dev/null || skip "dockerd not installed (scripts/deps test installs docker.io)"
+    command -v unshare >/dev/null || skip "unshare (util-linux) missing"
+    if [[ -z $DOCKER ]]; then
+        if [[ -x /usr/bin/docker ]]; then DOCKER=/usr/bin/docker; else DOCKER=$(command -v docker || true); fi
+    fi
+    [[ -n $DOCKER ]] || skip "docker CLI missing"
+}
+
+# dockerd_prepare TAG [PLUGIN_SOCKETS]: lays out $T for dockerd and points the docker CLI at it.
+# PLUGIN_SOCKETS, a host directory, is mounted over /run/docker/plugins, where dockerd looks for
+# <name>.sock, so that a plugin running on the host can put its socket there.
+dockerd_prepare() {
+    DOCKERD_TAG=$1 DOCKERD_PLUGIN_SOCKETS=${2:-}
+    mkdir -p "$T/run" "$T/etc/plugins" "$T/etc-up" "$T/etc-work" "$T/data" "$T/exec" "$T/cli"
+    [[ -n $DOCKERD_PLUGIN_SOCKETS ]] && mkdir -p "$DOCKERD_PLUGIN_SOCKETS"
+    echo '{}' >"$T/daemon.json"
+    export DOCKER_HOST="unix://$T/docker.sock" DOCKER_CONFIG="$T/cli"
+    unset DOCKER_CONTEXT DOCKER_TLS_VERIFY DOCKER_CERT_PATH
+
+    cat >"$T/ns-init.sh" <<'EOF'
+# runs inside the private mount (+net) namespace, then execs dockerd
+set -e
+T=$1 plugin_sockets=$2; shift 2
+mount --make-rprivate /
+mount --bind "$T/run" /run
+if [ -n "$plugin_sockets" ]; then
+    mkdir -p /run/docker/plugins
+    mount --bind "$plugin_sockets" /run/docker/plugins
+fi
+if [ ! -d /etc/docker ]; then
+    # nothing to mount over: an overlay on /etc makes /etc/docker without touching the host's /etc
+    mount -t overlay overlay -o "lowerdir=/etc,upperdir=$T/etc-up,workdir=$T/etc-work" /etc
+    mkdir -p /etc/docker
+fi
+mount --bind "$T/etc" /etc/docker
+ip link set lo up 2>/dev/null || true
+exec "$@"
+EOF
+
+    DOCKERD_ARGS=(--data-root "$T/data" --exec-root "$T/exec" --pidfile "$T/dockerd.pid"
+                  -H "unix://$T/docker.sock" --config-file "$T/daemon.json"
+                  --bridge=none --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false
+                  --cgroup-parent "/$DOCKERD_TAG"
+                  --containerd-namespace "$DOCKERD_TAG" --containerd-plugins-namespace "$DOCKERD_TAG-plugins")
+}
+
+# Starts dockerd (log in $T/dockerd.log) and waits up to 40s for its API; fails if it exits first.
+dockerd_start() {
+    local end=$((SECONDS + 40))
+    unshare --mount --net --propagation private \
+        bash "$T/ns-init.sh" "$T" "$DOCKERD_PLUGIN_SOCKETS" dockerd "${DOCKERD_ARGS[@]}" >>"$T/dockerd.log" 2>&1 &
+    DOCKERD_PID=$!
+    while (( SECONDS < end )); do
+        alive "$DOCKERD_PID" || { DOCKERD_PID=""; return 1; }
+        if timeout 5 "$DOCKER" version >/dev/null 2>&1; then
+            DOCKERD_MNT_NS=$(readlink "/proc/$DOCKERD_PID/ns/mnt" 2>/dev/null)
+            return 0
+        fi
+        sleep 0.25
+    done
+    return 1
+}
+dockerd_start_or_skip() {
+    dockerd_start && return 0
+    tail -n 20 "$T/dockerd.log" | log_section "dockerd log (last 20 lines)"
+    skip "dockerd could not be started in a private namespace"
+}
+dockerd_restart() { dockerd_stop; dockerd_start; }
+
+# Stops dockerd (TERM, KILL after 30s), then whatever is left in its mount namespace.
+dockerd_stop() {
+    alive "$DOCKERD_PID" && terminate dockerd "$DOCKERD_PID" 30
+    dockerd_kill_leftovers
+    DOCKERD_PID=""
+}
+
+# PIDs in dockerd's mount namespace: all started by this test (never our own namespace's).
+dockerd_ns_pids() {
+    [[ -n $DOCKERD_MNT_NS && $DOCKERD_MNT_NS != "$(readlink /proc/$$/ns/mnt)" ]] || return 0
+    local p
+    for p in /proc/[0-9]*; do
+        [[ $(readlink "$p/ns/mnt" 2>/dev/null) == "$DOCKERD_MNT_NS" ]] && echo "${p#/proc/}"
+    done
+}
+dockerd_kill_leftovers() {   # TERM, KILL after 5s
+    local pids i
+    pids=$(dockerd_ns_pids)
+    [[ -z $pids ]] && return 0
+    log "killing leftover processes in dockerd's namespace: $(echo $pids)"
+    kill -TERM $pids 2>/dev/null
+    for ((i = 0; i < 20; i++)); do
+        pids=$(dockerd_ns_pids); [[ -z $pids ]] && return 0; sleep 0.25
+    done
+    kill -KILL $pids 2>/dev/null
+    sleep 0.5
+}
+
+# After dockerd_stop: mounts under $T still visible here (dockerd's own lived in its namespace and
+# went with it; this catches leaks) and runc's cgroups below the cgroup parent DOCKERD_TAG.
+dockerd_remove_leftovers() {
+    local m
+    for m in $(awk -v t="$T" 'index($5, t) == 1 { print $5 }' /proc/self/mountinfo | sort -r); do
+        umount -l "$m" 2>/dev/null
+    done
+    [[ -n $DOCKERD_TAG ]] && remove_cgroups "$DOCKERD_TAG"
+}
+remove_cgroups() {   # remove_cgroups NAME: every cgroup directory called NAME, with its children
+    local d
+    find /sys/fs/cgroup -maxdepth 6 -type d -name "$1" 2>/dev/null | while read -r d; do
+        find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
+    done
+}
+
+# dockerd_import_busybox IMAGE APPLET...: imports /bin/busybox with links for the APPLETs as IMAGE
+# and runs `true` in it. Skips (exit 77) where dockerd cannot run a container at all: then no
+# check could say anything about gipam.
+dockerd_import_busybox() {
+    local image=$1 rootfs=$T/rootfs applet out; shift
+    mkdir -p "$rootfs/bin" "$rootfs/etc" "$rootfs/proc" "$rootfs/sys" "$rootfs/dev" "$rootfs/tmp"
+    cp /bin/busybox "$rootfs/bin/busybox"
+    for applet in "$@"; do ln -s busybox "$rootfs/bin/$applet"; done
+    out=$(tar -C "$rootfs" -c . | dc import - "$image" 2>&1) || skip "docker import failed: $out"
+    out=$(dc run --rm --network none "$image" true 2>&1) || skip "dockerd cannot run a container here: $out"
+}
