@@ -22,7 +22,8 @@ std::string toDecimal(U128 value) {
 
 Address Address::parse(std::string_view text) {
     // inet_pton needs a terminated string; 45 characters is the longest IPv6 text.
-    if (text.empty() || text.size() > 45) {
+    // inet_pton would stop at a NUL and accept the part before it.
+    if (text.empty() || text.size() > 45 || text.find('\0') != std::string_view::npos) {
         throw ParseError("'" + std::string(text) + "' is not an IP address");
     }
     const std::string terminated(text);

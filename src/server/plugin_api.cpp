@@ -24,6 +24,10 @@ std::string toJson(const Object& object) {
 }
 
 Object::Ptr parseObject(std::string_view body) {
+    // POCO's messages for a bare value ("Attempt to set value on an empty stack") mean nothing
+    // to a user.
+    const auto start = body.find_first_not_of(" \t\r\n");
+    if (start == std::string_view::npos || body[start] != '{') throw BadRequest("request body is not a JSON object");
     Poco::Dynamic::Var parsed;
     try {
         parsed = Poco::JSON::Parser().parse(std::string(body));

@@ -29,16 +29,24 @@ constexpr std::size_t kMaxBodyBytes = 1 << 20;
 // dockerd has no timeout of its own, so a stuck request would hang `docker` forever; a
 // well-behaved client sends a whole request in microseconds.
 constexpr std::chrono::seconds kRequestDeadline{10};
+constexpr int kMaxConnections = 1024;
+constexpr int kThreadStackBytes = 512 * 1024;
 constexpr char kContentType[] = "application/vnd.docker.plugins.v1.2+json";
 
 void send(Poco::Net::HTTPServerResponse& response, const Reply& reply) {
-    response.setStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(reply.status));
+    response.setStatusAndReason(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(reply.status));
     response.setContentType(kContentType);
     response.setContentLength(static_cast<std::streamsize>(reply.body.size()));
     response.sendBuffer(reply.body.data(), reply.body.size());
 }
 
-// Reads at most kMaxBodyBytes; nullopt if the body is larger.
+// A body that ended before its Content-Length.
+struct TruncatedBody {
+    std::size_t received;
+    Poco::Int64 declared;
+};
+
+// Reads at most kMaxBodyBytes; nullopt if the body is larger, TruncatedBody if it is cut short.
 std::optional<std::string> readBody(Poco::Net::HTTPServerRequest& request) {
     if (request.hasContentLength() && request.getContentLength64() > static_cast<Poco::Int64>(kMaxBodyBytes)) {
         return std::nullopt;
@@ -51,6 +59,11 @@ std::optional<std::string> readBody(Poco::Net::HTTPServerRequest& request) {
     while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
         body.append(buffer, static_cast<std::size_t>(in.gcount()));
         if (body.size() > kMaxBodyBytes) return std::nullopt;
+    }
+    // A client that hung up early sent part of a request: acting on it could change state
+    // nobody asked for.
+    if (request.hasContentLength() && static_cast<Poco::Int64>(body.size()) != request.getContentLength64()) {
+        throw TruncatedBody(body.size(), request.getContentLength64());
     }
     return body;
 }
@@ -67,7 +80,15 @@ public:
             send(response, {405, errorBody("method " + request.getMethod() + " is not allowed; use POST")});
             return;
         }
-        const auto body = readBody(request);
+        std::optional<std::string> body;
+        try {
+            body = readBody(request);
+        } catch (const TruncatedBody& truncated) {
+            response.setKeepAlive(false);
+            send(response, {400, errorBody("request body ended after " + std::to_string(truncated.received) + " of " +
+                                           std::to_string(truncated.declared) + " bytes")});
+            return;
+        }
         if (!body) {
             // The rest of an oversized body is not read, so the connection cannot be reused.
             response.setKeepAlive(false);
@@ -197,13 +218,16 @@ void PluginServer::start() {
     }
 
     auto params = new Poco::Net::HTTPServerParams;
-    params->setMaxQueued(1024);
-    params->setMaxThreads(128);
+    // POCO serves each open connection, busy or idle, on a thread of its own; enough small-stack
+    // threads that hundreds of kept-alive clients do not starve dockerd, and a keep-alive limit
+    // that gives idle ones back.
+    params->setMaxQueued(kMaxConnections);
+    params->setMaxThreads(kMaxConnections);
     params->setTimeout(Poco::Timespan(10, 0));
     params->setKeepAlive(true);
-    params->setKeepAliveTimeout(Poco::Timespan(120, 0));
+    params->setKeepAliveTimeout(Poco::Timespan(30, 0));
     params->setMaxKeepAliveRequests(0);
-    threads_ = std::make_unique<Poco::ThreadPool>(2, 128);
+    threads_ = std::make_unique<Poco::ThreadPool>(2, kMaxConnections, 60, kThreadStackBytes);
     http_ = std::make_unique<Poco::Net::HTTPServer>(new ApiHandlerFactory(api_), *threads_, socket, params);
     http_->start();
     if (!activated_) {

@@ -22,7 +22,32 @@ std::string systemError(const std::string& what, const std::filesystem::path& pa
 
 }  // namespace
 
-LeaseFile::LeaseFile(std::filesystem::path path) : path_(std::move(path)) {
+namespace {
+
+// The file the lease path stands for. Through a symlink that is its target: renaming a new file
+// over the link would leave the target stale. A link to nothing (a data disk not mounted yet) is
+// an error, not "no lease file": starting empty would hand every address out again.
+std::filesystem::path resolveLeasePath(const std::filesystem::path& path) {
+    std::error_code error;
+    const auto status = std::filesystem::symlink_status(path, error);
+    if (std::filesystem::is_symlink(status)) {
+        const auto target = std::filesystem::weakly_canonical(path, error);
+        if (error || !std::filesystem::exists(target)) {
+            throw StoreError("lease file " + path.string() + " is a symbolic link to " +
+                             std::filesystem::read_symlink(path, error).string() + ", which does not exist");
+        }
+        return target;
+    }
+    const auto directory = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
+    if (!std::filesystem::is_directory(directory, error)) {
+        throw StoreError("directory " + directory.string() + " of lease file " + path.string() + " does not exist");
+    }
+    return path;
+}
+
+}  // namespace
+
+LeaseFile::LeaseFile(const std::filesystem::path& path) : path_(resolveLeasePath(path)) {
     const auto lockPath = path_.string() + ".lock";
     const int fd = ::open(lockPath.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) throw StoreError(systemError("cannot open lock file", lockPath));

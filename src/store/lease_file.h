@@ -14,11 +14,14 @@ class LeaseFile : public LeaseStore {
 public:
     /// Takes the lock; throws StoreError naming the file if another process holds it or the
     /// directory is unusable.
-    explicit LeaseFile(std::filesystem::path path);
+    /// A lease path that is a symbolic link is followed (changes replace the target); a link to
+    /// nothing, or a missing directory, is an error.
+    explicit LeaseFile(const std::filesystem::path& path);
     ~LeaseFile() override;
     LeaseFile(const LeaseFile&) = delete;
     LeaseFile& operator=(const LeaseFile&) = delete;
 
+    /// The file actually read and replaced (the link target when the given path is a link).
     const std::filesystem::path& path() const { return path_; }
 
     /// The stored leases, or nullopt if the file does not exist yet. Throws StoreError naming
