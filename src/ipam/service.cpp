@@ -175,12 +175,20 @@ ip::Prefix IpamService::pickBlock(ip::Family family, std::optional<int> requeste
 void IpamService::commit(std::unique_lock<std::mutex>& lock, Undo undo) {
     const std::uint64_t change = ++lastChange_;
     undoLog_.emplace_back(change, std::move(undo));
+    if (writing_) changeArrived_.notify_one();
     while (resolvedChange_ < change) {
         if (writing_) {
             resolved_.wait(lock);
             continue;
         }
         writing_ = true;
+        // Callers answered by the last write tend to send their next change at once. When that
+        // write carried several changes, give them a moment to join this one; a lone caller
+        // (lastBatchSize_ 1) never waits.
+        if (lastBatchSize_ > 1) {
+            changeArrived_.wait_for(lock, kGatherWindow,
+                                    [&] { return lastChange_ - resolvedChange_ >= lastBatchSize_; });
+        }
         const std::uint64_t written = lastChange_;
         const store::Leases leases = snapshotLocked();
         lock.unlock();
@@ -194,6 +202,7 @@ void IpamService::commit(std::unique_lock<std::mutex>& lock, Undo undo) {
         writing_ = false;
         if (failure.empty()) {
             while (!undoLog_.empty() && undoLog_.front().first <= written) undoLog_.pop_front();
+            lastBatchSize_ = written - resolvedChange_;
             resolvedChange_ = written;
         } else {
             // Later changes may build on earlier ones (an address in a pool), so undo newest first.
@@ -203,6 +212,7 @@ void IpamService::commit(std::unique_lock<std::mutex>& lock, Undo undo) {
                 failures_.emplace(it->first, failure);
             }
             undoLog_.clear();
+            lastBatchSize_ = 1;
             resolvedChange_ = lastChange_;
         }
         resolved_.notify_all();

@@ -1,6 +1,7 @@
 // Docker's IPAM semantics: pools, gateways, sub-pools, options, errors.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -112,9 +113,14 @@ private:
     Pool erasePool(const std::string& poolId);
 
     mutable std::mutex mutex_;
+    // How long a writer waits for more changes when the last write carried several.
+    static constexpr std::chrono::microseconds kGatherWindow{200};
+
     std::condition_variable resolved_;
-    std::uint64_t lastChange_ = 0;      // sequence number of the newest change in memory
-    std::uint64_t resolvedChange_ = 0;  // every change up to this one is durable or failed
+    std::condition_variable changeArrived_;  // a change was queued while a write is being prepared
+    std::uint64_t lastBatchSize_ = 1;        // changes the last successful write carried
+    std::uint64_t lastChange_ = 0;           // sequence number of the newest change in memory
+    std::uint64_t resolvedChange_ = 0;       // every change up to this one is durable or failed
     bool writing_ = false;
     std::deque<std::pair<std::uint64_t, Undo>> undoLog_;  // changes not yet durable, oldest first
     std::map<std::uint64_t, std::string> failures_;       // failed changes not yet told to their caller

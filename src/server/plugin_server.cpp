@@ -63,7 +63,7 @@ std::optional<std::string> readBody(Poco::Net::HTTPServerRequest& request) {
     // A client that hung up early sent part of a request: acting on it could change state
     // nobody asked for.
     if (request.hasContentLength() && static_cast<Poco::Int64>(body.size()) != request.getContentLength64()) {
-        throw TruncatedBody(body.size(), request.getContentLength64());
+        throw TruncatedBody{body.size(), request.getContentLength64()};
     }
     return body;
 }
