@@ -1,6 +1,6 @@
 // Load benchmark: drives the real gipam binary over its Unix socket with keep-alive connections
 // and prints latency and throughput per workload, next to the floor a durable write costs on the
-// same directory. Usage: gipam_load_bench DISK_DIR TMPFS_DIR [--quick]
+// same directory. Usage: gipam_load_bench DISK_DIR TMPFS_DIR [--quick] [serial|concurrent|scale]
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -306,16 +306,28 @@ void print() {
 
 int main(int argc, char** argv) {
     if (argc < 3) {
-        std::cerr << "usage: gipam_load_bench DISK_DIR TMPFS_DIR [--quick]\n";
+        std::cerr << "usage: gipam_load_bench DISK_DIR TMPFS_DIR [--quick] [serial|concurrent|scale]\n";
         return 2;
     }
-    const bool quick = argc > 3 && std::string(argv[3]) == "--quick";
+    bool quick = false;
+    std::string only;  // one workload, or all when empty
+    for (int i = 3; i < argc; ++i) {
+        const std::string arg = argv[i];
+        if (arg == "--quick") {
+            quick = true;
+        } else {
+            only = arg;
+        }
+    }
+    const auto wanted = [&](const char* name) { return only.empty() || only == name; };
     const std::filesystem::path disk = argv[1], tmpfs = argv[2];
     try {
-        serialWorkloads(disk, quick ? 50 : 500);
-        concurrentWorkloads(disk, quick ? 64 : 640);
-        scaleWorkloads(tmpfs, quick ? std::vector<long>{100, 10000} : std::vector<long>{100, 1000, 10000, 100000},
-                       quick ? 20 : 200);
+        if (wanted("serial")) serialWorkloads(disk, quick ? 50 : 500);
+        if (wanted("concurrent")) concurrentWorkloads(disk, quick ? 64 : 640);
+        if (wanted("scale")) {
+            scaleWorkloads(tmpfs, quick ? std::vector<long>{100, 10000} : std::vector<long>{100, 1000, 10000, 100000},
+                           quick ? 20 : 200);
+        }
     } catch (const std::exception& error) {
         std::cerr << "benchmark failed: " << error.what() << "\n";
         return 1;

@@ -183,11 +183,17 @@ void IpamService::commit(std::unique_lock<std::mutex>& lock, Undo undo) {
         }
         writing_ = true;
         // Callers answered by the last write tend to send their next change at once. When that
-        // write carried several changes, give them a moment to join this one; a lone caller
-        // (lastBatchSize_ 1) never waits.
+        // write carried several changes, gather until as many are pending again, or until they
+        // stop coming (none for kGatherGap), for at most kGatherWindow: concurrent callers then
+        // share one write instead of alternating between two. A lone caller never waits.
         if (lastBatchSize_ > 1) {
-            changeArrived_.wait_for(lock, kGatherWindow,
-                                    [&] { return lastChange_ - resolvedChange_ >= lastBatchSize_; });
+            const auto deadline = std::chrono::steady_clock::now() + kGatherWindow;
+            for (std::uint64_t seen = lastChange_;
+                 lastChange_ - resolvedChange_ < lastBatchSize_ && std::chrono::steady_clock::now() < deadline;
+                 seen = lastChange_) {
+                const auto until = std::min(deadline, std::chrono::steady_clock::now() + kGatherGap);
+                if (!changeArrived_.wait_until(lock, until, [&] { return lastChange_ != seen; })) break;
+            }
         }
         const std::uint64_t written = lastChange_;
         const store::Leases leases = snapshotLocked();

@@ -113,8 +113,10 @@ private:
     Pool erasePool(const std::string& poolId);
 
     mutable std::mutex mutex_;
-    // How long a writer waits for more changes when the last write carried several.
-    static constexpr std::chrono::microseconds kGatherWindow{200};
+    // How long a writer gathers more changes when the last write carried several: while they
+    // arrive less than kGatherGap apart, for at most kGatherWindow.
+    static constexpr std::chrono::microseconds kGatherGap{200};
+    static constexpr std::chrono::microseconds kGatherWindow{1000};
 
     std::condition_variable resolved_;
     std::condition_variable changeArrived_;  // a change was queued while a write is being prepared
