@@ -251,7 +251,10 @@ void CrashModel::resolve(const std::string& leaseText, const std::vector<CrashOp
     };
     std::vector<std::string> unexplained;
     std::map<std::string, int> regrantedTo;
-    for (const auto& [id, pool] : pools_) {
+    for (const auto& entry : pools_) {
+        // Named copies, not structured bindings: clang 14 cannot capture those in lambdas.
+        const std::string& id = entry.first;
+        const auto& pool = entry.second;
         const auto found = snapshot.pools.find(id);
         const auto releases = [&id](const CrashOp& op) { return op.kind == Kind::ReleasePool && op.poolId == id; };
         if (found == snapshot.pools.end()) {
