@@ -13,39 +13,39 @@ bool AddressAllocator::isReservedByProtocol(const ip::Address& address) const {
     return pool_.family() == ip::Family::V4 && offset == pool_.lastOffset();
 }
 
-AddressAllocator::Span AddressAllocator::hostSpan(const ip::Prefix& prefix) const {
+std::optional<AddressAllocator::Span> AddressAllocator::hostSpan(const ip::Prefix& prefix) const {
     Span span{pool_.offsetOf(prefix.network()), pool_.offsetOf(prefix.last())};
     if (isReservedByProtocol(prefix.network())) ++span.first;
     if (span.first < span.last && isReservedByProtocol(prefix.last())) --span.last;
+    if (span.first > span.last || isReservedByProtocol(pool_.at(span.first))) return std::nullopt;
     return span;
 }
 
-std::optional<ip::Address> AddressAllocator::take(ip::U128 offset) {
+ip::Address AddressAllocator::take(ip::U128 offset, bool advanceCursor) {
     held_.insert(offset);
-    cursor_ = offset + 1;
+    if (advanceCursor) cursor_ = offset + 1;
     return pool_.at(offset);
 }
 
 std::optional<ip::Address> AddressAllocator::allocate() {
-    const Span span = hostSpan(range_.value_or(pool_));
-    if (span.first > span.last || isReservedByProtocol(pool_.at(span.first))) return std::nullopt;
-    if (order_ == Order::RoundRobin && cursor_ > span.first && cursor_ <= span.last) {
-        if (auto offset = held_.firstFree(cursor_, span.last)) return take(*offset);
-        if (auto offset = held_.firstFree(span.first, cursor_ - 1)) return take(*offset);
-        return std::nullopt;
+    const auto span = hostSpan(range_.value_or(pool_));
+    if (!span) return std::nullopt;
+    std::optional<ip::U128> offset;
+    if (order_ == Order::RoundRobin && cursor_ > span->first && cursor_ <= span->last) {
+        offset = held_.firstFree(cursor_, span->last);
+        if (!offset) offset = held_.firstFree(span->first, cursor_ - 1);
+    } else {
+        offset = held_.firstFree(span->first, span->last);
     }
-    if (auto offset = held_.firstFree(span.first, span.last)) return take(*offset);
-    return std::nullopt;
+    if (!offset) return std::nullopt;
+    return take(*offset, true);
 }
 
 std::optional<ip::Address> AddressAllocator::allocateLowestInPool() {
-    const Span span = hostSpan(pool_);
-    if (span.first > span.last || isReservedByProtocol(pool_.at(span.first))) return std::nullopt;
-    if (auto offset = held_.firstFree(span.first, span.last)) {
-        held_.insert(*offset);
-        return pool_.at(*offset);
-    }
-    return std::nullopt;
+    const auto span = hostSpan(pool_);
+    const auto offset = span ? held_.firstFree(span->first, span->last) : std::nullopt;
+    if (!offset) return std::nullopt;
+    return take(*offset, false);
 }
 
 AddressAllocator::ReserveResult AddressAllocator::reserveRun(const ip::Address& first, const ip::Address& last) {

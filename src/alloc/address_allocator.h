@@ -48,9 +48,11 @@ private:
         ip::U128 first;
         ip::U128 last;
     };
-    // Host offsets inside `prefix` (a sub-prefix of the pool): without network and broadcast.
-    Span hostSpan(const ip::Prefix& prefix) const;
-    std::optional<ip::Address> take(ip::U128 offset);
+    // Host offsets inside `prefix` (a sub-prefix of the pool), without the protocol-reserved
+    // ones; nullopt when no host address is left.
+    std::optional<Span> hostSpan(const ip::Prefix& prefix) const;
+    // Holds `offset`; `advanceCursor` for the picks that round-robin continues after.
+    ip::Address take(ip::U128 offset, bool advanceCursor);
 
     ip::Prefix pool_;
     std::optional<ip::Prefix> range_;
