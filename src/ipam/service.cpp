@@ -182,14 +182,15 @@ void IpamService::commit(std::unique_lock<std::mutex>& lock, Undo undo) {
             continue;
         }
         writing_ = true;
-        // Callers answered by the last write tend to send their next change at once. When that
-        // write carried several changes, gather until as many are pending again, or until they
-        // stop coming (none for kGatherGap), for at most kGatherWindow: concurrent callers then
-        // share one write instead of alternating between two. A lone caller never waits.
-        if (lastBatchSize_ > 1) {
+        // Callers answered by the last write tend to send their next change at once. Gather until
+        // every caller that was waiting when it finished has a change pending again, or until
+        // changes stop coming (none for kGatherGap), for at most kGatherWindow. Counting only the
+        // last write's callers would settle into two groups alternating between writes; counting
+        // the callers queued behind it too merges them into one. A lone caller never waits.
+        if (activeCallers_ > 1) {
             const auto deadline = std::chrono::steady_clock::now() + kGatherWindow;
             for (std::uint64_t seen = lastChange_;
-                 lastChange_ - resolvedChange_ < lastBatchSize_ && std::chrono::steady_clock::now() < deadline;
+                 lastChange_ - resolvedChange_ < activeCallers_ && std::chrono::steady_clock::now() < deadline;
                  seen = lastChange_) {
                 const auto until = std::min(deadline, std::chrono::steady_clock::now() + kGatherGap);
                 if (!changeArrived_.wait_until(lock, until, [&] { return lastChange_ != seen; })) break;
@@ -208,7 +209,7 @@ void IpamService::commit(std::unique_lock<std::mutex>& lock, Undo undo) {
         writing_ = false;
         if (failure.empty()) {
             while (!undoLog_.empty() && undoLog_.front().first <= written) undoLog_.pop_front();
-            lastBatchSize_ = written - resolvedChange_;
+            activeCallers_ = lastChange_ - resolvedChange_;
             resolvedChange_ = written;
         } else {
             // Later changes may build on earlier ones (an address in a pool), so undo newest first.
@@ -218,7 +219,7 @@ void IpamService::commit(std::unique_lock<std::mutex>& lock, Undo undo) {
                 failures_.emplace(it->first, failure);
             }
             undoLog_.clear();
-            lastBatchSize_ = 1;
+            activeCallers_ = 1;
             resolvedChange_ = lastChange_;
         }
         resolved_.notify_all();

@@ -120,7 +120,7 @@ private:
 
     std::condition_variable resolved_;
     std::condition_variable changeArrived_;  // a change was queued while a write is being prepared
-    std::uint64_t lastBatchSize_ = 1;        // changes the last successful write carried
+    std::uint64_t activeCallers_ = 1;        // callers waiting when the last successful write finished
     std::uint64_t lastChange_ = 0;           // sequence number of the newest change in memory
     std::uint64_t resolvedChange_ = 0;       // every change up to this one is durable or failed
     bool writing_ = false;
