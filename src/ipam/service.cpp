@@ -1,5 +1,10 @@
 #include "ipam/service.h"
 
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <climits>
 #include <iterator>
 
 #include "ipam/pool_options.h"
@@ -56,6 +61,17 @@ std::string describeReserveFailure(ReserveResult result, const ip::Address& addr
             break;
     }
     return {};
+}
+
+// std::atomic::wait spins with sched_yield before it sleeps; on a virtual machine every yield
+// is a costly context switch, and each write wakes many waiters at once. A futex just sleeps.
+void waitWhileEqual(std::atomic<std::uint32_t>& word, std::uint32_t seen) {
+    static_assert(sizeof word == sizeof(std::uint32_t) && std::atomic<std::uint32_t>::is_always_lock_free);
+    ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT_PRIVATE, seen, nullptr, nullptr, 0);
+}
+
+void wakeAll(std::atomic<std::uint32_t>& word) {
+    ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
 }
 
 }  // namespace
@@ -175,10 +191,20 @@ ip::Prefix IpamService::pickBlock(ip::Family family, std::optional<int> requeste
 void IpamService::commit(std::unique_lock<std::mutex>& lock, Undo undo) {
     const std::uint64_t change = ++lastChange_;
     undoLog_.emplace_back(change, std::move(undo));
-    if (writing_) changeArrived_.notify_one();
+    lastArrival_ = std::chrono::steady_clock::now();
+    // Wake a gathering writer only when its wait is over: a wake per change costs a context
+    // switch each on the answer's critical path.
+    if (writing_ && lastChange_ - resolvedChange_ >= activeCallers_) changeArrived_.notify_one();
     while (resolvedChange_ < change) {
         if (writing_) {
-            resolved_.wait(lock);
+            // Wait without the mutex: one write answers many callers, and making each take the
+            // mutex again on its way out would wake them one after another (a context switch
+            // each) instead of all at once.
+            const std::uint32_t seen = writesResolved_;
+            lock.unlock();
+            waitWhileEqual(writesResolved_, seen);
+            if (resolvedChange_ >= change && unreportedFailures_ == 0) return;
+            lock.lock();
             continue;
         }
         writing_ = true;
@@ -188,12 +214,13 @@ void IpamService::commit(std::unique_lock<std::mutex>& lock, Undo undo) {
         // last write's callers would settle into two groups alternating between writes; counting
         // the callers queued behind it too merges them into one. A lone caller never waits.
         if (activeCallers_ > 1) {
-            const auto deadline = std::chrono::steady_clock::now() + kGatherWindow;
-            for (std::uint64_t seen = lastChange_;
-                 lastChange_ - resolvedChange_ < activeCallers_ && std::chrono::steady_clock::now() < deadline;
-                 seen = lastChange_) {
-                const auto until = std::min(deadline, std::chrono::steady_clock::now() + kGatherGap);
-                if (!changeArrived_.wait_until(lock, until, [&] { return lastChange_ != seen; })) break;
+            const auto start = std::chrono::steady_clock::now();
+            const auto deadline = start + kGatherWindow;
+            while (lastChange_ - resolvedChange_ < activeCallers_) {
+                // Changes queued during the last write arrived long ago; the gap counts from now.
+                const auto until = std::min(deadline, std::max(start, lastArrival_) + kGatherGap);
+                if (std::chrono::steady_clock::now() >= until) break;
+                changeArrived_.wait_until(lock, until);
             }
         }
         const std::uint64_t written = lastChange_;
@@ -207,6 +234,7 @@ void IpamService::commit(std::unique_lock<std::mutex>& lock, Undo undo) {
         }
         lock.lock();
         writing_ = false;
+        const bool othersWaiting = lastChange_ - resolvedChange_ > 1;
         if (failure.empty()) {
             while (!undoLog_.empty() && undoLog_.front().first <= written) undoLog_.pop_front();
             activeCallers_ = lastChange_ - resolvedChange_;
@@ -219,14 +247,17 @@ void IpamService::commit(std::unique_lock<std::mutex>& lock, Undo undo) {
                 failures_.emplace(it->first, failure);
             }
             undoLog_.clear();
+            unreportedFailures_ = failures_.size();
             activeCallers_ = 1;
             resolvedChange_ = lastChange_;
         }
-        resolved_.notify_all();
+        ++writesResolved_;
+        if (othersWaiting) wakeAll(writesResolved_);
     }
     if (const auto it = failures_.find(change); it != failures_.end()) {
         const std::string failure = it->second;
         failures_.erase(it);
+        unreportedFailures_ = failures_.size();
         throw IpamError("gipam could not save the change: " + failure);
     }
 }

@@ -1,6 +1,7 @@
 // Docker's IPAM semantics: pools, gateways, sub-pools, options, errors.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -94,9 +95,10 @@ private:
     using Undo = std::function<void()>;
 
     store::Leases snapshotLocked() const;
-    // Waits until a write containing the change just made is durable. While one caller writes,
-    // others queue; the next write covers them all. If a write fails, every change not yet
-    // durable is undone, newest first, and each of their callers gets IpamError.
+    // Waits until a write containing the change just made is durable; `lock` may be released on
+    // return. While one caller writes, others queue; the next write covers them all. If a write
+    // fails, every change not yet durable is undone, newest first, and each of their callers
+    // gets IpamError.
     void commit(std::unique_lock<std::mutex>& lock, Undo undo);
 
     alloc::BlockAllocator* blocksFor(ip::Family family);
@@ -118,14 +120,18 @@ private:
     static constexpr std::chrono::microseconds kGatherGap{200};
     static constexpr std::chrono::microseconds kGatherWindow{1000};
 
-    std::condition_variable resolved_;
-    std::condition_variable changeArrived_;  // a change was queued while a write is being prepared
+    std::condition_variable changeArrived_;  // a gathering writer has all the changes it waits for
+    std::chrono::steady_clock::time_point lastArrival_;  // when the newest change was queued
     std::uint64_t activeCallers_ = 1;        // callers waiting when the last successful write finished
     std::uint64_t lastChange_ = 0;           // sequence number of the newest change in memory
-    std::uint64_t resolvedChange_ = 0;       // every change up to this one is durable or failed
+    // Every change up to this one is durable or failed. Atomic, like writesResolved_, so that
+    // callers can wait without the mutex; both are written only with the mutex held.
+    std::atomic<std::uint64_t> resolvedChange_ = 0;
+    std::atomic<std::uint32_t> writesResolved_ = 0;  // bumped after each write; waiters sleep on it
     bool writing_ = false;
     std::deque<std::pair<std::uint64_t, Undo>> undoLog_;  // changes not yet durable, oldest first
     std::map<std::uint64_t, std::string> failures_;       // failed changes not yet told to their caller
+    std::atomic<std::size_t> unreportedFailures_ = 0;     // failures_.size(), readable without the mutex
     store::LeaseStore& store_;
     std::optional<store::Supernet> v4_;
     std::optional<store::Supernet> v6_;
