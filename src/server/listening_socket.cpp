@@ -3,9 +3,12 @@
 #include <Poco/Exception.h>
 #include <Poco/Net/ServerSocketImpl.h>
 #include <Poco/Net/StreamSocketImpl.h>
+#include <poll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <optional>
 
 namespace gipam::server {
@@ -34,9 +37,37 @@ public:
         return StreamSocketImpl::sendBytes(buffer, length, flags);
     }
 
+    // POCO polls through a fresh epoll instance per call, four system calls where one does; it
+    // polls before every request on a kept-alive connection.
+    bool poll(const Poco::Timespan& timeout, int mode) override {
+        pollfd watched{sockfd(), 0, 0};
+        if (mode & SELECT_READ) watched.events |= POLLIN;
+        if (mode & SELECT_WRITE) watched.events |= POLLOUT;
+        if (mode & SELECT_ERROR) watched.events |= POLLPRI;
+        const auto deadline = Clock::now() + std::chrono::microseconds(timeout.totalMicroseconds());
+        for (;;) {
+            const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+            const int ready = ::poll(&watched, 1, static_cast<int>(std::max<std::int64_t>(0, left.count())));
+            if (ready >= 0) return ready > 0;
+            if (errno != EINTR) error(errno);
+        }
+    }
+
+    // POCO asks for both addresses on every request; they do not change while connected.
+    Poco::Net::SocketAddress address() override {
+        if (!localAddress_) localAddress_ = StreamSocketImpl::address();
+        return *localAddress_;
+    }
+    Poco::Net::SocketAddress peerAddress() override {
+        if (!peerAddress_) peerAddress_ = StreamSocketImpl::peerAddress();
+        return *peerAddress_;
+    }
+
 private:
     std::chrono::seconds deadline_;
     std::optional<Clock::time_point> requestStart_;
+    std::optional<Poco::Net::SocketAddress> localAddress_;
+    std::optional<Poco::Net::SocketAddress> peerAddress_;
 };
 
 class ListeningSocketImpl : public Poco::Net::ServerSocketImpl {
