@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <sstream>
 
+#include "json/json_string.h"
+
 namespace gipam::store {
 namespace {
 
@@ -16,44 +18,12 @@ constexpr int kFormat = 1;
 
 // --- encoding -------------------------------------------------------------
 
-void appendQuoted(std::string& out, std::string_view text) {
-    out.push_back('"');
-    for (const char c : text) {
-        switch (c) {
-            case '"':
-                out += "\\\"";
-                break;
-            case '\\':
-                out += "\\\\";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            case '\r':
-                out += "\\r";
-                break;
-            case '\t':
-                out += "\\t";
-                break;
-            default:
-                if (static_cast<unsigned char>(c) < 0x20) {
-                    static constexpr char hex[] = "0123456789abcdef";
-                    out += "\\u00";
-                    out.push_back(hex[(c >> 4) & 0xf]);
-                    out.push_back(hex[c & 0xf]);
-                } else {
-                    out.push_back(c);
-                }
-        }
-    }
-    out.push_back('"');
-}
 
 void appendSupernet(std::string& out, std::string_view name, const std::optional<Supernet>& supernet) {
     out += "  \"";
     out += name;
     out += "\": ";
-    appendQuoted(out, supernet ? supernet->prefix.toString() : "");
+    json::appendString(out, supernet ? supernet->prefix.toString() : "");
     out += ",\n  \"";
     out += name;
     out += "ab\": ";
@@ -63,28 +33,28 @@ void appendSupernet(std::string& out, std::string_view name, const std::optional
 
 void appendPool(std::string& out, const PoolRecord& pool) {
     out += "    {\"id\": ";
-    appendQuoted(out, pool.id);
+    json::appendString(out, pool.id);
     out += ", \"pool\": ";
-    appendQuoted(out, pool.pool.toString());
+    json::appendString(out, pool.pool.toString());
     if (pool.subPool) {
         out += ", \"subPool\": ";
-        appendQuoted(out, pool.subPool->toString());
+        json::appendString(out, pool.subPool->toString());
     }
     if (!pool.options.empty()) {
         out += ", \"options\": {";
         const char* separator = "";
         for (const auto& [key, value] : pool.options) {
             out += separator;
-            appendQuoted(out, key);
+            json::appendString(out, key);
             out += ": ";
-            appendQuoted(out, value);
+            json::appendString(out, value);
             separator = ", ";
         }
         out += "}";
     }
     if (pool.next) {
         out += ", \"next\": ";
-        appendQuoted(out, pool.next->toString());
+        json::appendString(out, pool.next->toString());
     }
     out += ",\n     \"addresses\": [";
     const char* separator = "";

@@ -33,7 +33,7 @@ TEST_F(ProtocolTest, HandshakeAnswersFromConstants) {
 TEST_F(ProtocolTest, DualStackNetworkLifecycle) {
     const auto v4 = post("/IpamDriver.RequestPool", requestPoolBody());
     ASSERT_EQ(v4.status, 200) << v4.body;
-    EXPECT_EQ(v4.body, R"({"Data":{},"Pool":"198.18.0.0/24","PoolID":"gipam-local/198.18.0.0/24"})");
+    EXPECT_EQ(v4.body, R"({"PoolID":"gipam-local/198.18.0.0/24","Pool":"198.18.0.0/24","Data":{}})");
     const auto gateway = post(
         "/IpamDriver.RequestAddress",
         requestAddressBody("gipam-local/198.18.0.0/24", "", R"({"RequestAddressType":"com.docker.network.gateway"})"));
