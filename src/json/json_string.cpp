@@ -35,7 +35,7 @@ void appendString(std::string& out, std::string_view text) {
     out.push_back('"');
 }
 
-std::string quoted(std::string_view text) {
+std::string quote(std::string_view text) {
     std::string out;
     out.reserve(text.size() + 2);
     appendString(out, text);

@@ -11,6 +11,6 @@ namespace gipam::json {
 void appendString(std::string& out, std::string_view text);
 
 /// `text` as a JSON string literal.
-std::string quoted(std::string_view text);
+std::string quote(std::string_view text);
 
 }  // namespace gipam::json

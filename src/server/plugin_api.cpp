@@ -65,20 +65,20 @@ std::string requestPool(ipam::IpamService& service, const Object& request) {
     const auto grant =
         service.requestPool({stringField(request, "AddressSpace"), stringField(request, "Pool"),
                              stringField(request, "SubPool"), optionsField(request), boolField(request, "V6")});
-    return R"({"PoolID":)" + json::quoted(grant.poolId) + R"(,"Pool":)" + json::quoted(grant.pool.toString()) +
+    return R"({"PoolID":)" + json::quote(grant.poolId) + R"(,"Pool":)" + json::quote(grant.pool.toString()) +
            R"(,"Data":{}})";
 }
 
 std::string requestAddress(ipam::IpamService& service, const Object& request) {
     const auto grant = service.requestAddress(
         {stringField(request, "PoolID"), stringField(request, "Address"), optionsField(request)});
-    return R"({"Address":)" + json::quoted(grant.toString()) + R"(,"Data":{}})";
+    return R"({"Address":)" + json::quote(grant.toString()) + R"(,"Data":{}})";
 }
 
 }  // namespace
 
 std::string errorBody(std::string_view message) {
-    return R"({"Err":)" + json::quoted(message) + "}";
+    return R"({"Err":)" + json::quote(message) + "}";
 }
 
 Reply PluginApi::handle(std::string_view path, std::string_view body) {
@@ -88,8 +88,8 @@ Reply PluginApi::handle(std::string_view path, std::string_view body) {
             return {200, R"({"RequiresMACAddress":false,"RequiresRequestReplay":false})"};
         }
         if (path == "/IpamDriver.GetDefaultAddressSpaces") {
-            return {200, R"({"LocalDefaultAddressSpace":)" + json::quoted(ipam::kLocalAddressSpace) +
-                             R"(,"GlobalDefaultAddressSpace":)" + json::quoted(ipam::kGlobalAddressSpace) + "}"};
+            return {200, R"({"LocalDefaultAddressSpace":)" + json::quote(ipam::kLocalAddressSpace) +
+                             R"(,"GlobalDefaultAddressSpace":)" + json::quote(ipam::kGlobalAddressSpace) + "}"};
         }
         if (path == "/IpamDriver.RequestPool") return {200, requestPool(service_, *parseObject(body))};
         if (path == "/IpamDriver.RequestAddress") return {200, requestAddress(service_, *parseObject(body))};
