@@ -217,7 +217,8 @@ void IpamService::commit(std::unique_lock<std::mutex>& lock, Undo undo) {
             const auto start = std::chrono::steady_clock::now();
             const auto deadline = start + kGatherWindow;
             while (lastChange_ - resolvedChange_ < activeCallers_) {
-                // Changes queued during the last write arrived long ago; the gap counts from now.
+                // Changes queued during the last write arrived long ago: the gap counts from the
+                // start of gathering at the earliest.
                 const auto until = std::min(deadline, std::max(start, lastArrival_) + kGatherGap);
                 if (std::chrono::steady_clock::now() >= until) break;
                 changeArrived_.wait_until(lock, until);

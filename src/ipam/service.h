@@ -115,8 +115,8 @@ private:
     Pool erasePool(const std::string& poolId);
 
     mutable std::mutex mutex_;
-    // How long a writer gathers more changes when the last write carried several: while they
-    // arrive less than kGatherGap apart, for at most kGatherWindow.
+    // How long a writer gathers changes when several callers were waiting as the last write
+    // finished: until kGatherGap passes without one arriving, for at most kGatherWindow.
     static constexpr std::chrono::microseconds kGatherGap{200};
     static constexpr std::chrono::microseconds kGatherWindow{1000};
 

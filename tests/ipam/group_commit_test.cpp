@@ -1,0 +1,158 @@
+// IpamService group commit: changes queued behind a write in flight share the next write, and
+// nobody is answered before the write holding their change is done.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "ipam/service.h"
+#include "ipam/service_testing.h"
+#include "log/log.h"
+
+namespace gipam::ipam {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::address;
+using testing::prefix;
+
+constexpr auto kPatience = 10s;  // a hung test fails instead of blocking the suite
+
+// Each save waits until the test lets it through, so a test can hold a write in flight.
+class GatedLeaseStore : public store::LeaseStore {
+public:
+    void save(const store::Leases& leases) override {
+        std::unique_lock lock(mutex_);
+        const int number = ++started_;
+        changed_.notify_all();
+        if (!changed_.wait_for(lock, kPatience, [&] { return allowed_ >= number; })) {
+            throw store::StoreError("the test never let save " + std::to_string(number) + " through");
+        }
+        if (failing_.count(number)) throw store::StoreError("cannot write leases.json.tmp: No space left on device");
+        saves_.push_back(leases);
+    }
+
+    // Lets save `number` (counted from 1) finish; with `fail`, it throws like a full disk.
+    void allow(int number, bool fail = false) {
+        std::lock_guard lock(mutex_);
+        if (fail) failing_.insert(number);
+        allowed_ = number;
+        changed_.notify_all();
+    }
+    bool waitUntilStarted(int number) {
+        std::unique_lock lock(mutex_);
+        return changed_.wait_for(lock, kPatience, [&] { return started_ >= number; });
+    }
+    std::vector<store::Leases> saves() {
+        std::lock_guard lock(mutex_);
+        return saves_;
+    }
+
+private:
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    int started_ = 0;
+    int allowed_ = 0;
+    std::set<int> failing_;
+    std::vector<store::Leases> saves_;
+};
+
+std::size_t heldIn(const store::Leases& leases) {
+    std::size_t held = 0;
+    for (const auto& pool : leases.pools) {
+        for (const auto& run : pool.addresses) held += static_cast<std::size_t>(run.last.value() - run.first.value() + 1);
+    }
+    return held;
+}
+
+class GroupCommitTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        log::setLevel(log::Level::Error);
+        store_.allow(1);
+        poolId_ = service_.requestPool({std::string(kLocalAddressSpace), "198.19.0.0/24", "", {}, false}).poolId;
+    }
+
+    // One caller's RequestAddress on its own thread; `done` is set when it has its answer.
+    struct Caller {
+        std::thread thread;
+        std::atomic<bool> done = false;
+        std::string error;
+    };
+    void start(Caller& caller) {
+        caller.thread = std::thread([this, &caller] {
+            caller.error = testing::ipamErrorOf([&] { service_.requestAddress({poolId_, "", {}}); });
+            caller.done = true;
+        });
+    }
+    // Waits until `count` addresses are held in memory, written or not.
+    bool waitUntilHeld(std::size_t count) {
+        const auto deadline = std::chrono::steady_clock::now() + kPatience;
+        while (heldIn(service_.snapshot()) < count) {
+            if (std::chrono::steady_clock::now() > deadline) return false;
+            std::this_thread::sleep_for(1ms);
+        }
+        return true;
+    }
+
+    GatedLeaseStore store_;
+    IpamService service_{{store::Supernet{prefix("198.18.0.0/16"), 24}, std::nullopt, {}}, store_};
+    std::string poolId_;
+};
+
+TEST_F(GroupCommitTest, ChangesQueuedBehindAWriteShareTheNextAndWaitForIt) {
+    Caller first;
+    start(first);
+    ASSERT_TRUE(store_.waitUntilStarted(2));
+    Caller queued[3];
+    for (auto& caller : queued) start(caller);
+    ASSERT_TRUE(waitUntilHeld(4));
+
+    store_.allow(2);
+    first.thread.join();
+    EXPECT_EQ(first.error, "");
+    ASSERT_TRUE(store_.waitUntilStarted(3));
+    for (const auto& caller : queued) EXPECT_FALSE(caller.done) << "answered before its change was written";
+
+    store_.allow(3);
+    for (auto& caller : queued) {
+        caller.thread.join();
+        EXPECT_EQ(caller.error, "");
+    }
+    const auto saves = store_.saves();
+    ASSERT_EQ(saves.size(), 3u);
+    EXPECT_EQ(heldIn(saves[1]), 1u);
+    EXPECT_EQ(heldIn(saves[2]), 4u) << "the three queued changes share one write";
+}
+
+TEST_F(GroupCommitTest, AFailedWriteFailsEveryChangeItCarriedAndUndoesThem) {
+    Caller first;
+    start(first);
+    ASSERT_TRUE(store_.waitUntilStarted(2));
+    Caller queued[3];
+    for (auto& caller : queued) start(caller);
+    ASSERT_TRUE(waitUntilHeld(4));
+
+    store_.allow(2);
+    first.thread.join();
+    ASSERT_TRUE(store_.waitUntilStarted(3));
+    store_.allow(3, /*fail=*/true);
+    for (auto& caller : queued) {
+        caller.thread.join();
+        EXPECT_PRED_FORMAT2(::testing::IsSubstring, "No space left on device", caller.error);
+    }
+    EXPECT_EQ(first.error, "");
+    EXPECT_EQ(heldIn(service_.snapshot()), 1u);
+
+    // The undone addresses are free again: the next caller gets the second address.
+    store_.allow(4);
+    EXPECT_EQ(service_.requestAddress({poolId_, "", {}}).address, address("198.19.0.2"));
+}
+
+}  // namespace
+}  // namespace gipam::ipam
