@@ -80,6 +80,9 @@ protected:
 
     // One caller's RequestAddress on its own thread; `done` is set when it has its answer.
     struct Caller {
+        ~Caller() {
+            if (thread.joinable()) thread.join();  // after a failed assertion; saves give up in time
+        }
         std::thread thread;
         std::atomic<bool> done = false;
         std::string error;
@@ -100,23 +103,27 @@ protected:
         return true;
     }
 
+    // `first` starts a write (save 2) that is held; three callers queue behind it; then the
+    // write finishes, `first` has its answer and the next write (save 3) is held in flight.
+    void queueThreeBehindAWrite(Caller& first, Caller (&queued)[3]) {
+        start(first);
+        ASSERT_TRUE(store_.waitUntilStarted(2));
+        for (auto& caller : queued) start(caller);
+        ASSERT_TRUE(waitUntilHeld(4));
+        store_.allow(2);
+        first.thread.join();
+        EXPECT_EQ(first.error, "");
+        ASSERT_TRUE(store_.waitUntilStarted(3));
+    }
+
     GatedLeaseStore store_;
     IpamService service_{{store::Supernet{prefix("198.18.0.0/16"), 24}, std::nullopt, {}}, store_};
     std::string poolId_;
 };
 
 TEST_F(GroupCommitTest, ChangesQueuedBehindAWriteShareTheNextAndWaitForIt) {
-    Caller first;
-    start(first);
-    ASSERT_TRUE(store_.waitUntilStarted(2));
-    Caller queued[3];
-    for (auto& caller : queued) start(caller);
-    ASSERT_TRUE(waitUntilHeld(4));
-
-    store_.allow(2);
-    first.thread.join();
-    EXPECT_EQ(first.error, "");
-    ASSERT_TRUE(store_.waitUntilStarted(3));
+    Caller first, queued[3];
+    ASSERT_NO_FATAL_FAILURE(queueThreeBehindAWrite(first, queued));
     for (const auto& caller : queued) EXPECT_FALSE(caller.done) << "answered before its change was written";
 
     store_.allow(3);
@@ -131,22 +138,13 @@ TEST_F(GroupCommitTest, ChangesQueuedBehindAWriteShareTheNextAndWaitForIt) {
 }
 
 TEST_F(GroupCommitTest, AFailedWriteFailsEveryChangeItCarriedAndUndoesThem) {
-    Caller first;
-    start(first);
-    ASSERT_TRUE(store_.waitUntilStarted(2));
-    Caller queued[3];
-    for (auto& caller : queued) start(caller);
-    ASSERT_TRUE(waitUntilHeld(4));
-
-    store_.allow(2);
-    first.thread.join();
-    ASSERT_TRUE(store_.waitUntilStarted(3));
+    Caller first, queued[3];
+    ASSERT_NO_FATAL_FAILURE(queueThreeBehindAWrite(first, queued));
     store_.allow(3, /*fail=*/true);
     for (auto& caller : queued) {
         caller.thread.join();
         EXPECT_PRED_FORMAT2(::testing::IsSubstring, "No space left on device", caller.error);
     }
-    EXPECT_EQ(first.error, "");
     EXPECT_EQ(heldIn(service_.snapshot()), 1u);
 
     // The undone addresses are free again: the next caller gets the second address.
