@@ -13,10 +13,6 @@
 namespace gipam::store {
 namespace {
 
-std::string systemError(const std::string& what, const std::filesystem::path& path) {
-    return what + " " + path.string() + ": " + std::strerror(errno);
-}
-
 // Closes a file descriptor on scope exit.
 class FdGuard {
 public:
@@ -33,11 +29,15 @@ private:
     int fd_;
 };
 
+}  // namespace
+
+std::string systemError(const std::string& what, const std::filesystem::path& path) {
+    return what + " " + path.string() + ": " + std::strerror(errno);
+}
+
 std::filesystem::path directoryOf(const std::filesystem::path& path) {
     return path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
 }
-
-}  // namespace
 
 void writeFileAtomically(const std::filesystem::path& path, std::string_view text, unsigned mode) {
     const auto temp = path.string() + ".tmp";

@@ -18,7 +18,6 @@ constexpr int kFormat = 1;
 
 // --- encoding -------------------------------------------------------------
 
-
 void appendSupernet(std::string& out, std::string_view name, const std::optional<Supernet>& supernet) {
     out += "  \"";
     out += name;

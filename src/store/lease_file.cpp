@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <utility>
@@ -14,14 +13,6 @@
 #include "store/lease_codec.h"
 
 namespace gipam::store {
-namespace {
-
-std::string systemError(const std::string& what, const std::filesystem::path& path) {
-    return what + " " + path.string() + ": " + std::strerror(errno);
-}
-
-}  // namespace
-
 namespace {
 
 // The file the lease path stands for. Through a symlink that is its target: renaming a new file
@@ -38,7 +29,7 @@ std::filesystem::path resolveLeasePath(const std::filesystem::path& path) {
         }
         return target;
     }
-    const auto directory = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
+    const auto directory = directoryOf(path);
     if (!std::filesystem::is_directory(directory, error)) {
         throw StoreError("directory " + directory.string() + " of lease file " + path.string() + " does not exist");
     }
