@@ -32,6 +32,9 @@ public:
     /// Holds every address from `first` to `last` (both in the pool); changes nothing unless
     /// the result is Reserved.
     ReserveResult reserveRun(const ip::Address& first, const ip::Address& last);
+    /// Holds an address the protocol reserves (isReservedByProtocol), as lease files of the Go
+    /// gipam, which handed out the IPv4 broadcast, require; allocate() never returns it.
+    void holdReservedAddress(const ip::Address& address) { held_.insert(pool_.offsetOf(address)); }
     /// Frees an address; false if it was not held.
     bool release(const ip::Address& address);
     bool isHeld(const ip::Address& address) const;

@@ -1,6 +1,7 @@
 // The --ipam-opt keys gipam understands, parsed and checked.
 #pragma once
 
+#include <cstddef>
 #include <map>
 #include <optional>
 #include <string>
@@ -22,6 +23,14 @@ struct PoolOptions {
         return family == ip::Family::V4 ? v4BlockLength : v6BlockLength;
     }
 };
+
+/// What one pool may carry in options: they are stored with the pool and written on every save.
+inline constexpr std::size_t kMaxOptions = 32;
+inline constexpr std::size_t kMaxOptionKeyBytes = 128;
+inline constexpr std::size_t kMaxOptionValueBytes = 1024;
+
+/// Throws IpamError naming the limit and the option when `options` exceed one of the above.
+void checkOptionLimits(const std::map<std::string, std::string>& options);
 
 /// Shortest host-holding block for a family: /30 for IPv4, /126 for IPv6.
 constexpr int maxBlockLength(ip::Family family) {

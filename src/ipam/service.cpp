@@ -76,29 +76,39 @@ void wakeAll(std::atomic<std::uint32_t>& word) {
 
 }  // namespace
 
-IpamService::IpamService(const store::Leases& leases, store::LeaseStore& store)
+IpamService::IpamService(const store::Leases& leases, store::LeaseStore& store, std::vector<std::string>* warnings)
     : store_(store), v4_(leases.v4), v6_(leases.v6) {
     if (v4_) v4Blocks_.emplace(v4_->prefix);
     if (v6_) v6Blocks_.emplace(v6_->prefix);
     for (const auto& record : leases.pools) {
         const std::string where = "pool " + record.id + ": ";
         if (pools_.count(record.id)) throw IpamError(where + "the ID appears twice");
-        if (const Pool* other = overlapping(record.pool)) {
-            throw IpamError(where + record.pool.toString() + " overlaps " + other->addresses.pool().toString() +
-                            " of pool " + other->id);
-        }
         if (record.subPool && !record.pool.contains(*record.subPool)) {
             throw IpamError(where + "ip-range " + record.subPool->toString() + " is outside " + record.pool.toString());
         }
         PoolOptions options;
+        std::string copyOf;
         try {
+            copyOf = copyTargetFor(record.id, record.pool);
             checkStaticPool(record.pool);
             options = PoolOptions::parse(record.options);
         } catch (const IpamError& error) {
             throw IpamError(where + error.what());
         }
-        Pool pool{record.id, alloc::AddressAllocator(record.pool, record.subPool, orderFor(options)), record.options};
-        for (const auto& run : record.addresses) {
+        Pool pool{record.id, alloc::AddressAllocator(record.pool, record.subPool, orderFor(options)), record.options,
+                  copyOf, {}};
+        for (auto run : record.addresses) {
+            if (record.pool.family() == ip::Family::V4 && run.last == record.pool.last() &&
+                pool.addresses.isReservedByProtocol(run.last)) {
+                pool.addresses.holdReservedAddress(run.last);
+                if (warnings) {
+                    warnings->push_back(where + "the IPv4 broadcast address " + run.last.toString() +
+                                        " is held (the Go gipam handed it out); it stays held until released and "
+                                        "is never handed out again");
+                }
+                if (run.first == run.last) continue;
+                run.last = record.pool.at(record.pool.lastOffset() - 1);
+            }
             const auto result = pool.addresses.reserveRun(run.first, run.last);
             if (result != ReserveResult::Reserved) {
                 throw IpamError(where + describeReserveFailure(result, run.first, record.pool, record.id));
@@ -134,6 +144,22 @@ const IpamService::Pool* IpamService::overlapping(const ip::Prefix& prefix) cons
     return nullptr;
 }
 
+std::string IpamService::copyTargetFor(const std::string& id, const ip::Prefix& prefix) const {
+    const Pool* other = overlapping(prefix);
+    if (!other) return {};
+    const auto inSpace = [](const std::string& poolId, std::string_view space) {
+        return poolId.size() > space.size() && poolId.compare(0, space.size(), space) == 0 &&
+               poolId[space.size()] == '/';
+    };
+    const bool swarmCopy =
+        other->addresses.pool() == prefix && other->copy.empty() && other->copyOf.empty() &&
+        ((inSpace(id, kLocalAddressSpace) && inSpace(other->id, kGlobalAddressSpace)) ||
+         (inSpace(id, kGlobalAddressSpace) && inSpace(other->id, kLocalAddressSpace)));
+    if (swarmCopy) return other->id;
+    throw IpamError("subnet " + prefix.toString() + " overlaps " + other->addresses.pool().toString() + " of pool " +
+                    other->id);
+}
+
 void IpamService::checkStaticPool(const ip::Prefix& prefix) const {
     // A pool that swallows a supernet would collide with every block cut from it later.
     const auto& supernet = supernetFor(prefix.family());
@@ -145,10 +171,19 @@ void IpamService::checkStaticPool(const ip::Prefix& prefix) const {
 
 void IpamService::insertPool(Pool pool) {
     const ip::Prefix prefix = pool.addresses.pool();
-    if (auto* blocks = blocksFor(prefix.family()); blocks && blocks->supernet().contains(prefix)) {
-        blocks->reserve(prefix);
+    const auto key = std::make_pair(prefix.family(), prefix.network().value());
+    if (!pool.copyOf.empty()) {
+        pools_.at(pool.copyOf).copy = pool.id;
+    } else if (!pool.copy.empty()) {
+        // Undoing the release of a pool whose copy took over its block: the copy steps back.
+        pools_.at(pool.copy).copyOf = pool.id;
+        prefixes_[key] = pool.id;
+    } else {
+        if (auto* blocks = blocksFor(prefix.family()); blocks && blocks->supernet().contains(prefix)) {
+            blocks->reserve(prefix);
+        }
+        prefixes_.emplace(key, pool.id);
     }
-    prefixes_.emplace(std::make_pair(prefix.family(), prefix.network().value()), pool.id);
     const std::string id = pool.id;
     pools_.emplace(id, std::move(pool));
 }
@@ -157,9 +192,18 @@ IpamService::Pool IpamService::erasePool(const std::string& poolId) {
     auto node = pools_.extract(poolId);
     Pool pool = std::move(node.mapped());
     const ip::Prefix prefix = pool.addresses.pool();
-    prefixes_.erase(std::make_pair(prefix.family(), prefix.network().value()));
-    if (auto* blocks = blocksFor(prefix.family()); blocks && blocks->supernet().contains(prefix)) {
-        blocks->release(prefix);
+    const auto key = std::make_pair(prefix.family(), prefix.network().value());
+    if (!pool.copyOf.empty()) {
+        pools_.at(pool.copyOf).copy.clear();
+    } else if (!pool.copy.empty()) {
+        // The network still lives on as the copy (swarm released its side first).
+        pools_.at(pool.copy).copyOf.clear();
+        prefixes_[key] = pool.copy;
+    } else {
+        prefixes_.erase(key);
+        if (auto* blocks = blocksFor(prefix.family()); blocks && blocks->supernet().contains(prefix)) {
+            blocks->release(prefix);
+        }
     }
     return pool;
 }
@@ -190,6 +234,7 @@ ip::Prefix IpamService::pickBlock(ip::Family family, std::optional<int> requeste
 
 void IpamService::commit(std::unique_lock<std::mutex>& lock, Undo undo) {
     const std::uint64_t change = ++lastChange_;
+    std::size_t undone = 0;
     undoLog_.emplace_back(change, std::move(undo));
     lastArrival_ = std::chrono::steady_clock::now();
     // Wake a gathering writer only when its wait is over: a wake per change costs a context
@@ -225,6 +270,7 @@ void IpamService::commit(std::unique_lock<std::mutex>& lock, Undo undo) {
             }
         }
         const std::uint64_t written = lastChange_;
+        undone = 0;
         const store::Leases leases = snapshotLocked();
         lock.unlock();
         std::string failure;
@@ -241,8 +287,8 @@ void IpamService::commit(std::unique_lock<std::mutex>& lock, Undo undo) {
             activeCallers_ = lastChange_ - resolvedChange_;
             resolvedChange_ = written;
         } else {
+            undone = undoLog_.size();
             // Later changes may build on earlier ones (an address in a pool), so undo newest first.
-            log::error("could not save " + std::to_string(undoLog_.size()) + " change(s), undone: " + failure);
             for (auto it = undoLog_.rbegin(); it != undoLog_.rend(); ++it) {
                 it->second();
                 failures_.emplace(it->first, failure);
@@ -254,44 +300,61 @@ void IpamService::commit(std::unique_lock<std::mutex>& lock, Undo undo) {
         }
         ++writesResolved_;
         if (othersWaiting) wakeAll(writesResolved_);
+        if (undone > 0) {
+            // Logged without the lock: a stalled stderr must not stop every request.
+            lock.unlock();
+            log::error("could not save " + std::to_string(undone) + " change(s), undone: " + failure);
+            lock.lock();
+        }
     }
+    std::string failure;
     if (const auto it = failures_.find(change); it != failures_.end()) {
-        const std::string failure = it->second;
+        failure = it->second;
         failures_.erase(it);
         unreportedFailures_ = failures_.size();
-        throw IpamError("gipam could not save the change: " + failure);
     }
+    lock.unlock();
+    if (!failure.empty()) throw IpamError("gipam could not save the change: " + failure);
 }
 
 PoolGrant IpamService::requestPool(const PoolRequest& request) {
-    if (request.addressSpace != kLocalAddressSpace && request.addressSpace != kGlobalAddressSpace) {
+    std::string_view space = request.addressSpace;
+    if (space.empty()) {
+        space = kLocalAddressSpace;
+        static std::once_flag warned;
+        std::call_once(warned, [] {
+            log::warning(
+                "RequestPool with an empty address space: this dockerd still has the names the Go gipam "
+                "answered; serving it as " +
+                std::string(kLocalAddressSpace) + " (restarting dockerd makes it use gipam's names)");
+        });
+    }
+    if (space != kLocalAddressSpace && space != kGlobalAddressSpace) {
         throw IpamError("unknown address space '" + request.addressSpace + "'; gipam serves " +
                         std::string(kLocalAddressSpace) + " and " + std::string(kGlobalAddressSpace));
     }
+    checkOptionLimits(request.options);
     const auto options = PoolOptions::parse(request.options);
-    const ip::Family requestedFamily = request.v6 ? ip::Family::V6 : ip::Family::V4;
 
     std::unique_lock lock(mutex_);
     std::optional<ip::Prefix> subPool;
+    std::string copyOf;
     ip::Prefix prefix = [&] {
         if (request.pool.empty()) {
             if (!request.subPool.empty()) {
                 throw IpamError("ip-range " + request.subPool + " needs a subnet (--subnet) to lie in");
             }
-            return pickBlock(requestedFamily, options.blockLength(requestedFamily));
+            const ip::Family family = request.v6 ? ip::Family::V6 : ip::Family::V4;
+            return pickBlock(family, options.blockLength(family));
         }
+        // The subnet decides the family: swarmkit sends V6 false also for IPv6 subnets.
         const ip::Prefix requested = parsePrefix(request.pool, "subnet");
-        if (requested.family() != requestedFamily) {
-            throw IpamError("subnet " + requested.toString() + " is " +
-                            std::string(ip::familyName(requested.family())) + " but the request is for " +
-                            std::string(ip::familyName(requestedFamily)));
-        }
         if (requested.length() == 0) {
             throw IpamError("subnet " + requested.toString() + " is the whole " +
-                            std::string(ip::familyName(requestedFamily)) + " address space");
+                            std::string(ip::familyName(requested.family())) + " address space");
         }
         // Docker 29 sends an all-zero prefix to mean "any block of this size".
-        if (requested.network().value() == 0) return pickBlock(requestedFamily, requested.length());
+        if (requested.network().value() == 0) return pickBlock(requested.family(), requested.length());
         if (isIpv4Mapped(requested)) {
             throw IpamError("subnet " + requested.toString() +
                             " is IPv4-mapped IPv6 (::ffff:0:0/96); give IPv4 subnets in IPv4 form");
@@ -302,19 +365,19 @@ PoolGrant IpamService::requestPool(const PoolRequest& request) {
                 throw IpamError("ip-range " + subPool->toString() + " is not inside subnet " + requested.toString());
             }
         }
-        if (const Pool* other = overlapping(requested)) {
-            throw IpamError("subnet " + requested.toString() + " overlaps " + other->addresses.pool().toString() +
-                            " of pool " + other->id);
-        }
+        std::string id = std::string(space) + "/" + requested.toString();
+        if (subPool) id += "/" + subPool->toString();
+        copyOf = copyTargetFor(id, requested);
         checkStaticPool(requested);
         return requested;
     }();
 
-    std::string id = request.addressSpace + "/" + prefix.toString();
+    std::string id = std::string(space) + "/" + prefix.toString();
     if (subPool) id += "/" + subPool->toString();
-    insertPool(Pool{id, alloc::AddressAllocator(prefix, subPool, orderFor(options)), request.options});
+    insertPool(Pool{id, alloc::AddressAllocator(prefix, subPool, orderFor(options)), request.options, copyOf, {}});
     commit(lock, [this, id] { erasePool(id); });
-    log::info("RequestPool " + id + " granted " + prefix.toString());
+    log::info("RequestPool " + id + " granted " + prefix.toString() +
+              (copyOf.empty() ? "" : " (this node's copy of swarm pool " + copyOf + ")"));
     return {id, prefix};
 }
 
@@ -361,7 +424,9 @@ AddressGrant IpamService::requestAddress(const AddressRequest& request) {
         undone.release(address);
         undone.setCursor(cursor);
     });
-    log::info("RequestAddress " + id + " granted " + grant.address.toString());
+    const auto endpoint = request.options.find(std::string(kEndpointNameOption));
+    log::info("RequestAddress " + id + " granted " + grant.address.toString() +
+              (endpoint == request.options.end() ? "" : " to " + endpoint->second));
     return grant;
 }
 
@@ -375,6 +440,7 @@ void IpamService::releaseAddress(const std::string& poolId, const std::string& a
         throw IpamError(std::string("released address ") + error.what());
     }
     if (!pool.addresses.release(parsed)) {
+        lock.unlock();
         log::debug("ReleaseAddress " + poolId + " " + address + " was not held");
         return;
     }

@@ -13,6 +13,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "alloc/address_allocator.h"
 #include "alloc/block_allocator.h"
@@ -27,6 +28,8 @@ inline constexpr std::string_view kRequestAddressType = "RequestAddressType";
 inline constexpr std::string_view kGatewayType = "com.docker.network.gateway";
 /// Pool option: hand addresses out round-robin instead of lowest first.
 inline constexpr std::string_view kSerialOption = "com.docker.network.ipam.serial";
+/// RequestAddress option naming the container (Docker 29+); only logged.
+inline constexpr std::string_view kEndpointNameOption = "com.docker.network.endpoint.name";
 
 using Options = std::map<std::string, std::string>;
 
@@ -66,13 +69,23 @@ struct AddressGrant {
 /// Owns all pools and addresses. Every change is saved through the LeaseStore before the
 /// method returns; if saving fails, the change is undone and IpamError is thrown, so nothing
 /// is handed out that is not on disk. All methods are thread-safe; concurrent changes share
-/// one write (group commit).
+/// one write (group commit). No method logs or does I/O while holding the state lock.
+///
+/// Pools never overlap, with one exception: swarm. A swarm node creates its local copy of an
+/// overlay network with a gipam-local request for exactly the subnet of a gipam-global pool
+/// this gipam already holds (on a manager that also runs tasks). That copy is granted as a pool
+/// of its own, with its own addresses, sharing the block; whichever of the two is released last
+/// frees the block.
 class IpamService {
 public:
     /// Rebuilds state from `leases`; throws IpamError if they are inconsistent (overlapping
-    /// pools, a pool holding a whole supernet).
-    IpamService(const store::Leases& leases, store::LeaseStore& store);
+    /// pools, a pool holding a whole supernet). An IPv4 broadcast address held in the leases
+    /// (the Go gipam handed it out) stays held and is never handed out; `warnings` gets a
+    /// sentence naming each one.
+    IpamService(const store::Leases& leases, store::LeaseStore& store, std::vector<std::string>* warnings = nullptr);
 
+    /// An empty address space is served as gipam-local: dockerd 20.10/23 caches the empty names
+    /// the Go gipam answered until it restarts.
     PoolGrant requestPool(const PoolRequest& request);
     void releasePool(const std::string& poolId);
     AddressGrant requestAddress(const AddressRequest& request);
@@ -87,6 +100,8 @@ private:
         std::string id;
         alloc::AddressAllocator addresses;
         Options options;
+        std::string copyOf;  // the swarm pool whose node-local copy this is, sharing its block
+        std::string copy;    // this pool's node-local copy, if any
     };
 
     // Held pool prefixes by (family, network) for O(log n) overlap checks.
@@ -95,7 +110,7 @@ private:
     using Undo = std::function<void()>;
 
     store::Leases snapshotLocked() const;
-    // Waits until a write containing the change just made is durable; `lock` may be released on
+    // Waits until a write containing the change just made is durable; `lock` is released on
     // return. While one caller writes, others queue; the next write covers them all. If a write
     // fails, every change not yet durable is undone, newest first, and each of their callers
     // gets IpamError.
@@ -105,13 +120,17 @@ private:
     const std::optional<store::Supernet>& supernetFor(ip::Family family) const;
     // The held pool overlapping `prefix`, if any.
     const Pool* overlapping(const ip::Prefix& prefix) const;
+    // For a new pool `id` on `prefix`: "" if nothing overlaps it, the ID of the pool it is the
+    // swarm copy of, or IpamError naming the overlap.
+    std::string copyTargetFor(const std::string& id, const ip::Prefix& prefix) const;
     Pool& findPool(const std::string& poolId);
     // The lowest free block of `length` (default: the supernet's block length) in the family's supernet.
     ip::Prefix pickBlock(ip::Family family, std::optional<int> length);
     void checkStaticPool(const ip::Prefix& prefix) const;
-    // Adds a pool to all indexes (carving its block out of a supernet when inside one).
+    // Adds a pool to all indexes (carving its block out of a supernet when inside one, unless
+    // it shares the block as a copy).
     void insertPool(Pool pool);
-    // Removes a pool from all indexes and returns it.
+    // Removes a pool from all indexes and returns it; a copy left behind takes over the block.
     Pool erasePool(const std::string& poolId);
 
     mutable std::mutex mutex_;

@@ -1,5 +1,6 @@
 // gipam: wiring of configuration, lease file, IPAM service and plugin server; signal handling.
 #include <csignal>
+#include <filesystem>
 #include <iostream>
 
 #include "ipam/service.h"
@@ -46,6 +47,11 @@ int run(const config::Config& config) {
                          "; the lease file is the truth (stop gipam and edit it to change supernets)");
         }
     } else {
+        // Right on a first start; after a wrong mount or working directory it means handing out
+        // blocks that live networks use, so say loudly where gipam looked.
+        log::warning("lease file " + std::filesystem::absolute(leaseFile.path()).string() +
+                     " does not exist: starting with no pools held; if gipam ran on this host before, stop it "
+                     "and restore that file");
         leases = config::initialLeases(config);
         leaseFile.save(leases);
         log::info("created lease file " + config.file);
@@ -56,13 +62,15 @@ int run(const config::Config& config) {
             "networks need --ipv4=false (Docker 28+) or an IPv4 --subnet");
     }
 
+    std::vector<std::string> warnings;
     ipam::IpamService service = [&] {
         try {
-            return ipam::IpamService(leases, leaseFile);
+            return ipam::IpamService(leases, leaseFile, &warnings);
         } catch (const ipam::IpamError& error) {
             throw store::StoreError("lease file " + config.file + ": " + error.what());
         }
     }();
+    for (const auto& warning : warnings) log::warning("lease file " + config.file + ": " + warning);
     log::info("serving " + describeSupernets(leases) + "; " + std::to_string(leases.pools.size()) + " pools held in " +
               config.file);
 

@@ -5,6 +5,7 @@
 #include <Poco/JSON/Parser.h>
 
 #include "json/json_string.h"
+#include "log/log.h"
 
 namespace gipam::server {
 namespace {
@@ -59,19 +60,49 @@ ipam::Options optionsField(const Object& request) {
     return options;
 }
 
+// A request value as a log line shows it: a client's text may be long or hold line breaks.
+std::string shown(std::string_view value) {
+    constexpr std::size_t kShownBytes = 128;
+    std::string text(value.substr(0, kShownBytes));
+    for (char& c : text) {
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+    }
+    if (value.size() > kShownBytes) text += "...";
+    return text.empty() ? "\"\"" : text;
+}
+
+std::string describe(const ipam::PoolRequest& request) {
+    std::string text = " (address space " + shown(request.addressSpace);
+    text += request.pool.empty() ? std::string(", any block") : ", subnet " + shown(request.pool);
+    if (!request.subPool.empty()) text += ", ip-range " + shown(request.subPool);
+    return text + (request.v6 ? ", IPv6)" : ", IPv4)");
+}
+
+std::string describe(const ipam::AddressRequest& request) {
+    std::string text = " (pool " + shown(request.poolId);
+    text += request.address.empty() ? std::string(", any address") : ", address " + shown(request.address);
+    if (const auto it = request.options.find(std::string(ipam::kEndpointNameOption)); it != request.options.end()) {
+        text += ", endpoint " + shown(it->second);
+    }
+    return text + ")";
+}
+
 // Replies are written by hand: through a POCO Object they cost more than the rest of a request's
-// handling together.
-std::string requestPool(ipam::IpamService& service, const Object& request) {
-    const auto grant =
-        service.requestPool({stringField(request, "AddressSpace"), stringField(request, "Pool"),
-                             stringField(request, "SubPool"), optionsField(request), boolField(request, "V6")});
+// handling together. `request` gets the decoded request's description for the log.
+std::string requestPool(ipam::IpamService& service, const Object& object, std::string& request) {
+    const ipam::PoolRequest decoded{stringField(object, "AddressSpace"), stringField(object, "Pool"),
+                                    stringField(object, "SubPool"), optionsField(object), boolField(object, "V6")};
+    request += describe(decoded);
+    const auto grant = service.requestPool(decoded);
     return R"({"PoolID":)" + json::quote(grant.poolId) + R"(,"Pool":)" + json::quote(grant.pool.toString()) +
            R"(,"Data":{}})";
 }
 
-std::string requestAddress(ipam::IpamService& service, const Object& request) {
-    const auto grant = service.requestAddress(
-        {stringField(request, "PoolID"), stringField(request, "Address"), optionsField(request)});
+std::string requestAddress(ipam::IpamService& service, const Object& object, std::string& request) {
+    const ipam::AddressRequest decoded{stringField(object, "PoolID"), stringField(object, "Address"),
+                                       optionsField(object)};
+    request += describe(decoded);
+    const auto grant = service.requestAddress(decoded);
     return R"({"Address":)" + json::quote(grant.toString()) + R"(,"Data":{}})";
 }
 
@@ -82,6 +113,8 @@ std::string errorBody(std::string_view message) {
 }
 
 Reply PluginApi::handle(std::string_view path, std::string_view body) {
+    // What the request asked, for the log line of a refusal.
+    std::string request = shown(path.substr(path.empty() ? 0 : 1));
     try {
         if (path == "/Plugin.Activate") return {200, R"({"Implements":["IpamDriver"]})"};
         if (path == "/IpamDriver.GetCapabilities") {
@@ -91,21 +124,29 @@ Reply PluginApi::handle(std::string_view path, std::string_view body) {
             return {200, R"({"LocalDefaultAddressSpace":)" + json::quote(ipam::kLocalAddressSpace) +
                              R"(,"GlobalDefaultAddressSpace":)" + json::quote(ipam::kGlobalAddressSpace) + "}"};
         }
-        if (path == "/IpamDriver.RequestPool") return {200, requestPool(service_, *parseObject(body))};
-        if (path == "/IpamDriver.RequestAddress") return {200, requestAddress(service_, *parseObject(body))};
+        if (path == "/IpamDriver.RequestPool") return {200, requestPool(service_, *parseObject(body), request)};
+        if (path == "/IpamDriver.RequestAddress") return {200, requestAddress(service_, *parseObject(body), request)};
         if (path == "/IpamDriver.ReleasePool") {
-            service_.releasePool(stringField(*parseObject(body), "PoolID"));
+            const auto poolId = stringField(*parseObject(body), "PoolID");
+            request += " (pool " + shown(poolId) + ")";
+            service_.releasePool(poolId);
             return {200, "{}"};
         }
         if (path == "/IpamDriver.ReleaseAddress") {
-            const auto request = parseObject(body);
-            service_.releaseAddress(stringField(*request, "PoolID"), stringField(*request, "Address"));
+            const auto object = parseObject(body);
+            const auto poolId = stringField(*object, "PoolID");
+            const auto address = stringField(*object, "Address");
+            request += " (pool " + shown(poolId) + ", address " + shown(address) + ")";
+            service_.releaseAddress(poolId, address);
             return {200, "{}"};
         }
+        log::warning("unknown endpoint " + request + " refused");
         return {404, errorBody("unknown endpoint " + std::string(path) + "; gipam is an IpamDriver plugin")};
     } catch (const BadRequest& error) {
+        log::warning(request + " refused as malformed: " + error.what());
         return {400, errorBody(error.what())};
     } catch (const ipam::IpamError& error) {
+        log::warning(request + " refused: " + error.what());
         return {500, errorBody(error.what())};
     }
 }

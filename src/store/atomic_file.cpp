@@ -8,10 +8,13 @@
 #include <cstring>
 #include <utility>
 
+#include "log/log.h"
 #include "store/lease_store.h"
 
 namespace gipam::store {
 namespace {
+
+constexpr int kDirectorySyncAttempts = 3;
 
 // Closes a file descriptor on scope exit.
 class FdGuard {
@@ -68,9 +71,16 @@ void writeFileAtomically(const std::filesystem::path& path, std::string_view tex
         ::unlink(temp.c_str());
         throw StoreError(message);
     }
+    // The rename is done: the file holds the change, and a restart would read it, so failing now
+    // would tell the caller "not kept" about a change that is kept. Retry the directory sync,
+    // then report it without failing.
     const auto directory = directoryOf(path);
     FdGuard dir(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (dir.get() < 0 || ::fsync(dir.get()) != 0) throw StoreError(systemError("cannot sync directory", directory));
+    for (int attempt = 0; dir.get() >= 0 && attempt < kDirectorySyncAttempts; ++attempt) {
+        if (::fsync(dir.get()) == 0) return;
+    }
+    log::error(systemError("cannot sync directory", directory) + " after replacing " + path.string() +
+               "; the change stands, but a power loss now may lose it");
 }
 
 }  // namespace gipam::store

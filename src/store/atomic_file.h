@@ -14,8 +14,10 @@ std::string systemError(const std::string& what, const std::filesystem::path& pa
 std::filesystem::path directoryOf(const std::filesystem::path& path);
 
 /// Replaces `path` with `text` so that a crash at any instant leaves either the old or the new
-/// content: temp file in the same directory, fsync, rename, fsync of the directory. Throws
-/// StoreError naming the file and the failing step; the old file is then left as it was.
+/// content: temp file in the same directory, fsync, rename, fsync of the directory. Until the
+/// rename, a failure throws StoreError naming the file and the failing step, and the old file is
+/// left as it was. After it the new content stands: a failed directory sync is retried, then
+/// logged as an error, and the call returns normally.
 void writeFileAtomically(const std::filesystem::path& path, std::string_view text, unsigned mode);
 
 }  // namespace gipam::store

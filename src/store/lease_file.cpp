@@ -1,6 +1,7 @@
 #include "store/lease_file.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -14,6 +15,17 @@
 
 namespace gipam::store {
 namespace {
+
+// Creates the missing directories of `directory`, each 0700: a fresh machine has no
+// /var/lib/gipam, and the lease file is nobody else's business.
+void createDirectory(const std::filesystem::path& directory) {
+    std::error_code error;
+    if (directory.empty() || std::filesystem::is_directory(directory, error)) return;
+    createDirectory(directory.parent_path());
+    if (::mkdir(directory.c_str(), 0700) != 0 && errno != EEXIST) {
+        throw StoreError(systemError("cannot create the lease directory", directory));
+    }
+}
 
 // The file the lease path stands for. Through a symlink that is its target: renaming a new file
 // over the link would leave the target stale. A link to nothing (a data disk not mounted yet) is
@@ -29,30 +41,55 @@ std::filesystem::path resolveLeasePath(const std::filesystem::path& path) {
         }
         return target;
     }
-    const auto directory = directoryOf(path);
-    if (!std::filesystem::is_directory(directory, error)) {
-        throw StoreError("directory " + directory.string() + " of lease file " + path.string() + " does not exist");
-    }
+    createDirectory(directoryOf(path));
     return path;
+}
+
+// Takes an exclusive flock on `path` (opened with `flags`); -1 if another process holds it.
+int lockExclusively(const std::filesystem::path& path, int flags, const std::string& what) {
+    const int fd = ::open(path.c_str(), flags | O_CLOEXEC);
+    if (fd < 0) throw StoreError(systemError("cannot open " + what, path));
+    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return fd;
+    const int lockErrno = errno;
+    ::close(fd);
+    errno = lockErrno;
+    if (errno == EWOULDBLOCK) return -1;
+    throw StoreError(systemError("cannot lock " + what, path));
+}
+
+bool pathExists(const std::filesystem::path& path) {
+    std::error_code error;
+    return std::filesystem::exists(std::filesystem::symlink_status(path, error));
 }
 
 }  // namespace
 
 LeaseFile::LeaseFile(const std::filesystem::path& path) : path_(resolveLeasePath(path)) {
-    const auto lockPath = path_.string() + ".lock";
-    const int fd = ::open(lockPath.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) throw StoreError(systemError("cannot open lock file", lockPath));
-    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        const int lockErrno = errno;
-        ::close(fd);
-        errno = lockErrno;
-        if (errno == EWOULDBLOCK) {
-            throw StoreError("lease file " + path_.string() + " is in use by another gipam (lock " + lockPath +
-                             " is held)");
-        }
-        throw StoreError(systemError("cannot lock", lockPath));
+    const auto directory = directoryOf(path_);
+    lockFd_ = lockExclusively(directory, O_RDONLY | O_DIRECTORY, "the lease directory");
+    if (lockFd_ < 0) {
+        throw StoreError("lease file " + path_.string() + " is in use by another gipam (it holds the lock on " +
+                         directory.string() + ")");
     }
-    lockFd_ = fd;
+    // Checked now rather than at the first change: a gipam that can keep nothing should not
+    // tell dockerd it is ready.
+    if (::access(directory.c_str(), W_OK) != 0) {
+        throw StoreError(systemError("lease file " + path_.string() + ": cannot write in its directory", directory));
+    }
+    // Older gipams locked "<file>.lock" instead, and left it behind.
+    const std::filesystem::path lockFile = path_.string() + ".lock";
+    if (!pathExists(lockFile)) return;
+    const int oldLock = lockExclusively(lockFile, O_RDONLY, "the lock file");
+    if (oldLock < 0) {
+        throw StoreError("lease file " + path_.string() + " is in use by an older gipam (it holds " +
+                         lockFile.string() + ")");
+    }
+    ::close(oldLock);
+    if (pathExists(path_)) {
+        std::filesystem::remove(lockFile);
+    } else {
+        hadLockFile_ = true;  // kept: load() refuses to start empty beside it
+    }
 }
 
 LeaseFile::~LeaseFile() {
@@ -66,8 +103,15 @@ std::optional<Leases> LeaseFile::load() const {
     }
     std::ifstream in(path_, std::ios::binary);
     if (!in) {
-        if (errno == ENOENT) return std::nullopt;
-        throw StoreError(systemError("cannot read lease file", path_));
+        if (errno != ENOENT) throw StoreError(systemError("cannot read lease file", path_));
+        if (hadLockFile_) {
+            const auto lockFile = path_.string() + ".lock";
+            throw StoreError("lease file " + path_.string() + " is missing, but " + lockFile +
+                             " shows that one was kept here; refusing to start empty, which would hand out "
+                             "again the blocks live networks use (restore the file, or remove " +
+                             lockFile + " to start empty)");
+        }
+        return std::nullopt;
     }
     std::ostringstream text;
     text << in.rdbuf();

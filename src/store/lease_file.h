@@ -8,14 +8,16 @@
 
 namespace gipam::store {
 
-/// Owns one lease file. Holds an exclusive flock on "<file>.lock" for its lifetime so that a
-/// second daemon on the same file refuses to start.
+/// Owns one lease file. Holds an exclusive flock on the file's directory for its lifetime, so
+/// that a second daemon on the same file (or another lease file in that directory) refuses to
+/// start; a lock on the directory cannot be deleted or swapped out from under it the way a lock
+/// file can.
 class LeaseFile : public LeaseStore {
 public:
-    /// Takes the lock; throws StoreError naming the file if another process holds it or the
-    /// directory is unusable.
-    /// A lease path that is a symbolic link is followed (changes replace the target); a link to
-    /// nothing, or a missing directory, is an error.
+    /// Creates a missing directory (mode 0700) and takes the lock; throws StoreError naming the
+    /// file if another process holds it or the directory is unusable. A lease path that is a
+    /// symbolic link is followed (changes replace the target); a link to nothing is an error.
+    /// Removes the "<file>.lock" an older gipam left, unless one still holds it.
     explicit LeaseFile(const std::filesystem::path& path);
     ~LeaseFile() override;
     LeaseFile(const LeaseFile&) = delete;
@@ -26,7 +28,8 @@ public:
 
     /// The stored leases, or nullopt if the file does not exist yet. Throws StoreError naming
     /// the file and the problem (unreadable, invalid JSON with its position, bad values);
-    /// never modifies the file.
+    /// never modifies the file. A missing file beside the lock file an older gipam left is an
+    /// error too: starting empty would hand out again every block that live networks use.
     std::optional<Leases> load() const;
 
     /// Writes a temp file in the same directory, fsyncs it, renames it over the lease file and
@@ -35,7 +38,8 @@ public:
 
 private:
     std::filesystem::path path_;
-    int lockFd_ = -1;
+    int lockFd_ = -1;  // the directory, flocked
+    bool hadLockFile_ = false;  // an older gipam's "<file>.lock" was there
 };
 
 }  // namespace gipam::store

@@ -13,8 +13,10 @@ public:
     using std::runtime_error::runtime_error;
 };
 
-/// Durable storage for Leases. save() returns only once the state survives a crash, and
-/// throws StoreError (leaving the previous state intact) if it cannot.
+/// Durable storage for Leases. save() returns once the new state has replaced the old one, so
+/// that a restart reads it; it throws StoreError, leaving the previous state intact, if it cannot.
+/// It never throws after the replacement: a change a restart would find is never reported as
+/// failed. (The lease file logs a directory sync that still fails after the replacement.)
 class LeaseStore {
 public:
     virtual ~LeaseStore() = default;

@@ -74,16 +74,18 @@ std::vector<BadRequest> nulls() {
         cases.push_back({"NullBodyTo" + path.substr(path.find('.') + 1), path, "null", {400}, "JSON object"});
     }
     const std::vector<BadRequest> fields = {
+        // A null (empty) address space is the local one (dockerd still caching the Go gipam's
+        // names); the request then stands or falls by its other fields.
         {"NullAddressSpace",
          kRP,
-         R"({"AddressSpace":null,"Pool":"","SubPool":"","Options":{},"V6":false})",
+         R"({"AddressSpace":null,"Pool":"198.19.5.0/33","SubPool":"","Options":{},"V6":false})",
          {500},
-         "unknown address space ''"},
-        {"AllNullRequestPool",
+         "198.19.5.0/33"},
+        {"AllNullRequestPoolButTheSubPool",
          kRP,
-         R"({"AddressSpace":null,"Pool":null,"SubPool":null,"Options":null,"V6":null})",
+         R"({"AddressSpace":null,"Pool":null,"SubPool":"198.19.5.0/25","Options":null,"V6":null})",
          {500},
-         "unknown address space ''"},
+         "needs a subnet"},
         {"NullPoolIdRequestAddress",
          kRA,
          R"({"PoolID":null,"Address":"198.18.0.5","Options":null})",
@@ -192,8 +194,6 @@ std::vector<BadRequest> badPrefixes() {
         {"SubPoolSlash33", kRP, subnet("198.19.5.0/24", false, "198.19.5.0/33"), {500}, "198.19.5.0/33"},
         {"SubPoolOutsideThePool", kRP, subnet("198.19.5.0/24", false, "198.19.6.0/25"), {500}, "198.19.6.0/25"},
         {"SubPoolOfTheOtherFamily", kRP, subnet("198.19.5.0/24", false, "2001:db8:5::/120"), {500}, "2001:db8:5::/120"},
-        {"V4SubnetAskedAsV6", kRP, subnet("198.19.5.0/24", true), {500}, "is IPv4 but the request is for IPv6"},
-        {"V6SubnetAskedAsV4", kRP, subnet("2001:db8:5::/64", false), {500}, "is IPv6 but the request is for IPv4"},
         {"MappedSubnet", kRP, subnet("::ffff:198.18.0.0/120", true), {500}, "IPv4-mapped"},
         {"MappedSubnetAskedAsV4", kRP, subnet("::ffff:198.18.0.0/120", false), {500}, "::ffff:198.18.0.0/120"},
         {"ZoneIdInSubnet", kRP, subnet("fe80::%eth0/64", true), {500}, "fe80::%eth0"},
@@ -368,7 +368,8 @@ TEST_F(HostileInputTest, StrangeOptionStringsSurviveARestart) {
     std::vector<std::string> granted;
     for (const auto& option : options) {
         const auto response = post(kRP, requestPoolBody("", false, "", option));
-        EXPECT_TRUE(response.status == 200 || response.status == 400) << option << " -> " << response.body;
+        const bool overLimit = response.status == 500 && response.body.find("at most") != std::string::npos;
+        EXPECT_TRUE(response.status == 200 || response.status == 400 || overLimit) << option << " -> " << response.body;
         if (response.status == 200) granted.push_back(jsonField(response.body, "PoolID"));
         if (response.status != 200) {
             std::string shown = option.substr(0, 40);

@@ -73,7 +73,6 @@ TEST_F(ProtocolTest, RefusalsAre500WithErrNamingTheValue) {
         {"/IpamDriver.RequestPool", requestPoolBody("198.18.0.0/23"), "198.18.0.0/24"},
         {"/IpamDriver.RequestPool", requestPoolBody("198.18.9.1/24"), "did you mean 198.18.9.0/24"},
         {"/IpamDriver.RequestPool", requestPoolBody("198.18.9.0/33"), "198.18.9.0/33"},
-        {"/IpamDriver.RequestPool", requestPoolBody("198.18.9.0/24", true), "is IPv4 but the request is for IPv6"},
         {"/IpamDriver.RequestPool", requestPoolBody("198.18.9.0/24", false, "198.18.10.0/25"), "198.18.10.0/25"},
         {"/IpamDriver.RequestPool", R"({"AddressSpace":"other","Pool":"","SubPool":"","Options":null,"V6":false})",
          "unknown address space 'other'"},
@@ -85,6 +84,25 @@ TEST_F(ProtocolTest, RefusalsAre500WithErrNamingTheValue) {
         EXPECT_NE(jsonField(response.body, "Err").find(c.mention), std::string::npos)
             << c.body << " -> " << response.body;
     }
+}
+
+TEST_F(ProtocolTest, EmptyOrNullAddressSpaceIsTheLocalOne) {
+    // What a dockerd that first registered the Go gipam keeps sending until it restarts.
+    const auto empty = post("/IpamDriver.RequestPool",
+                            R"({"AddressSpace":"","Pool":"","SubPool":"","Options":{},"V6":false})");
+    EXPECT_EQ(empty.status, 200) << empty.body;
+    EXPECT_EQ(jsonField(empty.body, "PoolID"), "gipam-local/198.18.0.0/24");
+    const auto null = post("/IpamDriver.RequestPool",
+                           R"({"AddressSpace":null,"Pool":null,"SubPool":null,"Options":null,"V6":null})");
+    EXPECT_EQ(jsonField(null.body, "PoolID"), "gipam-local/198.18.1.0/24") << null.body;
+}
+
+TEST_F(ProtocolTest, SubnetDecidesTheFamily) {
+    // swarmkit sends V6 false with IPv6 subnets.
+    const auto v6 = post("/IpamDriver.RequestPool", requestPoolBody("2001:db8:5::/64", false));
+    EXPECT_EQ(jsonField(v6.body, "Pool"), "2001:db8:5::/64") << v6.body;
+    const auto v4 = post("/IpamDriver.RequestPool", requestPoolBody("198.19.5.0/24", true));
+    EXPECT_EQ(jsonField(v4.body, "Pool"), "198.19.5.0/24") << v4.body;
 }
 
 TEST_F(ProtocolTest, ReleaseOfAnAddressNotHeldSucceeds) {

@@ -146,6 +146,27 @@ TEST_F(IpamServicePersistenceTest, LoadedPoolInsideTheSupernetIsCarvedOut) {
     EXPECT_EQ(loaded.requestAddress({"hGk2J0aZbNq7Xw1e", "", {}}).address, address("198.18.1.6"));
 }
 
+TEST_F(IpamServicePersistenceTest, BroadcastHandedOutByTheGoGipamStaysHeldWithAWarningNamingIt) {
+    auto leases = dualStackSupernets();
+    leases.pools.push_back({"hGk2J0aZbNq7Xw1e",
+                            prefix("198.18.1.0/30"),
+                            std::nullopt,
+                            {},
+                            std::nullopt,
+                            {{address("198.18.1.1"), address("198.18.1.3")}}});
+    FakeLeaseStore store;
+    std::vector<std::string> warnings;
+    IpamService loaded(leases, store, &warnings);
+    ASSERT_EQ(warnings.size(), 1u);
+    EXPECT_PRED_FORMAT2(IsSubstring, "broadcast address 198.18.1.3 ", warnings[0]);
+    EXPECT_EQ(loaded.snapshot(), leases);
+    // 198.18.1.2 is the only host left; released, the broadcast is still never handed out.
+    loaded.releaseAddress("hGk2J0aZbNq7Xw1e", "198.18.1.2");
+    loaded.releaseAddress("hGk2J0aZbNq7Xw1e", "198.18.1.3");
+    EXPECT_EQ(loaded.requestAddress({"hGk2J0aZbNq7Xw1e", "", {}}).address, address("198.18.1.2"));
+    EXPECT_FALSE(ipamErrorOf([&] { loaded.requestAddress({"hGk2J0aZbNq7Xw1e", "", {}}); }).empty());
+}
+
 TEST_F(IpamServicePersistenceTest, PoolsOutsideAnySupernetLoad) {
     store::Leases leases;  // no supernets at all
     leases.pools.push_back({"gipam-local/198.19.0.0/24", prefix("198.19.0.0/24"), std::nullopt, {}, std::nullopt, {}});

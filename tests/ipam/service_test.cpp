@@ -6,6 +6,7 @@
 #include <set>
 #include <thread>
 
+#include "ipam/pool_options.h"
 #include "ipam/service_testing.h"
 #include "log/log.h"
 
@@ -109,10 +110,28 @@ TEST_F(IpamServiceTest, SubnetWithHostBitsIsRefusedNamingTheCanonicalPrefix) {
     EXPECT_PRED_FORMAT2(IsSubstring, "banana", poolError("banana"));
 }
 
-TEST_F(IpamServiceTest, SubnetOfTheWrongFamilyIsRefused) {
-    EXPECT_PRED_FORMAT2(IsSubstring, "2001:db8:200::/64", poolError("2001:db8:200::/64", false));
-    EXPECT_PRED_FORMAT2(IsSubstring, "198.19.4.0/24", poolError("198.19.4.0/24", true));
+TEST_F(IpamServiceTest, SubnetDecidesTheFamily) {
+    // swarmkit sends V6 false for IPv6 subnets too.
+    EXPECT_EQ(requestPool("2001:db8:200::/64", false).pool, prefix("2001:db8:200::/64"));
+    EXPECT_EQ(requestPool("198.19.4.0/24", true).pool, prefix("198.19.4.0/24"));
+}
+
+TEST_F(IpamServiceTest, EmptyAddressSpaceIsTheLocalOne) {
+    // dockerd 20.10 keeps the Go gipam's empty names until it restarts.
+    const auto grant = service_.requestPool({"", "", "", {}, false});
+    EXPECT_EQ(grant.poolId, "gipam-local/198.18.0.0/24");
+}
+
+TEST_F(IpamServiceTest, OptionsBeyondTheLimitsAreRefusedNamingTheLimit) {
+    Options many;
+    for (std::size_t i = 0; i <= kMaxOptions; ++i) many["key" + std::to_string(i)] = "v";
+    EXPECT_PRED_FORMAT2(IsSubstring, "at most 32", poolError("", false, many));
+    EXPECT_PRED_FORMAT2(IsSubstring, "at most 128",
+                        poolError("", false, {{std::string(kMaxOptionKeyBytes + 1, 'k'), "v"}}));
+    EXPECT_PRED_FORMAT2(IsSubstring, "values of at most 1024",
+                        poolError("", false, {{"big", std::string(kMaxOptionValueBytes + 1, 'v')}}));
     EXPECT_TRUE(store_.saves.empty());
+    requestPool("", false, {{std::string(kMaxOptionKeyBytes, 'k'), std::string(kMaxOptionValueBytes, 'v')}});
 }
 
 TEST_F(IpamServiceTest, IpRangeOutsideTheSubnetIsRefused) {

@@ -1,7 +1,10 @@
 #include "store/lease_file.h"
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -167,13 +170,59 @@ TEST_F(LeaseFileTest, LockIsFreedWhenTheOwnerGoes) {
     EXPECT_NO_THROW(LeaseFile second(file_));
 }
 
-TEST_F(LeaseFileTest, LeaseFilesOnDifferentPathsDoNotConflict) {
-    const LeaseFile first(file_);
-    EXPECT_NO_THROW(LeaseFile other(dir_ / "other.json"));
+TEST_F(LeaseFileTest, LockCannotBeDeletedFromUnderTheOwner) {
+    LeaseFile first(file_);
+    first.save(leasesWithOnePool("198.18.4.0/24"));
+    // Whatever lies beside the lease file, a second owner still finds the directory locked.
+    for (const auto& entry : fs::directory_iterator(dir_)) {
+        if (entry.path() != file_) fs::remove_all(entry.path());
+    }
+    EXPECT_THROW(LeaseFile second(file_), StoreError);
+    EXPECT_THROW(LeaseFile other(dir_ / "other.json"), StoreError) << "one lease directory, one gipam";
 }
 
-TEST_F(LeaseFileTest, MissingDirectoryThrowsAtConstruction) {
-    EXPECT_THROW(LeaseFile(dir_ / "missing" / "leases.json"), StoreError);
+TEST_F(LeaseFileTest, LeaseFilesInDifferentDirectoriesDoNotConflict) {
+    const LeaseFile first(file_);
+    fs::create_directory(dir_ / "other");
+    EXPECT_NO_THROW(LeaseFile other(dir_ / "other" / "leases.json"));
+}
+
+TEST_F(LeaseFileTest, MissingDirectoriesAreCreatedPrivate) {
+    const auto file = dir_ / "var" / "lib" / "gipam" / "leases.json";
+    LeaseFile leaseFile(file);
+    EXPECT_EQ(leaseFile.load(), std::nullopt);
+    leaseFile.save(leasesWithOnePool("198.18.4.0/24"));
+    for (const auto& directory : {dir_ / "var", dir_ / "var" / "lib", dir_ / "var" / "lib" / "gipam"}) {
+        EXPECT_EQ(fs::status(directory).permissions() & fs::perms::all, fs::perms::owner_all) << directory;
+    }
+}
+
+TEST_F(LeaseFileTest, LockFileOfAnOlderGipamIsRemoved) {
+    LeaseFile(file_).save(leasesWithOnePool("198.18.4.0/24"));
+    writeFile(file_.string() + ".lock", "");
+    const LeaseFile leaseFile(file_);
+    EXPECT_FALSE(fs::exists(file_.string() + ".lock"));
+    EXPECT_NE(leaseFile.load(), std::nullopt);
+}
+
+TEST_F(LeaseFileTest, LockFileOfAnOlderGipamStillRunningRefuses) {
+    writeFile(file_.string() + ".lock", "");
+    const int held = ::open((file_.string() + ".lock").c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_EQ(::flock(held, LOCK_EX), 0);
+    EXPECT_THROW(LeaseFile leaseFile(file_), StoreError);
+    ::close(held);
+}
+
+TEST_F(LeaseFileTest, MissingFileBesideAnOlderGipamsLockFileRefusesToStartEmpty) {
+    writeFile(file_.string() + ".lock", "");
+    const LeaseFile leaseFile(file_);
+    try {
+        leaseFile.load();
+        FAIL() << "a missing lease file beside its lock file loaded as empty";
+    } catch (const StoreError& error) {
+        EXPECT_PRED_FORMAT2(::testing::IsSubstring, file_.string() + ".lock", error.what());
+    }
+    EXPECT_TRUE(fs::exists(file_.string() + ".lock")) << "the trace must stay until the operator decides";
 }
 
 TEST_F(LeaseFileTest, FailedSaveThrowsAndLeavesTheOldFileIntact) {
