@@ -1,4 +1,4 @@
-// One-line log messages on stderr, filtered by level.
+// One-line log messages on stderr (or stdout), filtered by level.
 #pragma once
 
 #include <string_view>
@@ -9,6 +9,12 @@ enum class Level { Debug, Info, Warning, Error };
 
 /// Messages below `level` are dropped. Default: Info.
 void setLevel(Level level);
+
+/// Where lines go: all on stderr (the default), or debug and info on stdout and warnings and
+/// errors on stderr, so that dockerd logs a managed plugin's lines at info and error. Under
+/// systemd (stderr is the journal stream), every line carries its syslog priority as "<N>".
+enum class Streams { Stderr, Split };
+void setStreams(Streams streams);
 /// Parses debug|info|warning|error; false if the text is none of them.
 bool parseLevel(std::string_view text, Level& level);
 

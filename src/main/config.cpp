@@ -16,8 +16,10 @@
 namespace gipam::config {
 namespace {
 
-constexpr const char* kLongNames[] = {"address",      "file",     "v4",   "v4ab",      "v6",   "v6ab",   "socket",
-                                      "socket-group", "spec-dir", "name", "log-level", "help", "version"};
+constexpr const char* kLongNames[] = {"address",   "file",    "v4",     "v4ab",           "v6",
+                                      "v6ab",      "socket",  "socket-group", "spec-dir",   "name",
+                                      "log-level", "log-split", "tls-cert",   "tls-key",    "tls-ca",
+                                      "docker-tls-cert", "docker-tls-key", "help", "version"};
 
 // The Go flag package accepts -name as well as --name; CLI11 only the latter.
 std::vector<std::string> normalizeGoFlags(std::vector<std::string> args) {
@@ -70,6 +72,23 @@ SupernetSetting parseSupernet(const CLI::Option& prefixOption, const CLI::Option
     return setting;
 }
 
+void checkTls(const Config& config) {
+    const int serverFiles = !config.tlsCertificate.empty() + !config.tlsKey.empty() + !config.tlsCa.empty();
+    if (serverFiles != 0 && serverFiles != 3) {
+        throw UsageError("--tls-cert, --tls-key and --tls-ca go together: gipam serves TLS only to clients with a "
+                         "certificate from that CA");
+    }
+    if (serverFiles == 3 && config.address.empty()) {
+        throw UsageError("--tls-cert needs -address: TLS is for TCP (the Unix socket has file permissions)");
+    }
+    if (config.dockerTlsCertificate.empty() != config.dockerTlsKey.empty()) {
+        throw UsageError("--docker-tls-cert and --docker-tls-key go together");
+    }
+    if (!config.dockerTlsCertificate.empty() && serverFiles == 0) {
+        throw UsageError("--docker-tls-cert needs --tls-cert, --tls-key and --tls-ca");
+    }
+}
+
 }  // namespace
 
 ParseResult parseCommandLine(std::vector<std::string> rawArgs) {
@@ -105,6 +124,19 @@ ParseResult parseCommandLine(std::vector<std::string> rawArgs) {
     app.add_option("--spec-dir", config.specDir, "Directory for <name>.spec in TCP mode")->capture_default_str();
     app.add_option("--name", config.name, "Plugin name, as given to --ipam-driver")->capture_default_str();
     app.add_option("--log-level", logLevel, "debug, info, warning or error")->capture_default_str();
+    app.add_flag("--log-split", config.logSplit,
+                 "Info and debug lines on stdout, warnings and errors on stderr (a managed plugin: dockerd logs "
+                 "its stdout at info, its stderr at error)");
+    app.add_option("--tls-cert", config.tlsCertificate, "With -address: serve HTTPS with this certificate (PEM)")
+        ->envname("GIPAM_TLS_CERT");
+    app.add_option("--tls-key", config.tlsKey, "The certificate's private key (PEM)")->envname("GIPAM_TLS_KEY");
+    app.add_option("--tls-ca", config.tlsCa, "CA whose client certificates are let in; every client needs one")
+        ->envname("GIPAM_TLS_CA");
+    app.add_option("--docker-tls-cert", config.dockerTlsCertificate,
+                   "Client certificate dockerd on this host presents, written into the .json spec file")
+        ->envname("GIPAM_DOCKER_TLS_CERT");
+    app.add_option("--docker-tls-key", config.dockerTlsKey, "Its private key, for the spec file")
+        ->envname("GIPAM_DOCKER_TLS_KEY");
     app.set_version_flag("--version", std::string("gipam ") + GIPAM_VERSION);
 
     std::vector<std::string> reversed(args.rbegin(), args.rend() - 1);
@@ -131,6 +163,7 @@ ParseResult parseCommandLine(std::vector<std::string> rawArgs) {
         if (config.name.empty() || config.name.find('/') != std::string::npos) {
             throw UsageError("--name '" + config.name + "': must be a non-empty file name");
         }
+        checkTls(config);
         config.v4 = parseSupernet(*v4Option, *v4abOption, v4, v4ab, ip::Family::V4, args);
         config.v6 = parseSupernet(*v6Option, *v6abOption, v6, v6ab, ip::Family::V6, args);
     } catch (const UsageError& error) {

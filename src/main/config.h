@@ -35,6 +35,10 @@ struct Config {
     std::string specDir = "/etc/docker/plugins";
     std::string name = "gipam";
     log::Level logLevel = log::Level::Info;
+    bool logSplit = false;  // info and debug on stdout, the rest on stderr (managed plugin)
+    // Mutual TLS on TCP: gipam's certificate, key and the CA its clients' certificates come from,
+    // and dockerd's client certificate and key for the .json spec file. All empty: plain TCP.
+    std::string tlsCertificate, tlsKey, tlsCa, dockerTlsCertificate, dockerTlsKey;
 };
 
 /// Parsed command line, or the exit status when the program should stop right away

@@ -75,8 +75,17 @@ int run(const config::Config& config) {
               config.file);
 
     server::PluginApi api(service);
-    server::PluginServer server(api,
-                                {config.address, config.socketPath, config.socketGroup, config.specDir, config.name});
+    std::optional<server::TlsConfig> tls;
+    if (!config.tlsCertificate.empty()) {
+        tls = server::TlsConfig{config.tlsCertificate, config.tlsKey, config.tlsCa, config.dockerTlsCertificate,
+                                config.dockerTlsKey};
+        if (config.dockerTlsCertificate.empty()) {
+            log::warning("no --docker-tls-cert: the spec file names no client certificate, so dockerd on this host "
+                         "cannot connect");
+        }
+    }
+    server::PluginServer server(
+        api, {config.address, config.socketPath, config.socketGroup, config.specDir, config.name, tls});
     server.start();
     server::notifySystemd("READY=1");
 
@@ -97,6 +106,7 @@ int main(int argc, char** argv) {
     const auto parsed = config::parseCommandLine(std::vector<std::string>(argv, argv + argc));
     if (!parsed.config) return parsed.exitCode;
     log::setLevel(parsed.config->logLevel);
+    log::setStreams(parsed.config->logSplit ? log::Streams::Split : log::Streams::Stderr);
     try {
         return run(*parsed.config);
     } catch (const config::UsageError& error) {
