@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -33,23 +32,14 @@ int listenUnix(const std::filesystem::path& path) {
     return fd;
 }
 
-// gipam started as systemd starts a socket-activated service.
-pid_t startActivated(int listenFd, const std::vector<std::string>& args, const std::filesystem::path& log) {
-    const pid_t pid = ::fork();
-    if (pid != 0) return pid;
-    const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    ::dup2(out, STDERR_FILENO);
-    ::dup2(out, STDOUT_FILENO);
-    ::dup2(listenFd, 3);
-    ::setenv("LISTEN_FDS", "1", 1);
-    ::setenv("LISTEN_PID", std::to_string(::getpid()).c_str(), 1);
-    std::vector<std::string> argv = {GIPAM_BINARY};
-    argv.insert(argv.end(), args.begin(), args.end());
-    std::vector<char*> pointers;
-    for (auto& arg : argv) pointers.push_back(arg.data());
-    pointers.push_back(nullptr);
-    ::execv(pointers[0], pointers.data());
-    ::_exit(127);
+// gipam started as systemd starts a socket-activated service, on the socket the test holds.
+std::unique_ptr<GipamProcess> startActivated(int listenFd, const std::vector<std::string>& args,
+                                             const std::filesystem::path& log) {
+    return std::make_unique<GipamProcess>(args, log, std::nullopt, std::map<std::string, std::string>{}, [listenFd] {
+        ::dup2(listenFd, 3);
+        ::setenv("LISTEN_FDS", "1", 1);
+        ::setenv("LISTEN_PID", std::to_string(::getpid()).c_str(), 1);
+    });
 }
 
 // The log lines about stopping, warnings and errors: the rest is one line per request.
@@ -62,13 +52,6 @@ std::string notableLines(const std::filesystem::path& log) {
         }
     }
     return notable;
-}
-
-int stopAndWait(pid_t pid) {
-    ::kill(pid, SIGTERM);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 // What the clients were told: every address granted and not yet released, and the requests
@@ -133,7 +116,7 @@ TEST(RestartTest, RestartsUnderLoadFailNoRequestAndLeakNoAddress) {
     ASSERT_GE(listenFd, 0) << std::strerror(errno);
     const std::vector<std::string> args = {"-v4", "198.18.0.0/16", "-file", lease.string(), "--socket",
                                            (dir / "unused.sock").string()};
-    pid_t gipam = startActivated(listenFd, args, dir / "log");
+    auto gipam = startActivated(listenFd, args, dir / "log");
     const auto pool = HttpConnection::unix(socket).post("/IpamDriver.RequestPool", requestPoolBody());
     const std::string poolId = jsonField(pool.body, "PoolID");
     ASSERT_FALSE(poolId.empty()) << pool.body << readFile(dir / "log");
@@ -148,13 +131,13 @@ TEST(RestartTest, RestartsUnderLoadFailNoRequestAndLeakNoAddress) {
     std::vector<int> exits;
     for (int i = 0; i < kRestarts; ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(300));
-        exits.push_back(stopAndWait(gipam));
+        exits.push_back(gipam->stop(SIGTERM));
         gipam = startActivated(listenFd, args, dir / "log");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     stop = true;
     for (auto& client : clients) client.join();
-    EXPECT_EQ(stopAndWait(gipam), 0) << readFile(dir / "log");
+    EXPECT_EQ(gipam->stop(SIGTERM), 0) << readFile(dir / "log");
     ::close(listenFd);
     if (std::getenv("RESTART_TEST_LOG")) std::filesystem::copy_file(dir / "log", std::getenv("RESTART_TEST_LOG"), std::filesystem::copy_options::overwrite_existing);
 

@@ -145,7 +145,8 @@ HttpResponse HttpConnection::post(const std::string& path, const std::string& bo
 }
 
 GipamProcess::GipamProcess(std::vector<std::string> args, std::filesystem::path logFile,
-                           std::optional<std::filesystem::path> waitForSocket, std::map<std::string, std::string> env)
+                           std::optional<std::filesystem::path> waitForSocket, std::map<std::string, std::string> env,
+                           const std::function<void()>& beforeExec)
     : logFile_(std::move(logFile)) {
     pid_ = ::fork();
     if (pid_ == 0) {
@@ -153,6 +154,7 @@ GipamProcess::GipamProcess(std::vector<std::string> args, std::filesystem::path 
         ::dup2(log, STDERR_FILENO);
         ::dup2(log, STDOUT_FILENO);
         for (const auto& [name, value] : env) ::setenv(name.c_str(), value.c_str(), 1);
+        if (beforeExec) beforeExec();
         std::vector<char*> argv;
         std::string binary = GIPAM_BINARY;
         argv.push_back(binary.data());

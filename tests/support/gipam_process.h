@@ -5,6 +5,7 @@
 
 #include <csignal>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -59,9 +60,10 @@ private:
 class GipamProcess {
 public:
     /// Starts the binary and, unless waitForSocket is empty, waits until that path accepts
-    /// connections (or the process exits).
+    /// connections (or the process exits). `beforeExec` runs in the child, after `env` is set.
     GipamProcess(std::vector<std::string> args, std::filesystem::path logFile,
-                 std::optional<std::filesystem::path> waitForSocket, std::map<std::string, std::string> env = {});
+                 std::optional<std::filesystem::path> waitForSocket, std::map<std::string, std::string> env = {},
+                 const std::function<void()>& beforeExec = {});
     ~GipamProcess();
     GipamProcess(const GipamProcess&) = delete;
 
