@@ -184,7 +184,10 @@ private:
 class ConnectionErrorLog : public Poco::ErrorHandler {
 public:
     void exception(const Poco::Exception& error) override {
-        if (dynamic_cast<const Poco::Net::SSLException*>(&error) || dynamic_cast<const Poco::TimeoutException*>(&error)) {
+        // A client that leaves while its kept-alive TLS connection is idle ends it with an EOF.
+        const bool hungUp = error.displayText().find("unexpected eof") != std::string::npos;
+        if ((dynamic_cast<const Poco::Net::SSLException*>(&error) && !hungUp) ||
+            dynamic_cast<const Poco::TimeoutException*>(&error)) {
             log::warning("connection refused: " + error.displayText());
         } else {
             log::debug("connection ended: " + error.displayText());
