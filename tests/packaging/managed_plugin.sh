@@ -130,6 +130,16 @@ else
         fail "the lease file on the host mount holds both pools" \
             "$(ls -l "$T/state" 2>&1)" "$(head -c 2000 "$T/state/leases.json" 2>&1)"
     fi
+    # dockerd logs a plugin's stdout at info and its stderr at error: gipam's info lines (the
+    # grant) must come out at info, its warnings (a refusal) at error.
+    dc network create --ipam-driver "$DRIVER" --subnet "$n4" clash >/dev/null 2>&1
+    granted=$(grep -F "RequestPool gipam-local/$n4 granted" "$T/dockerd.log" | tail -n 1)
+    refused=$(grep -F "refused: subnet $n4 overlaps" "$T/dockerd.log" | tail -n 1)
+    if [[ $granted == *level=info* && $refused == *level=error* ]]; then
+        pass "plugin log levels: a grant at level=info, a refusal at level=error"
+    else
+        fail "plugin log levels: a grant at level=info, a refusal at level=error" "grant: $granted" "refusal: $refused"
+    fi
     out=$(dc network rm net1 2>&1)
     if [[ $? -ne 0 ]]; then
         fail "docker network rm net1" "$out"
