@@ -1,12 +1,15 @@
 #include "log/log.h"
 
+#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
-#include <cstdio>
+#include <cerrno>
 #include <cstdlib>
+#include <mutex>
 #include <string>
+#include <utility>
 
 namespace gipam::log {
 namespace {
@@ -27,6 +30,10 @@ bool stderrIsTheJournal() {
 }
 
 const bool journal = stderrIsTheJournal();
+
+constexpr std::size_t kMaxLineBytes = 4096;  // PIPE_BUF
+std::mutex streamMutex;
+std::size_t dropped[2] = {0, 0};  // by stream: stderr, stdout
 
 }  // namespace
 
@@ -52,16 +59,33 @@ bool enabled(Level level) { return level >= threshold.load(); }
 
 void write(Level level, std::string_view message) {
     if (!enabled(level)) return;
-    // One fwrite per line keeps lines from concurrent threads whole; journald adds timestamps.
     std::string line = journal ? std::string(kSyslogPriorities[static_cast<int>(level)]) : std::string();
     line += "gipam ";
     line += kNames[static_cast<int>(level)];
     line += ": ";
     line += message;
+    // One write of at most PIPE_BUF bytes: atomic among threads, and it cannot block on a pipe
+    // that poll() says is writable.
+    if (line.size() > kMaxLineBytes - 1) line.replace(kMaxLineBytes - 5, std::string::npos, "...");
     line += '\n';
-    std::FILE* stream = streams == Streams::Split && level < Level::Warning ? stdout : stderr;
-    std::fwrite(line.data(), 1, line.size(), stream);
-    if (stream == stdout) std::fflush(stdout);
+    const int fd = streams == Streams::Split && level < Level::Warning ? STDOUT_FILENO : STDERR_FILENO;
+    std::lock_guard lock(streamMutex);
+    // A stream nobody reads (a full pipe, a stalled journald) must not stop the requests that log:
+    // their lines are dropped and counted instead.
+    pollfd writable{fd, POLLOUT, 0};
+    if (::poll(&writable, 1, 0) != 1 || !(writable.revents & POLLOUT)) {
+        ++dropped[fd == STDOUT_FILENO];
+        return;
+    }
+    if (const auto lost = std::exchange(dropped[fd == STDOUT_FILENO], 0); lost > 0) {
+        line = "gipam warning: " + std::to_string(lost) + " log line(s) dropped while the stream was full\n" + line;
+    }
+    for (std::size_t written = 0; written < line.size();) {
+        const auto n = ::write(fd, line.data() + written, line.size() - written);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return;
+        written += static_cast<std::size_t>(n);
+    }
 }
 
 }  // namespace gipam::log

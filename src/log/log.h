@@ -13,6 +13,8 @@ void setLevel(Level level);
 /// Where lines go: all on stderr (the default), or debug and info on stdout and warnings and
 /// errors on stderr, so that dockerd logs a managed plugin's lines at info and error. Under
 /// systemd (stderr is the journal stream), every line carries its syslog priority as "<N>".
+/// A line goes out in one write of at most 4096 bytes (longer ones are cut), or, when its stream
+/// would block, is dropped and counted: logging never stops the caller.
 enum class Streams { Stderr, Split };
 void setStreams(Streams streams);
 /// Parses debug|info|warning|error; false if the text is none of them.
