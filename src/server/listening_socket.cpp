@@ -19,10 +19,48 @@
 #include <thread>
 #include <type_traits>
 
+#if defined(__SANITIZE_THREAD__)
+#define GIPAM_THREAD_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define GIPAM_THREAD_SANITIZER 1
+#endif
+#endif
+#ifdef GIPAM_THREAD_SANITIZER
+extern "C" void __tsan_acquire(void* address);
+extern "C" void __tsan_release(void* address);
+#endif
+
 namespace gipam::server {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// A connection is used on its server thread and destroyed on whichever thread drops POCO's last
+// reference to it. POCO's reference counts are atomics in a library ThreadSanitizer does not
+// instrument, so it cannot see that order and would report every connection as a race. Each use
+// ends with a release on the connection, which its destructor acquires: exactly the order the
+// reference count gives, made visible, with no suppression that could hide our own races.
+class UseEnds {
+public:
+    explicit UseEnds([[maybe_unused]] void* object) : object_(object) {}
+    ~UseEnds() {
+#ifdef GIPAM_THREAD_SANITIZER
+        __tsan_release(object_);
+#endif
+    }
+    UseEnds(const UseEnds&) = delete;
+    UseEnds& operator=(const UseEnds&) = delete;
+
+private:
+    [[maybe_unused]] void* object_;
+};
+
+void lastUseSeen([[maybe_unused]] void* object) {
+#ifdef GIPAM_THREAD_SANITIZER
+    __tsan_acquire(object);
+#endif
+}
 
 // What a listening socket and its connections share.
 struct ConnectionTracker {
@@ -53,9 +91,13 @@ public:
         if constexpr (kTls) this->acceptSSL();
         ++tracker_->open;
     }
-    ~Connection() override { --tracker_->open; }
+    ~Connection() override {
+        lastUseSeen(this);
+        --tracker_->open;
+    }
 
     int receiveBytes(void* buffer, int length, int flags) override {
+        const UseEnds use(this);
         if (requestStart_ && Clock::now() - *requestStart_ > deadline_) {
             throw Poco::TimeoutException("request not complete within " + std::to_string(deadline_.count()) + " s");
         }
@@ -65,6 +107,7 @@ public:
     }
 
     int sendBytes(const void* buffer, int length, int flags) override {
+        const UseEnds use(this);
         requestStart_.reset();
         answered_ = true;
         return Base::sendBytes(buffer, length, flags);
@@ -75,6 +118,7 @@ public:
     // where a kept-alive connection ends when the server drains; a fresh one gets its first
     // request served, since its client sends it right after connecting.
     bool poll(const Poco::Timespan& timeout, int mode) override {
+        const UseEnds use(this);
         if constexpr (kTls) {
             if ((mode & Poco::Net::Socket::SELECT_READ) && this->available() > 0) return true;  // decrypted, unread
         }
@@ -95,10 +139,12 @@ public:
 
     // POCO asks for both addresses on every request; they do not change while connected.
     Poco::Net::SocketAddress address() override {
+        const UseEnds use(this);
         if (!localAddress_) localAddress_ = Base::address();
         return *localAddress_;
     }
     Poco::Net::SocketAddress peerAddress() override {
+        const UseEnds use(this);
         if (!peerAddress_) peerAddress_ = Base::peerAddress();
         return *peerAddress_;
     }

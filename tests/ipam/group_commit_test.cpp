@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -87,20 +88,33 @@ protected:
         std::atomic<bool> done = false;
         std::string error;
     };
-    void start(Caller& caller) {
-        caller.thread = std::thread([this, &caller] {
-            caller.error = testing::ipamErrorOf([&] { service_.requestAddress({poolId_, "", {}}); });
+    // `change` on the caller's thread (by default a RequestAddress in the test's pool).
+    void start(Caller& caller, std::function<void()> change = {}) {
+        if (!change) change = [this] { service_.requestAddress({poolId_, "", {}}); };
+        caller.thread = std::thread([&caller, change] {
+            caller.error = testing::ipamErrorOf(change);
             caller.done = true;
         });
     }
-    // Waits until `count` addresses are held in memory, written or not.
-    bool waitUntilHeld(std::size_t count) {
+    template <typename Predicate>
+    bool waitUntil(Predicate ready) {
         const auto deadline = std::chrono::steady_clock::now() + kPatience;
-        while (heldIn(service_.snapshot()) < count) {
+        while (!ready()) {
             if (std::chrono::steady_clock::now() > deadline) return false;
             std::this_thread::sleep_for(1ms);
         }
         return true;
+    }
+    // Waits until `count` addresses are held in memory, written or not.
+    bool waitUntilHeld(std::size_t count) {
+        return waitUntil([&] { return heldIn(service_.snapshot()) >= count; });
+    }
+    // Starts `change` and waits until it is in memory (not yet written), so that the changes of
+    // a batch are made in a known order.
+    void queue(Caller& caller, std::function<void()> change) {
+        const auto before = service_.snapshot();
+        start(caller, std::move(change));
+        ASSERT_TRUE(waitUntil([&] { return service_.snapshot() != before; })) << "the change never reached memory";
     }
 
     // `first` starts a write (save 2) that is held; three callers queue behind it; then the
@@ -150,6 +164,44 @@ TEST_F(GroupCommitTest, AFailedWriteFailsEveryChangeItCarriedAndUndoesThem) {
     // The undone addresses are free again: the next caller gets the second address.
     store_.allow(4);
     EXPECT_EQ(service_.requestAddress({poolId_, "", {}}).address, address("198.19.0.2"));
+}
+
+TEST_F(GroupCommitTest, AFailedWriteUndoesAMixedBatchNewestFirstLeavingMemoryAsTheFile) {
+    const std::string local(kLocalAddressSpace);
+    store_.allow(3);
+    const auto other = service_.requestPool({local, "198.19.1.0/24", "", {}, false}).poolId;
+    service_.requestAddress({other, "198.19.1.5", {}});
+    Caller first;
+    start(first);  // save 4, held
+    ASSERT_TRUE(store_.waitUntilStarted(4));
+
+    // Behind it, every kind of change, some building on others: an address in a pool of the same
+    // batch (its ID is predictable), a release of an address and then of its pool.
+    const std::string dynamic = "gipam-local/198.18.0.0/24";
+    Caller batch[5];
+    ASSERT_NO_FATAL_FAILURE(queue(batch[0], [&] { service_.requestPool({local, "", "", {}, false}); }));
+    ASSERT_NO_FATAL_FAILURE(queue(batch[1], [&] { service_.requestAddress({dynamic, "198.18.0.7", {}}); }));
+    ASSERT_NO_FATAL_FAILURE(queue(batch[2], [&] { service_.releaseAddress(other, "198.19.1.5"); }));
+    ASSERT_NO_FATAL_FAILURE(queue(batch[3], [&] { service_.releasePool(other); }));
+    ASSERT_NO_FATAL_FAILURE(queue(batch[4], [&] { service_.releaseAddress(poolId_, "198.19.0.1"); }));
+    store_.allow(4);
+    first.thread.join();
+    EXPECT_EQ(first.error, "");
+    ASSERT_TRUE(store_.waitUntilStarted(5));
+    store_.allow(5, /*fail=*/true);
+    for (auto& caller : batch) {
+        caller.thread.join();
+        EXPECT_PRED_FORMAT2(::testing::IsSubstring, "No space left on device", caller.error);
+    }
+    const auto saves = store_.saves();
+    ASSERT_EQ(saves.size(), 4u);
+    EXPECT_EQ(service_.snapshot(), saves.back()) << "memory differs from the file after the undo";
+
+    // And it goes on from there: the same block again, the other pool with its address.
+    store_.allow(7);
+    EXPECT_EQ(service_.requestPool({local, "", "", {}, false}).poolId, dynamic);
+    EXPECT_PRED_FORMAT2(::testing::IsSubstring, "already allocated",
+                        testing::ipamErrorOf([&] { service_.requestAddress({other, "198.19.1.5", {}}); }));
 }
 
 }  // namespace
