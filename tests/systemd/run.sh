@@ -4,7 +4,7 @@
 # says, then socket activation, Type=notify, the hardening, restarts under load, LimitNOFILE and
 # stop are checked against what systemd itself reports.
 #
-#   bash tests/systemd/run.sh /path/to/gipam_*.deb
+#   bash tests/systemd/run.sh /path/to/gipam_*.deb      (or a build directory, to package it first)
 #
 # Exit status: 0 all checks passed, 1 a check failed (or the harness broke), 77 cannot run here
 # (not root, debootstrap/systemd-nspawn missing, no network for debootstrap/apt: "SKIP: reason").
@@ -93,7 +93,14 @@ cleanup_systemd() {
 # ---------------------------------------------------------------------------
 # preflight, rootfs
 
-[[ -n $DEB ]] || { echo "usage: $0 /path/to/gipam_*.deb" >&2; exit 2; }
+[[ -n $DEB ]] || { echo "usage: $0 /path/to/gipam_*.deb | BUILD_DIR" >&2; exit 2; }
+if [[ -d $DEB ]]; then
+    # A build tree (how ctest calls it): package it as the README does.
+    packaged=$(mktemp -d /tmp/gipam-systemd-deb.XXXXXX)
+    (cd "$packaged" && cpack -G DEB --config "$DEB/CPackConfig.cmake" -B "$packaged" >cpack.log 2>&1) ||
+        { echo "not ok - cpack -G DEB of $DEB"; cat "$packaged/cpack.log"; echo "0 passed, 1 failed"; exit 1; }
+    DEB=$(ls "$packaged"/*.deb | head -n 1)
+fi
 [[ -f $DEB ]] || { echo "not ok - $DEB is not a file"; echo "0 passed, 1 failed"; exit 1; }
 [[ $(id -u) == 0 ]] || skip "needs root (debootstrap, systemd-nspawn)"
 for tool in debootstrap:debootstrap systemd-nspawn:systemd-container nsenter:util-linux pgrep:procps; do
@@ -105,6 +112,7 @@ trap on_term INT TERM
 start_watchdog "${SYSTEMD_TIMEOUT:-600}"
 ROOT=$T/root
 cp "$DEB" "$T/gipam.deb" || die "cannot copy $DEB"   # it may be rebuilt while we run
+[[ -n ${packaged:-} ]] && rm -rf "$packaged"
 log "temp dir $T, machine $MACHINE, package $(basename "$DEB")"
 
 mkdir "$ROOT"
