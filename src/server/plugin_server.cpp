@@ -145,7 +145,10 @@ public:
         }
         const Reply reply = api_.handle(request.getURI(), *body);
         if (log::enabled(log::Level::Debug)) {
-            log::debug(request.getURI() + " " + *body + " -> " + std::to_string(reply.status) + " " + reply.body);
+            // dockerd ends each body with a newline; one log line per request.
+            std::string shownBody = body->substr(0, body->find_last_not_of("\r\n") + 1);
+            std::replace(shownBody.begin(), shownBody.end(), '\n', ' ');
+            log::debug(request.getURI() + " " + shownBody + " -> " + std::to_string(reply.status) + " " + reply.body);
         }
         send(response, reply);
     }
