@@ -22,16 +22,16 @@ int parseBlockLength(const std::string& key, const std::string& value, ip::Famil
 void checkOptionLimits(const std::map<std::string, std::string>& options) {
     if (options.size() > kMaxOptions) {
         throw IpamError("the network has " + std::to_string(options.size()) + " IPAM options; gipam keeps at most " +
-                        std::to_string(kMaxOptions) + " per pool");
+                        std::to_string(kMaxOptions) + " per pool", Refusal::Limit);
     }
     for (const auto& [key, value] : options) {
         if (key.size() > kMaxOptionKeyBytes) {
             throw IpamError("IPAM option name " + key.substr(0, 32) + "... has " + std::to_string(key.size()) +
-                            " bytes; gipam keeps names of at most " + std::to_string(kMaxOptionKeyBytes));
+                            " bytes; gipam keeps names of at most " + std::to_string(kMaxOptionKeyBytes), Refusal::Limit);
         }
         if (value.size() > kMaxOptionValueBytes) {
             throw IpamError("IPAM option " + key + " has a value of " + std::to_string(value.size()) +
-                            " bytes; gipam keeps values of at most " + std::to_string(kMaxOptionValueBytes));
+                            " bytes; gipam keeps values of at most " + std::to_string(kMaxOptionValueBytes), Refusal::Limit);
         }
     }
 }

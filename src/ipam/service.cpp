@@ -9,6 +9,7 @@
 
 #include "ipam/pool_options.h"
 #include "log/log.h"
+#include "metrics/metrics.h"
 
 namespace gipam::ipam {
 namespace {
@@ -76,6 +77,19 @@ void wakeAll(std::atomic<std::uint32_t>& word) {
 
 }  // namespace
 
+std::string_view refusalName(Refusal reason) {
+    switch (reason) {
+        case Refusal::Overlap: return "overlap";
+        case Refusal::Exhausted: return "exhausted";
+        case Refusal::UnknownPool: return "unknown_pool";
+        case Refusal::AlreadyAllocated: return "already_allocated";
+        case Refusal::Limit: return "limit";
+        case Refusal::StoreFailure: return "store_failure";
+        case Refusal::Invalid: break;
+    }
+    return "invalid";
+}
+
 IpamService::IpamService(const store::Leases& leases, store::LeaseStore& store, std::vector<std::string>* warnings)
     : store_(store), v4_(leases.v4), v6_(leases.v6) {
     if (v4_) v4Blocks_.emplace(v4_->prefix);
@@ -93,7 +107,7 @@ IpamService::IpamService(const store::Leases& leases, store::LeaseStore& store, 
             checkStaticPool(record.pool);
             options = PoolOptions::parse(record.options);
         } catch (const IpamError& error) {
-            throw IpamError(where + error.what());
+            throw IpamError(where + error.what(), error.reason());
         }
         Pool pool{record.id, alloc::AddressAllocator(record.pool, record.subPool, orderFor(options)), record.options,
                   copyOf, {}};
@@ -156,8 +170,9 @@ std::string IpamService::copyTargetFor(const std::string& id, const ip::Prefix& 
         ((inSpace(id, kLocalAddressSpace) && inSpace(other->id, kGlobalAddressSpace)) ||
          (inSpace(id, kGlobalAddressSpace) && inSpace(other->id, kLocalAddressSpace)));
     if (swarmCopy) return other->id;
-    throw IpamError("subnet " + prefix.toString() + " overlaps " + other->addresses.pool().toString() + " of pool " +
-                    other->id);
+    throw IpamError(
+        "subnet " + prefix.toString() + " overlaps " + other->addresses.pool().toString() + " of pool " + other->id,
+        Refusal::Overlap);
 }
 
 void IpamService::checkStaticPool(const ip::Prefix& prefix) const {
@@ -210,7 +225,7 @@ IpamService::Pool IpamService::erasePool(const std::string& poolId) {
 
 IpamService::Pool& IpamService::findPool(const std::string& poolId) {
     const auto it = pools_.find(poolId);
-    if (it == pools_.end()) throw IpamError("unknown pool ID '" + poolId + "'");
+    if (it == pools_.end()) throw IpamError("unknown pool ID '" + poolId + "'", Refusal::UnknownPool);
     return it->second;
 }
 
@@ -227,7 +242,7 @@ ip::Prefix IpamService::pickBlock(ip::Family family, std::optional<int> requeste
     if (!block) {
         const int bits = length - supernet->prefix.length();
         throw IpamError("supernet " + supernet->prefix.toString() + " has no free /" + std::to_string(length) +
-                        " block left (it holds " + ip::toDecimal(ip::lowMask(bits) + 1) + " of them)");
+                        " block left (it holds " + ip::toDecimal(ip::lowMask(bits) + 1) + " of them)", Refusal::Exhausted);
     }
     return *block;
 }
@@ -274,12 +289,18 @@ void IpamService::commit(std::unique_lock<std::mutex>& lock, Undo undo) {
         const store::Leases leases = snapshotLocked();
         lock.unlock();
         std::string failure;
+        const auto writeStarted = std::chrono::steady_clock::now();
         try {
             store_.save(leases);
         } catch (const std::exception& error) {
             failure = error.what();
         }
+        auto& instruments = metrics::instruments();
+        instruments.durableWriteSeconds.observe(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - writeStarted).count());
         lock.lock();
+        instruments.changesPerWrite.observe(static_cast<double>(written - resolvedChange_));
+        if (!failure.empty()) instruments.failedWrites.fetch_add(1, std::memory_order_relaxed);
         writing_ = false;
         const bool othersWaiting = lastChange_ - resolvedChange_ > 1;
         if (failure.empty()) {
@@ -314,7 +335,7 @@ void IpamService::commit(std::unique_lock<std::mutex>& lock, Undo undo) {
         unreportedFailures_ = failures_.size();
     }
     lock.unlock();
-    if (!failure.empty()) throw IpamError("gipam could not save the change: " + failure);
+    if (!failure.empty()) throw IpamError("gipam could not save the change: " + failure, Refusal::StoreFailure);
 }
 
 PoolGrant IpamService::requestPool(const PoolRequest& request) {
@@ -401,7 +422,7 @@ AddressGrant IpamService::requestAddress(const AddressRequest& request) {
         if (!granted) {
             const auto& range = addresses.range();
             throw IpamError("no free " + std::string(ip::familyName(addresses.pool().family())) + " address in " +
-                            (range ? "ip-range " + range->toString() + " of " : std::string()) + "pool " + pool.id);
+                            (range ? "ip-range " + range->toString() + " of " : std::string()) + "pool " + pool.id, Refusal::Exhausted);
         }
     } else {
         ip::Address address;
@@ -412,7 +433,8 @@ AddressGrant IpamService::requestAddress(const AddressRequest& request) {
         }
         const auto result = addresses.reserve(address);
         if (result != ReserveResult::Reserved) {
-            throw IpamError(describeReserveFailure(result, address, addresses.pool(), pool.id));
+            throw IpamError(describeReserveFailure(result, address, addresses.pool(), pool.id),
+                            result == ReserveResult::AlreadyHeld ? Refusal::AlreadyAllocated : Refusal::Invalid);
         }
         granted = address;
     }

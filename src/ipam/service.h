@@ -33,11 +33,24 @@ inline constexpr std::string_view kEndpointNameOption = "com.docker.network.endp
 
 using Options = std::map<std::string, std::string>;
 
+/// Why a request was refused: a fixed set, so that metrics labelled with it stay bounded.
+enum class Refusal { Invalid, Overlap, Exhausted, UnknownPool, AlreadyAllocated, Limit, StoreFailure };
+inline constexpr Refusal kRefusals[] = {Refusal::Invalid,     Refusal::Overlap,          Refusal::Exhausted,
+                                        Refusal::UnknownPool, Refusal::AlreadyAllocated, Refusal::Limit,
+                                        Refusal::StoreFailure};
+/// "overlap", "exhausted", ... (snake case, for metric labels).
+std::string_view refusalName(Refusal reason);
+
 /// A refused request; the message is a sentence naming the offending value and reaches the
 /// Docker user verbatim.
 class IpamError : public std::runtime_error {
 public:
-    using std::runtime_error::runtime_error;
+    explicit IpamError(const std::string& message, Refusal reason = Refusal::Invalid)
+        : std::runtime_error(message), reason_(reason) {}
+    Refusal reason() const { return reason_; }
+
+private:
+    Refusal reason_;
 };
 
 struct PoolRequest {

@@ -19,7 +19,8 @@ namespace {
 constexpr const char* kLongNames[] = {"address",   "file",    "v4",     "v4ab",           "v6",
                                       "v6ab",      "socket",  "socket-group", "spec-dir",   "name",
                                       "log-level", "log-split", "tls-cert",   "tls-key",    "tls-ca",
-                                      "docker-tls-cert", "docker-tls-key", "help", "version"};
+                                      "docker-tls-cert", "docker-tls-key", "metrics-address", "json",
+                                      "verbose", "help", "version"};
 
 // The Go flag package accepts -name as well as --name; CLI11 only the latter.
 std::vector<std::string> normalizeGoFlags(std::vector<std::string> args) {
@@ -137,7 +138,18 @@ ParseResult parseCommandLine(std::vector<std::string> rawArgs) {
         ->envname("GIPAM_DOCKER_TLS_CERT");
     app.add_option("--docker-tls-key", config.dockerTlsKey, "Its private key, for the spec file")
         ->envname("GIPAM_DOCKER_TLS_KEY");
+    app.add_option("--metrics-address", config.metricsAddress,
+                   "Also serve GET /metrics on this TCP host:port, for Prometheus (the plugin socket always has it)")
+        ->envname("GIPAM_METRICS_ADDRESS");
     app.set_version_flag("--version", std::string("gipam ") + GIPAM_VERSION);
+    auto* leases = app.add_subcommand(
+        "leases", "Print the supernets and pools the lease file holds, with counts; safe beside a running gipam");
+    std::string leasesFile = config.file;
+    leases->add_option("--file", leasesFile, "Lease file")->envname("GIPAM_FILE")->capture_default_str();
+    leases->add_flag("-v,--verbose", config.verbose, "Also the held addresses, as runs");
+    leases->add_flag("--json", config.json, "JSON for scripts (counts are decimal strings: a /64 holds 2^64)");
+    app.footer("Commands run instead of the daemon: gipam leases [--file F] [-v] [--json]. "
+               "Flags also work with one dash (-v4), as in the Go gipam.");
 
     std::vector<std::string> reversed(args.rbegin(), args.rend() - 1);
     try {
@@ -149,6 +161,11 @@ ParseResult parseCommandLine(std::vector<std::string> rawArgs) {
         }
         std::cerr << "gipam: " << error.what() << "\n";
         return {std::nullopt, 2};
+    }
+    if (leases->parsed()) {
+        config.command = Command::Leases;
+        config.file = leasesFile;
+        return {config, 0};
     }
     try {
         if (!log::parseLevel(logLevel, config.logLevel)) {

@@ -25,7 +25,14 @@ struct SupernetSetting {
     bool blockLengthGiven = false;  // -v4ab/-v6ab or its variable was set
 };
 
+/// What gipam was asked to do: serve (the default), or a command that reports and exits.
+enum class Command { Serve, Leases };
+
 struct Config {
+    Command command = Command::Serve;
+    bool verbose = false;  // leases: the held addresses too
+    bool json = false;     // leases: JSON instead of text
+    std::string metricsAddress;  // serve GET /metrics on this TCP "host:port" too
     std::string address;  // TCP "host:port"; empty = Unix socket
     std::string file = "leases.json";
     SupernetSetting v4;

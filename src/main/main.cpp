@@ -2,10 +2,13 @@
 #include <csignal>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 
 #include "ipam/service.h"
 #include "log/log.h"
 #include "main/config.h"
+#include "main/leases_report.h"
+#include "server/metrics_server.h"
 #include "server/plugin_server.h"
 #include "server/systemd.h"
 #include "store/lease_file.h"
@@ -32,6 +35,19 @@ sigset_t blockStopSignals() {
     sigaddset(&signals, SIGINT);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     return signals;
+}
+
+// `gipam leases`: reads the file without its lock, beside a running gipam or without one.
+int printLeases(const config::Config& config) {
+    const auto leases = store::readLeaseFile(config.file);
+    if (!leases) {
+        std::cerr << "gipam: lease file " << std::filesystem::absolute(config.file).string() << " does not exist\n";
+        return 1;
+    }
+    const auto file = std::filesystem::absolute(config.file).string();
+    std::cout << (config.json ? report::leasesJson(*leases, file, config.verbose)
+                              : report::leasesText(*leases, file, config.verbose));
+    return 0;
 }
 
 int run(const config::Config& config) {
@@ -75,6 +91,11 @@ int run(const config::Config& config) {
               config.file);
 
     server::PluginApi api(service);
+    std::optional<server::MetricsServer> metricsServer;
+    if (!config.metricsAddress.empty()) {
+        metricsServer.emplace(api, config.metricsAddress);
+        metricsServer->start();
+    }
     std::optional<server::TlsConfig> tls;
     if (!config.tlsCertificate.empty()) {
         tls = server::TlsConfig{config.tlsCertificate, config.tlsKey, config.tlsCa, config.dockerTlsCertificate,
@@ -108,6 +129,7 @@ int main(int argc, char** argv) {
     log::setLevel(parsed.config->logLevel);
     log::setStreams(parsed.config->logSplit ? log::Streams::Split : log::Streams::Stderr);
     try {
+        if (parsed.config->command == config::Command::Leases) return printLeases(*parsed.config);
         return run(*parsed.config);
     } catch (const config::UsageError& error) {
         std::cerr << "gipam: " << error.what() << "\n";

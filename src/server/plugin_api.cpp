@@ -6,6 +6,7 @@
 
 #include "json/json_string.h"
 #include "log/log.h"
+#include "metrics/metrics.h"
 
 namespace gipam::server {
 namespace {
@@ -146,6 +147,7 @@ Reply PluginApi::handle(std::string_view path, std::string_view body) {
         log::warning(request + " refused as malformed: " + error.what());
         return {400, errorBody(error.what())};
     } catch (const ipam::IpamError& error) {
+        metrics::instruments().refusals[static_cast<std::size_t>(error.reason())].fetch_add(1, std::memory_order_relaxed);
         log::warning(request + " refused: " + error.what());
         return {500, errorBody(error.what())};
     }

@@ -23,6 +23,10 @@ public:
 
     Reply handle(std::string_view path, std::string_view body);
 
+    /// The Prometheus text exposition: request, write and refusal instruments, and how full the
+    /// supernets and pools are (from the same computation as `gipam leases`).
+    std::string metrics() const;
+
 private:
     ipam::IpamService& service_;
 };

@@ -27,7 +27,9 @@
 
 #include "json/json_string.h"
 #include "log/log.h"
+#include "metrics/metrics.h"
 #include "server/listening_socket.h"
+#include "server/metrics_server.h"
 #include "server/systemd.h"
 #include "store/atomic_file.h"
 
@@ -120,6 +122,10 @@ public:
                 return;
             }
         }
+        if (request.getMethod() == Poco::Net::HTTPRequest::HTTP_GET && request.getURI() == "/metrics") {
+            sendMetricsPage(response, api_.metrics());
+            return;
+        }
         if (request.getMethod() != Poco::Net::HTTPRequest::HTTP_POST) {
             response.set("Allow", "POST");
             // Any body is left unread, so the connection cannot carry another request.
@@ -143,7 +149,11 @@ public:
             refuse(response, request, {413, errorBody("request body is larger than 1 MiB")});
             return;
         }
+        const auto started = std::chrono::steady_clock::now();
         const Reply reply = api_.handle(request.getURI(), *body);
+        metrics::instruments().countRequest(
+            metrics::endpointOf(request.getURI()), reply.status,
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
         if (log::enabled(log::Level::Debug)) {
             // dockerd ends each body with a newline; one log line per request.
             std::string shownBody = body->substr(0, body->find_last_not_of("\r\n") + 1);
@@ -157,6 +167,7 @@ private:
     // Refusals before the request reaches the API; the API logs its own.
     static void refuse(Poco::Net::HTTPServerResponse& response, const Poco::Net::HTTPServerRequest& request,
                        const Reply& reply) {
+        metrics::instruments().countRequest(metrics::endpointOf(request.getURI()), reply.status, 0);
         log::warning(request.getMethod().substr(0, 16) + " " + request.getURI().substr(0, 128) + " from " +
                      request.clientAddress().toString() + " refused with " + std::to_string(reply.status) + ": " +
                      reply.body);

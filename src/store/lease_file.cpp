@@ -96,31 +96,36 @@ LeaseFile::~LeaseFile() {
     if (lockFd_ >= 0) ::close(lockFd_);
 }
 
-std::optional<Leases> LeaseFile::load() const {
+std::optional<Leases> readLeaseFile(const std::filesystem::path& path) {
     std::error_code error;
-    if (std::filesystem::exists(path_, error) && !std::filesystem::is_regular_file(path_, error)) {
-        throw StoreError("lease file " + path_.string() + " is not a regular file");
+    if (std::filesystem::exists(path, error) && !std::filesystem::is_regular_file(path, error)) {
+        throw StoreError("lease file " + path.string() + " is not a regular file");
     }
-    std::ifstream in(path_, std::ios::binary);
+    std::ifstream in(path, std::ios::binary);
     if (!in) {
-        if (errno != ENOENT) throw StoreError(systemError("cannot read lease file", path_));
-        if (hadLockFile_) {
-            const auto lockFile = path_.string() + ".lock";
-            throw StoreError("lease file " + path_.string() + " is missing, but " + lockFile +
-                             " shows that one was kept here; refusing to start empty, which would hand out "
-                             "again the blocks live networks use (restore the file, or remove " +
-                             lockFile + " to start empty)");
-        }
-        return std::nullopt;
+        if (errno == ENOENT) return std::nullopt;
+        throw StoreError(systemError("cannot read lease file", path));
     }
     std::ostringstream text;
     text << in.rdbuf();
-    if (in.bad()) throw StoreError(systemError("cannot read lease file", path_));
+    if (in.bad()) throw StoreError(systemError("cannot read lease file", path));
     try {
         return decodeLeases(text.str());
     } catch (const FormatError& error) {
-        throw StoreError("lease file " + path_.string() + ": " + error.what());
+        throw StoreError("lease file " + path.string() + ": " + error.what());
     }
+}
+
+std::optional<Leases> LeaseFile::load() const {
+    auto leases = readLeaseFile(path_);
+    if (!leases && hadLockFile_) {
+        const auto lockFile = path_.string() + ".lock";
+        throw StoreError("lease file " + path_.string() + " is missing, but " + lockFile +
+                         " shows that one was kept here; refusing to start empty, which would hand out "
+                         "again the blocks live networks use (restore the file, or remove " +
+                         lockFile + " to start empty)");
+    }
+    return leases;
 }
 
 void LeaseFile::save(const Leases& leases) {

@@ -8,6 +8,11 @@
 
 namespace gipam::store {
 
+/// Reads a lease file without taking its lock, as `gipam leases` does beside a running gipam
+/// (which replaces the file atomically, so a reader sees one whole state). nullopt if it does not
+/// exist; StoreError naming the file and the problem otherwise.
+std::optional<Leases> readLeaseFile(const std::filesystem::path& path);
+
 /// Owns one lease file. Holds an exclusive flock on the file's directory for its lifetime, so
 /// that a second daemon on the same file (or another lease file in that directory) refuses to
 /// start; a lock on the directory cannot be deleted or swapped out from under it the way a lock

@@ -1,0 +1,35 @@
+// How full gipam is, computed from its leases: what `gipam leases` prints and /metrics exports,
+// from one computation so that the two always agree.
+#pragma once
+
+#include <vector>
+
+#include "store/leases.h"
+
+namespace gipam::ipam {
+
+struct SupernetUsage {
+    store::Supernet supernet;
+    ip::U128 addresses;      // in the supernet
+    ip::U128 blocks;         // of the supernet's block length
+    double blocksHeld;       // pools inside it, measured in such blocks (a /26 is a quarter of a /24)
+    std::size_t pools;       // pools inside it
+    ip::U128 addressesHeld;  // held in those pools
+};
+
+struct PoolUsage {
+    const store::PoolRecord* record;
+    ip::U128 held;    // addresses held
+    ip::U128 usable;  // addresses that can be held: all but the network address, the IPv4
+                      // broadcast and the IPv6 subnet-router anycast
+};
+
+struct Usage {
+    std::vector<SupernetUsage> supernets;  // IPv4 first
+    std::vector<PoolUsage> pools;          // in the leases' order
+};
+
+/// The usage of `leases`; the result points into `leases`, which must outlive it.
+Usage usageOf(const store::Leases& leases);
+
+}  // namespace gipam::ipam
