@@ -290,11 +290,13 @@ void IpamService::commit(std::unique_lock<std::mutex>& lock, Undo undo) {
         lock.unlock();
         std::string failure;
         const auto writeStarted = std::chrono::steady_clock::now();
+        writeStarted_ = std::max<std::int64_t>(1, writeStarted.time_since_epoch().count());
         try {
             store_.save(leases);
         } catch (const std::exception& error) {
             failure = error.what();
         }
+        writeStarted_ = 0;
         auto& instruments = metrics::instruments();
         instruments.durableWriteSeconds.observe(
             std::chrono::duration<double>(std::chrono::steady_clock::now() - writeStarted).count());
@@ -468,6 +470,12 @@ void IpamService::releaseAddress(const std::string& poolId, const std::string& a
     }
     commit(lock, [this, poolId, parsed] { pools_.at(poolId).addresses.reserve(parsed); });
     log::info("ReleaseAddress " + poolId + " freed " + parsed.toString());
+}
+
+std::chrono::nanoseconds IpamService::writeInFlightFor() const {
+    const std::int64_t started = writeStarted_;
+    if (started == 0) return {};
+    return std::chrono::steady_clock::now().time_since_epoch() - std::chrono::steady_clock::duration(started);
 }
 
 store::Leases IpamService::snapshot() const {

@@ -108,6 +108,10 @@ public:
     /// The current state, as it is on disk.
     store::Leases snapshot() const;
 
+    /// How long the durable write in flight has been running; zero when none is. A hung disk
+    /// shows here (the watchdog stops on it). Lock-free.
+    std::chrono::nanoseconds writeInFlightFor() const;
+
 private:
     struct Pool {
         std::string id;
@@ -161,6 +165,7 @@ private:
     std::atomic<std::uint64_t> resolvedChange_ = 0;
     std::atomic<std::uint32_t> writesResolved_ = 0;  // bumped after each write; waiters sleep on it
     bool writing_ = false;
+    std::atomic<std::int64_t> writeStarted_ = 0;  // steady_clock nanoseconds of the write in flight; 0: none
     std::deque<std::pair<std::uint64_t, Undo>> undoLog_;  // changes not yet durable, oldest first
     std::map<std::uint64_t, std::string> failures_;       // failed changes not yet told to their caller
     std::atomic<std::size_t> unreportedFailures_ = 0;     // failures_.size(), readable without the mutex

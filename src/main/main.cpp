@@ -109,6 +109,7 @@ int run(const config::Config& config) {
         api, {config.address, config.socketPath, config.socketGroup, config.specDir, config.name, tls});
     server.start();
     server::notifySystemd("READY=1");
+    const server::Watchdog watchdog([&service] { return service.writeInFlightFor(); });
 
     const sigset_t signals = blockStopSignals();
     int signal = 0;

@@ -44,3 +44,48 @@ void notifySystemd(std::string_view state) {
 }
 
 }  // namespace gipam::server
+
+namespace gipam::server {
+
+Watchdog::Watchdog(std::function<std::chrono::nanoseconds()> stalledFor) : stalledFor_(std::move(stalledFor)) {
+    const char* usec = std::getenv("WATCHDOG_USEC");
+    const char* pid = std::getenv("WATCHDOG_PID");
+    if (!usec || (pid && std::strtol(pid, nullptr, 10) != ::getpid())) return;
+    const auto interval = std::chrono::microseconds(std::strtoll(usec, nullptr, 10));
+    if (interval <= std::chrono::microseconds::zero()) return;
+    log::info("systemd watchdog: pinging every " + std::to_string(interval.count() / 4000) +
+              " ms while durable writes return within " + std::to_string(interval.count() / 2000) + " ms");
+    thread_ = std::thread([this, interval] { run(interval); });
+}
+
+Watchdog::~Watchdog() {
+    if (!thread_.joinable()) return;
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    stop_.notify_all();
+    thread_.join();
+}
+
+void Watchdog::run(std::chrono::microseconds interval) {
+    bool stalled = false;
+    std::unique_lock lock(mutex_);
+    while (!stop_.wait_for(lock, interval / 4, [this] { return stopping_; })) {
+        const auto stuck = stalledFor_();
+        if (stuck > interval / 2) {
+            if (!stalled) {
+                log::error("a durable write has not returned for " +
+                           std::to_string(std::chrono::duration_cast<std::chrono::seconds>(stuck).count()) +
+                           " s: stopping the watchdog pings, so that systemd restarts gipam");
+            }
+            stalled = true;
+            continue;
+        }
+        if (stalled) log::warning("the stuck durable write returned; watchdog pings resume");
+        stalled = false;
+        notifySystemd("WATCHDOG=1");
+    }
+}
+
+}  // namespace gipam::server

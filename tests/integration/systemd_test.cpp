@@ -5,7 +5,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 #include "integration/fixture.h"
 
@@ -62,6 +67,67 @@ TEST(SystemdTest, NotifiesReadinessOnlyOnceServing) {
     const auto stopping = ::recv(notify, message, sizeof message - 1, 0);
     EXPECT_EQ(std::string(message, static_cast<std::size_t>(std::max<ssize_t>(stopping, 0))), "STOPPING=1");
     ::close(notify);
+}
+
+// The datagrams a gipam sends to its NOTIFY_SOCKET, read as they come.
+class NotifySocket {
+public:
+    explicit NotifySocket(const std::filesystem::path& path) : fd_(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) {
+        sockaddr_un address{};
+        address.sun_family = AF_UNIX;
+        std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
+        ::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address);
+    }
+    ~NotifySocket() { ::close(fd_); }
+    // Counts WATCHDOG=1 pings during `milliseconds`.
+    int pingsWithin(int milliseconds) {
+        int pings = 0;
+        const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(milliseconds);
+        while (std::chrono::steady_clock::now() < end) {
+            timeval timeout{0, 50000};
+            ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+            char message[64] = {};
+            const auto length = ::recv(fd_, message, sizeof message - 1, 0);
+            if (length > 0 && std::string(message, static_cast<std::size_t>(length)) == "WATCHDOG=1") ++pings;
+        }
+        return pings;
+    }
+
+private:
+    int fd_;
+};
+
+TEST(SystemdTest, WatchdogPingsStopWhileADurableWriteHangsAndResumeAfter) {
+    TempDir dir;
+    NotifySocket notify(dir / "notify");
+    const auto lease = dir / "l.json";
+    const auto socket = dir / "g.sock";
+    // WatchdogSec=0.8s: a ping every 200 ms, none once a write hangs for 400 ms.
+    GipamProcess gipam({"-v4", "198.18.0.0/16", "--file", lease.string(), "--socket", socket.string()}, dir / "log",
+                       socket, {{"NOTIFY_SOCKET", (dir / "notify").string()}, {"WATCHDOG_USEC", "800000"}});
+    ASSERT_TRUE(gipam.running()) << gipam.log();
+    EXPECT_GE(notify.pingsWithin(1000), 3) << gipam.log();
+
+    // A FIFO where the temp file goes: opening it for writing blocks until someone reads, like a
+    // write to a hung disk.
+    ASSERT_EQ(::mkfifo((lease.string() + ".tmp").c_str(), 0600), 0);
+    std::thread stuck([&] {
+        try {
+            HttpConnection::unix(socket).post("/IpamDriver.RequestPool", requestPoolBody());
+        } catch (const std::exception&) {
+        }
+    });
+    notify.pingsWithin(600);  // the write starts hanging; pings sent meanwhile are read and dropped
+    EXPECT_EQ(notify.pingsWithin(1000), 0) << "pings went on while the write hung";
+    EXPECT_NE(gipam.log().find("stopping the watchdog pings"), std::string::npos) << gipam.log();
+
+    // Unblock it: the write goes into the FIFO and fails at its fsync; the disk "recovered".
+    const int reader = ::open((lease.string() + ".tmp").c_str(), O_RDONLY | O_NONBLOCK);
+    stuck.join();
+    ::close(reader);
+    EXPECT_GE(notify.pingsWithin(1000), 3) << gipam.log();
+    EXPECT_NE(gipam.log().find("watchdog pings resume"), std::string::npos) << gipam.log();
+    gipam.stop(SIGTERM);
 }
 
 }  // namespace

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end test of the Debian package under a real systemd as PID 1: a Debian bookworm rootfs
 # booted with systemd-nspawn, the .deb installed and enabled as README.md "As a Debian package"
-# says, then socket activation, Type=notify, the hardening, restarts under load, LimitNOFILE and
-# stop are checked against what systemd itself reports.
+# says, then socket activation, Type=notify, the hardening, restarts under load, LimitNOFILE, the
+# watchdog and stop are checked against what systemd itself reports.
 #
 #   bash tests/systemd/run.sh /path/to/gipam_*.deb      (or a build directory, to package it first)
 #
@@ -320,6 +320,36 @@ proc=$(cx grep 'Max open files' "/proc/$mainpid/limits" | awk '{ print $4, $5 }'
 DETAIL="LimitNOFILE=$hard LimitNOFILESoft=$soft; /proc/$mainpid/limits soft hard: $proc"
 check "LimitNOFILE: gipam.service's open-file limit (soft and hard) >= 4096" \
     eval '(( hard >= 4096 && soft >= 4096 )) && (( ${proc%% *} >= 4096 ))'
+
+# ---------------------------------------------------------------------------
+# watchdog: a durable write that hangs (a FIFO where the temp file goes: opening it blocks until
+# someone reads, as a write to a hung disk does) stops gipam's pings, and systemd restarts it.
+# A drop-in shortens WatchdogSec from the unit's 30 s to 4 s.
+
+cx mkdir -p /etc/systemd/system/gipam.service.d
+cx sh -c 'printf "[Service]\nWatchdogSec=4s\n" > /etc/systemd/system/gipam.service.d/watchdog.conf'
+cx systemctl daemon-reload
+cx systemctl restart gipam.service
+before=$(prop gipam.service NRestarts) oldpid=$(prop gipam.service MainPID)
+cx mkfifo /var/lib/gipam/leases.json.tmp
+cx systemd-run --unit=gipam-stuck-request --quiet curl -s -m 30 --unix-socket "$SOCK" -X POST \
+    http://x/IpamDriver.RequestPool -d '{"AddressSpace":"gipam-local","Pool":"","SubPool":"","Options":{},"V6":false}'
+for ((i = 0; i < 60; i++)); do
+    (( $(prop gipam.service NRestarts) > before )) && break
+    sleep 0.5
+done
+after=$(prop gipam.service NRestarts)
+journal=$(cx journalctl -u gipam.service --no-pager -o cat 2>/dev/null | grep -E "stopping the watchdog|[Ww]atchdog timeout" | tail -n 4)
+DETAIL="NRestarts $before -> $after, MainPID $oldpid -> $(prop gipam.service MainPID); journal: $journal"
+check "watchdog: a hung durable write ends in a restart, with gipam's log line and systemd's" \
+    eval '(( after > before )) && [[ $journal == *"stopping the watchdog pings"* && $journal == *"atchdog timeout"* ]]'
+cx rm -f /var/lib/gipam/leases.json.tmp
+for ((i = 0; i < 40; i++)); do [[ $(prop gipam.service ActiveState) == active ]] && break; sleep 0.25; done
+out=$(plugin IpamDriver.RequestPool '{"AddressSpace":"gipam-local","Pool":"","SubPool":"","Options":{},"V6":false}')
+DETAIL="after the disk recovered: $out"
+check "watchdog: after the restart gipam serves again" eval '[[ $out == *PoolID* ]]'
+cx rm -f /etc/systemd/system/gipam.service.d/watchdog.conf
+cx systemctl daemon-reload
 
 # ---------------------------------------------------------------------------
 # stop
