@@ -40,8 +40,9 @@ PLUGIN_ID="" NETNS=""
 
 # commands in dockerd's network namespace (veth, addresses); never the host's
 in_netns() { nsenter --net="$NETNS" "$@"; }
-pools() {   # the pools in the lease file, one "id pool" per line, sorted
-    jq -r '.pools[]? | "\(.id) \(.pool)"' "$T/state/leases.json" 2>/dev/null | sort
+pools() {   # the pools in the lease file, one "id pool" per line, sorted; "unreadable" if it is not one
+    jq -e '.pools | type == "array"' "$T/state/leases.json" >/dev/null 2>&1 || { echo "unreadable lease file"; return; }
+    jq -r '.pools[] | "\(.id) \(.pool)"' "$T/state/leases.json" | sort
 }
 s1_tasks() { dc ps -q --filter label=com.docker.swarm.service.name=s1; }
 wait_for() {   # wait_for SECONDS COMMAND...: until COMMAND succeeds
@@ -174,7 +175,10 @@ else
     check "an attached container c1 gets a third address, distinct from the tasks, gateway and VIP" eval '(( ok ))'
 fi
 log "on ov1: $(printf "%s; " "${det[@]}")"
-log "pools while in use: $(pools | paste -sd ' ')"
+in_use=$(pools | paste -sd ' ')
+DETAIL="lease file pools: $in_use"
+check "while in use the lease file holds the manager's pool and the node's copy of $SUBNET" \
+    eval '[[ $in_use == *"gipam-global/$SUBNET $SUBNET"* && $in_use == *"gipam-local/$SUBNET $SUBNET"* ]]'
 # the networks swarm made itself must keep to the ranges given above
 for n in docker_gwbridge ingress; do
     s=$(dc network inspect -f '{{range .IPAM.Config}}{{.Subnet}}{{end}}' $n 2>&1)

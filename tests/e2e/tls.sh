@@ -43,7 +43,10 @@ hcurl() {
     printf '%s HTTP %s' "$(cat "$T/body" 2>/dev/null)" "$(cat "$T/code")"
     return $rc
 }
-pools() { jq -r '.pools[]? | "\(.id) \(.pool) \(.addresses | length)"' "$T/leases.json" 2>/dev/null; }
+pools() {   # "id pool held-runs" per pool; "unreadable" if the file is not a lease file
+    jq -e '.pools | type == "array"' "$T/leases.json" >/dev/null 2>&1 || { echo "unreadable lease file"; return; }
+    jq -r '.pools[] | "\(.id) \(.pool) \(.addresses | length)"' "$T/leases.json"
+}
 wait_for() {   # wait_for SECONDS COMMAND...: until COMMAND succeeds
     local end=$((SECONDS + $1)); shift
     while (( SECONDS < end )); do "$@" && return 0; sleep 0.25; done

@@ -37,9 +37,12 @@ TEST_F(DurabilityTest, FirstCallAfterRestartMayBeARelease) {
     start();
     const auto pool = requestPool();
     requestAddress(pool);
+    requestAddress(pool);
     restart(SIGKILL);
     EXPECT_EQ(post("/IpamDriver.ReleaseAddress", releaseAddressBody(pool, "198.18.0.1")).status, 200);
+    // The release took effect on what was reloaded: .1 is free again, .2 still held.
     EXPECT_EQ(requestAddress(pool), "198.18.0.1/24");
+    EXPECT_EQ(post("/IpamDriver.RequestAddress", requestAddressBody(pool, "198.18.0.2")).status, 500);
 }
 
 TEST_F(DurabilityTest, FailedWriteAnswersErrAndChangesNothing) {
@@ -121,8 +124,12 @@ TEST_F(DurabilityTest, GoGipamLeaseFileMigratesInOneRestart) {
 TEST_F(DurabilityTest, ExampleLeaseFileLoads) {
     std::filesystem::copy_file(std::filesystem::path(GIPAM_SOURCE_DIR) / "leases.example.json", leaseFile());
     start();
-    EXPECT_EQ(post("/Plugin.Activate").status, 200);
-    EXPECT_NE(gipam_->log().find("pools held"), std::string::npos);
+    EXPECT_NE(gipam_->log().find("3 pools held"), std::string::npos) << gipam_->log();
+    // Its addresses, ranges and round-robin position are what gipam now holds.
+    const auto held = post("/IpamDriver.RequestAddress", requestAddressBody("gipam-local/198.18.0.0/24", "198.18.0.9"));
+    EXPECT_PRED_FORMAT2(::testing::IsSubstring, "already allocated", held.body);
+    EXPECT_EQ(requestAddress("gipam-local/198.18.0.0/24"), "198.18.0.5/24");
+    EXPECT_EQ(requestAddress("gipam-local/198.18.200.0/24/198.18.200.128/25"), "198.18.200.131/24");
 }
 
 TEST_F(DurabilityTest, LeaseFileIsPrivate) {

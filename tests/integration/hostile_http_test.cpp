@@ -364,7 +364,8 @@ FloodResult flood(const std::filesystem::path& socket, int count, bool hangUpAft
 
 TEST_F(HostileHttpTest, FiveHundredConnectionsAtOnceAreAllAnswered) {
     const auto result = flood(socket(), 500, true, 20);
-    EXPECT_EQ(result.answered + result.closed, 500) << result.pending << " connections got nothing in 20 s";
+    // All 500 fit gipam's caps (1024 served, 1024 queued): every one gets its answer.
+    EXPECT_EQ(result.answered, 500) << result.closed << " closed, " << result.pending << " got nothing in 20 s";
     std::cout << "[ 500 connections, each hung up after its answer ] " << result.answered << " answered, "
               << result.closed << " closed, " << result.pending << " left waiting, in " << result.seconds << " s"
               << std::endl;

@@ -26,8 +26,9 @@ TEST(SystemdTest, ServesTheSocketSystemdPassesAndLeavesItInPlace) {
     if (pid == 0) {
         const auto log = (dir / "log").string();
         freopen(log.c_str(), "w", stderr);
+        // --socket names the passed socket, as the .deb's default does: gipam must leave it to systemd.
         ::execl("/usr/bin/systemd-socket-activate", "systemd-socket-activate", "-l", socket.c_str(), GIPAM_BINARY,
-                "-v4", "198.18.0.0/16", "--file", (dir / "l.json").c_str(), "--socket", (dir / "own.sock").c_str(),
+                "-v4", "198.18.0.0/16", "--file", (dir / "l.json").c_str(), "--socket", socket.c_str(),
                 static_cast<char*>(nullptr));
         ::_exit(127);
     }
@@ -35,11 +36,11 @@ TEST(SystemdTest, ServesTheSocketSystemdPassesAndLeavesItInPlace) {
     // The first connection makes it exec gipam, which answers on the passed socket.
     const auto response = HttpConnection::unix(socket).post("/IpamDriver.RequestPool", requestPoolBody());
     EXPECT_EQ(jsonField(response.body, "Pool"), "198.18.0.0/24") << readFile(dir / "log");
-    EXPECT_FALSE(std::filesystem::exists(dir / "own.sock"));
     ::kill(pid, SIGTERM);
     int status = 0;
     ::waitpid(pid, &status, 0);
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << readFile(dir / "log");
+    EXPECT_TRUE(std::filesystem::is_socket(socket)) << "gipam removed the socket systemd owns";
     EXPECT_NE(readFile(dir / "log").find("serving the socket systemd passed"), std::string::npos);
 }
 

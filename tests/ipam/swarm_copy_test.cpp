@@ -112,7 +112,11 @@ TEST_F(SwarmCopyTest, FailedWritesUndoCopiesAndReleasesInEitherOrder) {
     EXPECT_FALSE(ipamErrorOf([&] { service_.releasePool(copy.poolId); }).empty());
     EXPECT_EQ(service_.snapshot(), before);
     store_.failing = false;
-    // The links survived the undo: releasing both frees the block.
+    // The links survived the undo: the block has its two holders, no third, and releasing both
+    // frees it.
+    EXPECT_PRED_FORMAT2(IsSubstring, "overlaps", ipamErrorOf([&] {
+                            service_.requestPool({std::string(kGlobalAddressSpace), "198.18.0.0/24", "", {}, false});
+                        }));
     service_.releasePool(global_.poolId);
     service_.releasePool(copy.poolId);
     EXPECT_EQ(service_.requestPool({std::string(kLocalAddressSpace), "", "", {}, false}).pool,

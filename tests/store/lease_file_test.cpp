@@ -152,7 +152,12 @@ TEST_F(LeaseFileTest, EmptyFileIsAnErrorNotAFreshStart) {
 TEST_F(LeaseFileTest, DirectoryInPlaceOfTheFileIsAnError) {
     fs::create_directory(file_);
     const LeaseFile leaseFile(file_);
-    EXPECT_THROW(leaseFile.load(), StoreError);
+    try {
+        leaseFile.load();
+        FAIL() << "a directory loaded as a lease file";
+    } catch (const StoreError& error) {
+        EXPECT_PRED_FORMAT2(::testing::IsSubstring, "is not a regular file", error.what());
+    }
 }
 
 TEST_F(LeaseFileTest, SecondLeaseFileOnTheSamePathThrows) {

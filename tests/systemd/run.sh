@@ -301,6 +301,12 @@ nleak=$(sed '/^$/d' <<<"$leaked" | wc -l)
 log "lease file: $nleak leaked, $(wc -w <<<"$held") held by the client, $(wc -w <<<"$missing") of those gone"
 DETAIL="leaked (in the lease file, not the gateway, not held by the client): $(head -n 10 <<<"$leaked" | paste -sd' ')"
 check "restart under load: no leaked address in the lease file ($nleak)" eval '(( nleak == 0 ))'
+# And nothing held was lost on the way: the gateway, held across every restart, and whatever the
+# client still holds.
+gw_kept=$(pool_addrs "$ROOT$LEASES" "$POOL" | grep -cxF "$GW")
+DETAIL="gateway $GW in the lease file: $gw_kept; held by the client but gone: $(paste -sd' ' <<<"$missing")"
+check "restart under load: nothing held was lost (the gateway, the client's addresses)" \
+    eval '(( gw_kept == 1 )) && [[ -z $missing ]]'
 svc=$(cx systemctl is-failed gipam.service) sock=$(prop gipam.socket ActiveState)
 result=$(prop gipam.service Result)
 DETAIL="gipam.service is-failed: $svc (Result=$result), gipam.socket: $sock; restart exit codes $restarts"$'\n'"$(tail -n 4 "$T/restart.err")"
