@@ -397,7 +397,8 @@ PoolGrant IpamService::requestPool(const PoolRequest& request) {
 
     std::string id = std::string(space) + "/" + prefix.toString();
     if (subPool) id += "/" + subPool->toString();
-    insertPool(Pool{id, alloc::AddressAllocator(prefix, subPool, orderFor(options)), request.options, copyOf, {}});
+    insertPool(Pool{id, alloc::AddressAllocator(prefix, subPool, orderFor(options)), request.options, copyOf, {},
+                    lastChange_ + 1, lastChange_ + 1});
     commit(lock, [this, id] { erasePool(id); });
     log::info("RequestPool " + id + " granted " + prefix.toString() +
               (copyOf.empty() ? "" : " (this node's copy of swarm pool " + copyOf + ")"));
@@ -463,6 +464,7 @@ void IpamService::releaseAddress(const std::string& poolId, const std::string& a
     } catch (const ip::ParseError& error) {
         throw IpamError(std::string("released address ") + error.what());
     }
+    pool.lastRelease = lastChange_ + 1;  // kept by an undo too: gc only needs it not to be older
     if (!pool.addresses.release(parsed)) {
         lock.unlock();
         log::debug("ReleaseAddress " + poolId + " " + address + " was not held");
@@ -470,6 +472,38 @@ void IpamService::releaseAddress(const std::string& poolId, const std::string& a
     }
     commit(lock, [this, poolId, parsed] { pools_.at(poolId).addresses.reserve(parsed); });
     log::info("ReleaseAddress " + poolId + " freed " + parsed.toString());
+}
+
+IpamService::Observation IpamService::observe() const {
+    std::lock_guard lock(mutex_);
+    return {snapshotLocked(), lastChange_};
+}
+
+bool IpamService::releaseLeaked(const std::string& poolId, const std::string& address, std::uint64_t observedChange) {
+    std::unique_lock lock(mutex_);
+    const auto it = pools_.find(poolId);
+    if (it == pools_.end() || it->second.created > observedChange || it->second.lastRelease > observedChange) {
+        return false;
+    }
+    if (address.empty()) {
+        auto pool = std::make_shared<Pool>(erasePool(poolId));
+        commit(lock, [this, pool] { insertPool(std::move(*pool)); });
+        log::warning("gc released leaked pool " + poolId + " (Docker has no network on it)");
+        return true;
+    }
+    ip::Address parsed;
+    try {
+        parsed = ip::Address::parse(address);
+    } catch (const ip::ParseError& error) {
+        throw IpamError(std::string("released address ") + error.what());
+    }
+    Pool& pool = it->second;
+    if (!pool.addresses.release(parsed)) return false;
+    pool.lastRelease = lastChange_ + 1;
+    commit(lock, [this, poolId, parsed] { pools_.at(poolId).addresses.reserve(parsed); });
+    log::warning("gc released leaked address " + parsed.toString() + " of pool " + poolId +
+                 " (no container of Docker's uses it)");
+    return true;
 }
 
 std::chrono::nanoseconds IpamService::writeInFlightFor() const {

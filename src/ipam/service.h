@@ -108,6 +108,21 @@ public:
     /// The current state, as it is on disk.
     store::Leases snapshot() const;
 
+    /// The state and the number of the newest change in it, taken together: what `gipam gc`
+    /// observes, and later releases against (releaseLeaked).
+    struct Observation {
+        store::Leases leases;
+        std::uint64_t change;
+    };
+    Observation observe() const;
+
+    /// For `gipam gc`: releases `address` of pool `poolId` ("" : the whole pool), but only if
+    /// the pool has existed and nothing in it has been released since `observedChange`. A leaked
+    /// address cannot be handed out while it is held, so one that was held all along cannot have
+    /// become a container's in between; one released and granted again could have. Returns false
+    /// (changing nothing) when that cannot be shown, or when there is nothing to release.
+    bool releaseLeaked(const std::string& poolId, const std::string& address, std::uint64_t observedChange);
+
     /// How long the durable write in flight has been running; zero when none is. A hung disk
     /// shows here (the watchdog stops on it). Lock-free.
     std::chrono::nanoseconds writeInFlightFor() const;
@@ -119,6 +134,8 @@ private:
         Options options;
         std::string copyOf;  // the swarm pool whose node-local copy this is, sharing its block
         std::string copy;    // this pool's node-local copy, if any
+        std::uint64_t created = 0;       // the change that granted it (0: loaded at start)
+        std::uint64_t lastRelease = 0;   // the newest change that released one of its addresses
     };
 
     // Held pool prefixes by (family, network) for O(log n) overlap checks.

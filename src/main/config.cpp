@@ -20,7 +20,8 @@ constexpr const char* kLongNames[] = {"address",   "file",    "v4",     "v4ab", 
                                       "v6ab",      "socket",  "socket-group", "spec-dir",   "name",
                                       "log-level", "log-split", "tls-cert",   "tls-key",    "tls-ca",
                                       "docker-tls-cert", "docker-tls-key", "metrics-address", "json",
-                                      "verbose", "help", "version"};
+                                      "verbose", "docker-host", "reserve-missing", "grace", "dry-run",
+                                      "from-docker", "help", "version"};
 
 // The Go flag package accepts -name as well as --name; CLI11 only the latter.
 std::vector<std::string> normalizeGoFlags(std::vector<std::string> args) {
@@ -142,14 +143,40 @@ ParseResult parseCommandLine(std::vector<std::string> rawArgs) {
                    "Also serve GET /metrics on this TCP host:port, for Prometheus (the plugin socket always has it)")
         ->envname("GIPAM_METRICS_ADDRESS");
     app.set_version_flag("--version", std::string("gipam ") + GIPAM_VERSION);
+    // Commands run instead of the daemon, with the daemon's flags (-file, --socket, --name, -v4...).
+    app.fallthrough();
+    std::string dockerHost = "unix://" + config.dockerSocket;
+    const auto dockerHostOption = [&](CLI::App* command) {
+        command->add_option("--docker-host", dockerHost, "dockerd's Engine API socket")
+            ->envname("DOCKER_HOST")
+            ->capture_default_str();
+    };
     auto* leases = app.add_subcommand(
         "leases", "Print the supernets and pools the lease file holds, with counts; safe beside a running gipam");
-    std::string leasesFile = config.file;
-    leases->add_option("--file", leasesFile, "Lease file")->envname("GIPAM_FILE")->capture_default_str();
     leases->add_flag("-v,--verbose", config.verbose, "Also the held addresses, as runs");
     leases->add_flag("--json", config.json, "JSON for scripts (counts are decimal strings: a /64 holds 2^64)");
-    app.footer("Commands run instead of the daemon: gipam leases [--file F] [-v] [--json]. "
-               "Flags also work with one dash (-v4), as in the Go gipam.");
+    auto* check = app.add_subcommand(
+        "check", "Compare the lease file with Docker's networks: leaked, missing and foreign pools and addresses; "
+                 "exit 1 if anything is found");
+    dockerHostOption(check);
+    check->add_flag("--json", config.json, "JSON for scripts");
+    check->add_flag("--reserve-missing", config.reserveMissing,
+                    "Hold every address Docker uses that gipam does not, through the running gipam (--socket)");
+    auto* gc = app.add_subcommand(
+        "gc", "Release, through the running gipam (--socket, root), what was leaked at two looks --grace apart");
+    dockerHostOption(gc);
+    gc->add_option("--grace", config.graceSeconds,
+                   "Seconds between the two looks; covers a container or network still being set up")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 86400));
+    gc->add_flag("--dry-run", config.dryRun, "Say what would be released, release nothing");
+    auto* rebuild = app.add_subcommand(
+        "rebuild", "Write a new lease file from Docker's networks (-file must not exist, no gipam may run on it; "
+                   "the supernets come from -v4/-v6)");
+    dockerHostOption(rebuild);
+    bool fromDocker = false;
+    rebuild->add_flag("--from-docker", fromDocker, "Required: the source is dockerd's view")->required();
+    app.footer("Flags also work with one dash (-v4), as in the Go gipam.");
 
     std::vector<std::string> reversed(args.rbegin(), args.rend() - 1);
     try {
@@ -162,12 +189,17 @@ ParseResult parseCommandLine(std::vector<std::string> rawArgs) {
         std::cerr << "gipam: " << error.what() << "\n";
         return {std::nullopt, 2};
     }
-    if (leases->parsed()) {
-        config.command = Command::Leases;
-        config.file = leasesFile;
-        return {config, 0};
-    }
+    if (leases->parsed()) config.command = Command::Leases;
+    if (check->parsed()) config.command = Command::Check;
+    if (gc->parsed()) config.command = Command::Gc;
+    if (rebuild->parsed()) config.command = Command::Rebuild;
+    config.dockerSocket = dockerHost.rfind("unix://", 0) == 0 ? dockerHost.substr(7) : dockerHost;
     try {
+        const bool talksToDocker = config.command == Command::Check || config.command == Command::Gc ||
+                                   config.command == Command::Rebuild;
+        if (talksToDocker && (config.dockerSocket.empty() || config.dockerSocket.front() != '/')) {
+            throw UsageError("--docker-host " + dockerHost + ": gipam talks to dockerd on a Unix socket (unix:///path)");
+        }
         if (!log::parseLevel(logLevel, config.logLevel)) {
             throw UsageError("--log-level " + logLevel + ": use debug, info, warning or error");
         }

@@ -25,13 +25,17 @@ struct SupernetSetting {
     bool blockLengthGiven = false;  // -v4ab/-v6ab or its variable was set
 };
 
-/// What gipam was asked to do: serve (the default), or a command that reports and exits.
-enum class Command { Serve, Leases };
+/// What gipam was asked to do: serve (the default), or a command that does one thing and exits.
+enum class Command { Serve, Leases, Check, Gc, Rebuild };
 
 struct Config {
     Command command = Command::Serve;
-    bool verbose = false;  // leases: the held addresses too
-    bool json = false;     // leases: JSON instead of text
+    bool verbose = false;         // leases: the held addresses too
+    bool json = false;            // leases, check: JSON instead of text
+    std::string dockerSocket = "/var/run/docker.sock";  // check, gc, rebuild: the Engine API
+    bool reserveMissing = false;  // check: hold what Docker uses and gipam does not
+    int graceSeconds = 300;       // gc: between the two looks
+    bool dryRun = false;          // gc: say, do not release
     std::string metricsAddress;  // serve GET /metrics on this TCP "host:port" too
     std::string address;  // TCP "host:port"; empty = Unix socket
     std::string file = "leases.json";

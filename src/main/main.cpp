@@ -6,6 +6,7 @@
 
 #include "ipam/service.h"
 #include "log/log.h"
+#include "main/commands.h"
 #include "main/config.h"
 #include "main/leases_report.h"
 #include "server/metrics_server.h"
@@ -48,6 +49,23 @@ int printLeases(const config::Config& config) {
     std::cout << (config.json ? report::leasesJson(*leases, file, config.verbose)
                               : report::leasesText(*leases, file, config.verbose));
     return 0;
+}
+
+// The commands that are not the daemon. check's exit status 1 means "found something", so their
+// errors exit with 2.
+int runCommand(const config::Config& config) {
+    try {
+        switch (config.command) {
+            case config::Command::Leases: return printLeases(config);
+            case config::Command::Check: return commands::check(config);
+            case config::Command::Gc: return commands::gc(config);
+            case config::Command::Rebuild: return commands::rebuild(config);
+            case config::Command::Serve: break;
+        }
+    } catch (const std::exception& error) {
+        std::cerr << "gipam: " << error.what() << "\n";
+    }
+    return 2;
 }
 
 int run(const config::Config& config) {
@@ -130,7 +148,7 @@ int main(int argc, char** argv) {
     log::setLevel(parsed.config->logLevel);
     log::setStreams(parsed.config->logSplit ? log::Streams::Split : log::Streams::Stderr);
     try {
-        if (parsed.config->command == config::Command::Leases) return printLeases(*parsed.config);
+        if (parsed.config->command != config::Command::Serve) return runCommand(*parsed.config);
         return run(*parsed.config);
     } catch (const config::UsageError& error) {
         std::cerr << "gipam: " << error.what() << "\n";

@@ -4,7 +4,10 @@
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
 
+#include <charconv>
+
 #include "json/json_string.h"
+#include "store/lease_codec.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
 
@@ -140,6 +143,26 @@ Reply PluginApi::handle(std::string_view path, std::string_view body) {
             request += " (pool " + shown(poolId) + ", address " + shown(address) + ")";
             service_.releaseAddress(poolId, address);
             return {200, "{}"};
+        }
+        if (path == "/Gipam.Observe") {
+            // For `gipam gc`: the state and its change number, taken together.
+            const auto observation = service_.observe();
+            return {200, R"({"Change":")" + std::to_string(observation.change) + R"(","Leases":)" +
+                             store::encodeLeases(observation.leases) + "}"};
+        }
+        if (path == "/Gipam.ReleaseLeaked") {
+            const auto object = parseObject(body);
+            const auto poolId = stringField(*object, "PoolID");
+            const auto address = stringField(*object, "Address");
+            const auto observed = stringField(*object, "ObservedChange");
+            request += " (pool " + shown(poolId) + (address.empty() ? "" : ", address " + shown(address)) + ")";
+            std::uint64_t change = 0;
+            const auto [end, error] = std::from_chars(observed.data(), observed.data() + observed.size(), change);
+            if (error != std::errc() || end != observed.data() + observed.size()) {
+                throw BadRequest("field ObservedChange must be a decimal change number");
+            }
+            const bool released = service_.releaseLeaked(poolId, address, change);
+            return {200, std::string(R"({"Released":)") + (released ? "true" : "false") + "}"};
         }
         log::warning("unknown endpoint " + request + " refused");
         return {404, errorBody("unknown endpoint " + std::string(path) + "; gipam is an IpamDriver plugin")};

@@ -5,6 +5,7 @@
 #include <Poco/Net/HTTPServer.h>
 #include <Poco/Net/HTTPServerParams.h>
 #include <Poco/Net/HTTPServerRequest.h>
+#include <Poco/Net/HTTPServerRequestImpl.h>
 #include <Poco/Net/HTTPServerResponse.h>
 #include <Poco/Net/NetException.h>
 #include <Poco/Net/ServerSocket.h>
@@ -109,8 +110,8 @@ std::string foreignRequest(const Poco::Net::HTTPServerRequest& request, const st
 
 class ApiHandler : public Poco::Net::HTTPRequestHandler {
 public:
-    ApiHandler(PluginApi& api, const ListeningSocket& socket, const std::vector<std::string>& tcpHosts)
-        : api_(api), socket_(socket), tcpHosts_(tcpHosts) {}
+    ApiHandler(PluginApi& api, const ListeningSocket& socket, const std::vector<std::string>& tcpHosts, bool tls)
+        : api_(api), socket_(socket), tcpHosts_(tcpHosts), tls_(tls) {}
 
     void handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response) override {
         // Stopping: answer, then close, so that the client's next request waits for the next gipam.
@@ -124,6 +125,11 @@ public:
         }
         if (request.getMethod() == Poco::Net::HTTPRequest::HTTP_GET && request.getURI() == "/metrics") {
             sendMetricsPage(response, api_.metrics());
+            return;
+        }
+        if (request.getURI().rfind("/Gipam.", 0) == 0 && !adminAllowed(request)) {
+            refuse(response, request,
+                   {403, errorBody("the admin API is for root on the Unix socket, or a client certificate on TCP")});
             return;
         }
         if (request.getMethod() != Poco::Net::HTTPRequest::HTTP_POST) {
@@ -164,6 +170,16 @@ public:
     }
 
 private:
+    // The admin API (gipam gc) changes state on its own judgement: root only on the Unix socket,
+    // and on TCP only behind mutual TLS.
+    bool adminAllowed(Poco::Net::HTTPServerRequest& request) const {
+        if (!tcpHosts_.empty()) return tls_;
+        const auto& socket = static_cast<Poco::Net::HTTPServerRequestImpl&>(request).socket();
+        ucred peer{};
+        socklen_t length = sizeof peer;
+        return ::getsockopt(socket.impl()->sockfd(), SOL_SOCKET, SO_PEERCRED, &peer, &length) == 0 && peer.uid == 0;
+    }
+
     // Refusals before the request reaches the API; the API logs its own.
     static void refuse(Poco::Net::HTTPServerResponse& response, const Poco::Net::HTTPServerRequest& request,
                        const Reply& reply) {
@@ -177,20 +193,22 @@ private:
     PluginApi& api_;
     const ListeningSocket& socket_;
     const std::vector<std::string>& tcpHosts_;
+    const bool tls_;
 };
 
 class ApiHandlerFactory : public Poco::Net::HTTPRequestHandlerFactory {
 public:
-    ApiHandlerFactory(PluginApi& api, const ListeningSocket& socket, std::vector<std::string> tcpHosts)
-        : api_(api), socket_(socket), tcpHosts_(std::move(tcpHosts)) {}
+    ApiHandlerFactory(PluginApi& api, const ListeningSocket& socket, std::vector<std::string> tcpHosts, bool tls)
+        : api_(api), socket_(socket), tcpHosts_(std::move(tcpHosts)), tls_(tls) {}
     Poco::Net::HTTPRequestHandler* createRequestHandler(const Poco::Net::HTTPServerRequest&) override {
-        return new ApiHandler(api_, socket_, tcpHosts_);
+        return new ApiHandler(api_, socket_, tcpHosts_, tls_);
     }
 
 private:
     PluginApi& api_;
     const ListeningSocket& socket_;
     const std::vector<std::string> tcpHosts_;
+    const bool tls_;
 };
 
 // What a connection ended with reaches POCO's error handler: a failed TLS handshake, a missing or
@@ -400,7 +418,7 @@ void PluginServer::start() {
     // stop, and stop() waits for it: with POCO's default of 10 s, a restart stalled that long.
     params->setThreadIdleTime(Poco::Timespan(0, 250'000));
     threads_ = std::make_unique<Poco::ThreadPool>(2, maxConnections, 60, kThreadStackBytes);
-    http_ = std::make_unique<Poco::Net::HTTPServer>(new ApiHandlerFactory(api_, socket, std::move(tcpHosts)),
+    http_ = std::make_unique<Poco::Net::HTTPServer>(new ApiHandlerFactory(api_, socket, std::move(tcpHosts), config_.tls.has_value()),
                                                     *threads_, socket, params);
     http_->start();
     const std::string limits = " (" + std::to_string(maxConnections) + " connections at once)";

@@ -134,20 +134,6 @@ ip::Address parseAddress(const std::string& text, const std::string& where) {
     return parseValue<ip::Address>(text, where, ip::Address::parse);
 }
 
-// Turns sorted, unique addresses into maximal runs.
-std::vector<AddressRun> toRuns(std::vector<ip::Address> addresses) {
-    std::sort(addresses.begin(), addresses.end());
-    addresses.erase(std::unique(addresses.begin(), addresses.end()), addresses.end());
-    std::vector<AddressRun> runs;
-    for (const auto& address : addresses) {
-        if (!runs.empty() && runs.back().last.value() + 1 == address.value()) {
-            runs.back().last = address;
-        } else {
-            runs.push_back({address, address});
-        }
-    }
-    return runs;
-}
 
 void checkPoolAddress(const PoolRecord& pool, const ip::Address& address, const std::string& where) {
     if (!pool.pool.contains(address)) fail(where, address.toString() + " is outside pool " + pool.pool.toString());
@@ -269,6 +255,20 @@ std::string positionOf(std::string_view text, std::size_t offset) {
 }
 
 }  // namespace
+
+std::vector<AddressRun> toRuns(std::vector<ip::Address> addresses) {
+    std::sort(addresses.begin(), addresses.end());
+    addresses.erase(std::unique(addresses.begin(), addresses.end()), addresses.end());
+    std::vector<AddressRun> runs;
+    for (const auto& address : addresses) {
+        if (!runs.empty() && runs.back().last.value() + 1 == address.value()) {
+            runs.back().last = address;
+        } else {
+            runs.push_back({address, address});
+        }
+    }
+    return runs;
+}
 
 std::string encodeLeases(const Leases& leases) {
     // One allocation up front: growing a multi-megabyte string by doubling costs more than the

@@ -3,6 +3,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "store/leases.h"
 
@@ -13,6 +14,9 @@ class FormatError : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;
 };
+
+/// Addresses in any order, with repeats, as maximal runs in ascending order.
+std::vector<AddressRun> toRuns(std::vector<ip::Address> addresses);
 
 /// gipam's lease file JSON (format 1, documented in README.md).
 std::string encodeLeases(const Leases& leases);

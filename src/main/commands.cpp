@@ -1,0 +1,220 @@
+#include "main/commands.h"
+
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "ipam/service.h"
+#include "json/json_string.h"
+#include "reconcile/findings.h"
+#include "reconcile/unix_http.h"
+#include "store/lease_codec.h"
+#include "store/lease_file.h"
+
+namespace gipam::commands {
+namespace {
+
+using reconcile::Findings;
+
+store::Leases leasesOrEmpty(const std::string& file) {
+    auto leases = store::readLeaseFile(file);
+    if (!leases) throw store::StoreError("lease file " + std::filesystem::absolute(file).string() + " does not exist");
+    return std::move(*leases);
+}
+
+std::string findingsJson(const Findings& f) {
+    std::string out = R"({"leakedPools":[)";
+    for (std::size_t i = 0; i < f.leakedPools.size(); ++i) {
+        out += std::string(i ? "," : "") + R"({"poolId":)" + json::quote(f.leakedPools[i].poolId) + R"(,"pool":)" +
+               json::quote(f.leakedPools[i].pool.toString()) + "}";
+    }
+    out += R"(],"leakedAddresses":[)";
+    for (std::size_t i = 0; i < f.leakedAddresses.size(); ++i) {
+        out += std::string(i ? "," : "") + R"({"poolId":)" + json::quote(f.leakedAddresses[i].poolId) +
+               R"(,"address":)" + json::quote(f.leakedAddresses[i].address.toString()) + "}";
+    }
+    out += R"(],"missingPools":[)";
+    for (std::size_t i = 0; i < f.missingPools.size(); ++i) {
+        out += std::string(i ? "," : "") + R"({"network":)" + json::quote(f.missingPools[i].network) +
+               R"(,"subnet":)" + json::quote(f.missingPools[i].subnet.toString()) + "}";
+    }
+    out += R"(],"missingAddresses":[)";
+    for (std::size_t i = 0; i < f.missingAddresses.size(); ++i) {
+        const auto& m = f.missingAddresses[i];
+        out += std::string(i ? "," : "") + R"({"network":)" + json::quote(m.network) + R"(,"poolId":)" +
+               json::quote(m.poolId) + R"(,"address":)" + json::quote(m.address.toString()) + R"(,"user":)" +
+               json::quote(m.user) + "}";
+    }
+    out += R"(],"foreign":[)";
+    for (std::size_t i = 0; i < f.foreign.size(); ++i) out += std::string(i ? "," : "") + json::quote(f.foreign[i]);
+    return out + "]}\n";
+}
+
+std::string findingsText(const Findings& f) {
+    if (f.empty()) return "nothing leaked, nothing missing: gipam and Docker agree\n";
+    std::string out;
+    if (!f.missingAddresses.empty() || !f.missingPools.empty()) {
+        out += "MISSING: Docker uses these and gipam does not hold them, so gipam WILL hand them out again "
+               "(gipam check --reserve-missing holds the addresses; a missing pool needs gipam rebuild or a new "
+               "network):\n";
+        for (const auto& m : f.missingPools) out += "  pool    " + m.subnet.toString() + "  of network " + m.network + "\n";
+        for (const auto& m : f.missingAddresses) {
+            out += "  address " + m.address.toString() + "  in " + m.poolId + ", " + m.user + " of network " +
+                   m.network + "\n";
+        }
+    }
+    if (!f.leakedPools.empty() || !f.leakedAddresses.empty()) {
+        out += "leaked: gipam holds these and no network or container of Docker's uses them (gipam gc releases "
+               "them):\n";
+        for (const auto& l : f.leakedPools) out += "  pool    " + l.poolId + "\n";
+        for (const auto& l : f.leakedAddresses) out += "  address " + l.address.toString() + "  in " + l.poolId + "\n";
+    }
+    if (!f.foreign.empty()) {
+        out += "foreign: PoolIDs gipam did not make (the Go gipam's); gipam rebuild cannot recreate them:\n";
+        for (const auto& id : f.foreign) out += "  pool    " + id + "\n";
+    }
+    return out;
+}
+
+std::string requestAddressBody(const std::string& poolId, const ip::Address& address) {
+    return R"({"PoolID":)" + json::quote(poolId) + R"(,"Address":)" + json::quote(address.toString()) +
+           R"(,"Options":null})";
+}
+
+struct Observation {
+    store::Leases leases;
+    std::uint64_t change;
+    Findings findings;
+};
+
+// One look: gipam's state with its change number first, then Docker's, so that whatever Docker
+// set up while we looked at gipam shows as used, not leaked.
+Observation look(const config::Config& config) {
+    const auto reply = reconcile::httpOverUnix(config.socketPath, "POST", "/Gipam.Observe", "{}");
+    if (reply.status != 200) {
+        throw std::runtime_error("gipam on " + config.socketPath + " refused to be observed (" +
+                                 std::to_string(reply.status) + "): " + reply.body);
+    }
+    const auto object = Poco::JSON::Parser().parse(reply.body).extract<Poco::JSON::Object::Ptr>();
+    std::ostringstream leasesText;
+    object->getObject("Leases")->stringify(leasesText);
+    Observation observation{store::decodeLeases(leasesText.str()),
+                            std::stoull(object->getValue<std::string>("Change")), {}};
+    observation.findings =
+        reconcile::compare(observation.leases, reconcile::readDockerPools(config.dockerSocket, config.name));
+    return observation;
+}
+
+}  // namespace
+
+int check(const config::Config& config) {
+    const auto leases = leasesOrEmpty(config.file);
+    const auto findings = reconcile::compare(leases, reconcile::readDockerPools(config.dockerSocket, config.name));
+    std::cout << (config.json ? findingsJson(findings) : findingsText(findings));
+    if (config.reserveMissing) {
+        for (const auto& missing : findings.missingAddresses) {
+            const auto reply = reconcile::httpOverUnix(config.socketPath, "POST", "/IpamDriver.RequestAddress",
+                                                       requestAddressBody(missing.poolId, missing.address));
+            std::cerr << (reply.status == 200 ? "held " : "could not hold ") << missing.address.toString() << " in "
+                      << missing.poolId << (reply.status == 200 ? "" : ": " + reply.body) << "\n";
+        }
+    }
+    return findings.empty() ? 0 : 1;
+}
+
+int gc(const config::Config& config) {
+    const auto first = look(config);
+    const auto count = [](const Findings& f) {
+        return std::to_string(f.leakedPools.size()) + " leaked pools, " + std::to_string(f.leakedAddresses.size()) +
+               " leaked addresses";
+    };
+    std::cout << "first look: " << count(first.findings) << "\n";
+    if (first.findings.leakedPools.empty() && first.findings.leakedAddresses.empty()) return 0;
+    std::cout << "second look in " << config.graceSeconds << " s (--grace)" << std::endl;
+    std::this_thread::sleep_for(std::chrono::seconds(config.graceSeconds));
+    const auto second = look(config);
+    std::cout << "second look: " << count(second.findings) << "\n";
+
+    // Leaked both times; and the release itself is refused if anything in the pool was released
+    // since the first look (a released address may have gone to a new container since).
+    std::set<std::string> pools;
+    for (const auto& pool : second.findings.leakedPools) pools.insert(pool.poolId);
+    std::set<std::pair<std::string, ip::Address>> addresses;
+    for (const auto& leak : second.findings.leakedAddresses) addresses.insert({leak.poolId, leak.address});
+    int released = 0;
+    const auto release = [&](const std::string& poolId, const std::string& address, const std::string& what) {
+        if (config.dryRun) {
+            std::cout << "would release " << what << "\n";
+            return;
+        }
+        const std::string body = R"({"PoolID":)" + json::quote(poolId) + R"(,"Address":)" + json::quote(address) +
+                                 R"(,"ObservedChange":")" + std::to_string(first.change) + R"("})";
+        const auto reply = reconcile::httpOverUnix(config.socketPath, "POST", "/Gipam.ReleaseLeaked", body);
+        if (reply.status == 200 && reply.body.find("true") != std::string::npos) {
+            std::cout << "released " << what << "\n";
+            ++released;
+        } else {
+            std::cout << "kept " << what << ": it changed since the first look (" << reply.body << ")\n";
+        }
+    };
+    for (const auto& pool : first.findings.leakedPools) {
+        if (pools.count(pool.poolId)) release(pool.poolId, "", "pool " + pool.poolId);
+    }
+    for (const auto& leak : first.findings.leakedAddresses) {
+        if (addresses.count({leak.poolId, leak.address})) {
+            release(leak.poolId, leak.address.toString(), "address " + leak.address.toString() + " of " + leak.poolId);
+        }
+    }
+    std::cout << (config.dryRun ? "dry run: nothing released\n" : std::to_string(released) + " released\n");
+    return 0;
+}
+
+int rebuild(const config::Config& config) {
+    store::LeaseFile leaseFile(config.file);  // refuses while a gipam runs on it
+    if (leaseFile.load()) {
+        throw store::StoreError("lease file " + leaseFile.path().string() +
+                                " exists; gipam rebuild writes only a new one (move it away first)");
+    }
+    store::Leases leases = config::initialLeases(config);
+    std::map<std::string, std::vector<ip::Address>> addresses;
+    std::map<std::string, store::PoolRecord> pools;
+    std::set<std::string> swarmNetworks;
+    for (const auto& pool : reconcile::readDockerPools(config.dockerSocket, config.name)) {
+        // A swarm network has the manager's pool and this node's copy; both get its addresses.
+        std::vector<std::string_view> spaces = {ipam::kLocalAddressSpace};
+        if (pool.swarm) {
+            spaces.push_back(ipam::kGlobalAddressSpace);
+            swarmNetworks.insert(pool.network);
+        }
+        for (const auto space : spaces) {
+            const auto id = reconcile::poolIdFor(space, pool.subnet, pool.ipRange);
+            pools.emplace(id, store::PoolRecord{id, pool.subnet, pool.ipRange, {}, std::nullopt, {}});
+            for (const auto& entry : pool.addresses) addresses[id].push_back(entry.address);
+        }
+    }
+    for (auto& [id, pool] : pools) {
+        pool.addresses = store::toRuns(addresses[id]);
+        leases.pools.push_back(pool);
+    }
+    // Refuses overlaps, a pool covering a supernet, addresses it cannot hold.
+    ipam::IpamService check(leases, leaseFile);
+    leaseFile.save(leases);
+    std::size_t held = 0;
+    for (const auto& pool : leases.pools) held += pool.addresses.size();
+    std::cout << "wrote " << leaseFile.path().string() << ": " << leases.pools.size() << " pools, " << held
+              << " address runs, from Docker's networks\n"
+              << "not recovered: --ipam-opt options (Docker does not show them); PoolIDs of networks the Go gipam "
+                 "made (random, and Docker does not show them): remove and recreate those networks\n";
+    if (!swarmNetworks.empty()) {
+        std::cout << "swarm networks (" << swarmNetworks.size()
+                  << "): rebuilt as this node sees them; run rebuild on each manager\n";
+    }
+    return 0;
+}
+
+}  // namespace gipam::commands

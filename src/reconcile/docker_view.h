@@ -1,0 +1,33 @@
+// What Docker says it uses of gipam's address plan, from the Engine API.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ip/prefix.h"
+
+namespace gipam::reconcile {
+
+/// An address Docker uses, and what uses it (for the report).
+struct DockerAddress {
+    ip::Address address;
+    std::string user;  // "gateway", "aux router", "container web1", "VIP of service s1", ...
+};
+
+/// One IPAM config (subnet) of a network whose IPAM driver is gipam.
+struct DockerPool {
+    std::string network;  // name
+    bool swarm = false;   // swarm scope: its pool is gipam-global on the managers
+    ip::Prefix subnet;
+    std::optional<ip::Prefix> ipRange;
+    std::vector<DockerAddress> addresses;  // gateway, aux addresses and endpoints in this subnet
+};
+
+/// The pools of every network whose IPAM driver is `driver` or `driver:<tag>` (a managed
+/// plugin), with the addresses Docker shows in them. Throws UnreachableError (dockerd down) or
+/// std::runtime_error (an answer it cannot read), naming the socket.
+std::vector<DockerPool> readDockerPools(const std::filesystem::path& dockerSocket, const std::string& driver);
+
+}  // namespace gipam::reconcile

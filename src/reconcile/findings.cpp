@@ -1,0 +1,77 @@
+#include "reconcile/findings.h"
+
+#include <set>
+
+namespace gipam::reconcile {
+namespace {
+
+constexpr std::string_view kLocal = "gipam-local";
+constexpr std::string_view kGlobal = "gipam-global";
+
+bool same(const store::PoolRecord& pool, const DockerPool& docker) {
+    return pool.pool == docker.subnet && pool.subPool == docker.ipRange;
+}
+
+template <typename Visit>
+void forEachHeld(const store::PoolRecord& pool, Visit visit) {
+    for (const auto& run : pool.addresses) {
+        for (ip::U128 value = run.first.value();; ++value) {
+            visit(ip::Address(run.first.family(), value));
+            if (value == run.last.value()) break;
+        }
+    }
+}
+
+bool isGlobal(const store::PoolRecord& pool) {
+    return pool.id == poolIdFor(kGlobal, pool.pool, pool.subPool);
+}
+
+}  // namespace
+
+std::string poolIdFor(std::string_view space, const ip::Prefix& pool, const std::optional<ip::Prefix>& range) {
+    return std::string(space) + "/" + pool.toString() + (range ? "/" + range->toString() : "");
+}
+
+Findings compare(const store::Leases& leases, const std::vector<DockerPool>& docker) {
+    Findings findings;
+    for (const auto& pool : leases.pools) {
+        if (pool.id != poolIdFor(kLocal, pool.pool, pool.subPool) && !isGlobal(pool)) findings.foreign.push_back(pool.id);
+        std::set<ip::Address> used;
+        bool live = false, swarm = false;
+        for (const auto& network : docker) {
+            if (!same(pool, network)) continue;
+            live = true;
+            swarm = swarm || network.swarm;
+            for (const auto& entry : network.addresses) used.insert(entry.address);
+        }
+        if (!live) {
+            findings.leakedPools.push_back({pool.id, pool.pool});
+            continue;
+        }
+        if (swarm || isGlobal(pool)) continue;
+        forEachHeld(pool, [&](const ip::Address& address) {
+            if (!used.count(address)) findings.leakedAddresses.push_back({pool.id, address});
+        });
+    }
+    for (const auto& network : docker) {
+        const store::PoolRecord* match = nullptr;
+        for (const auto& pool : leases.pools) {
+            if (same(pool, network) && (!match || !isGlobal(pool))) match = &pool;
+        }
+        if (!match) {
+            findings.missingPools.push_back({network.network, network.subnet});
+            continue;
+        }
+        if (network.swarm) continue;
+        std::set<ip::Address> held;
+        forEachHeld(*match, [&](const ip::Address& address) { held.insert(address); });
+        for (const auto& entry : network.addresses) {
+            if (!held.count(entry.address)) {
+                findings.missingAddresses.push_back({network.network, match->id, entry.address, entry.user});
+            }
+        }
+    }
+    return findings;
+}
+
+}  // namespace gipam::reconcile

@@ -1,0 +1,54 @@
+// gipam's leases against what Docker uses: what leaked, what is missing, what gipam did not make.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "reconcile/docker_view.h"
+#include "store/leases.h"
+
+namespace gipam::reconcile {
+
+struct LeakedPool {
+    std::string poolId;
+    ip::Prefix pool;
+};
+struct LeakedAddress {
+    std::string poolId;
+    ip::Address address;
+};
+/// Docker uses it, gipam does not hold it: it will be handed out twice.
+struct MissingAddress {
+    std::string network;
+    std::string poolId;
+    ip::Address address;
+    std::string user;
+};
+/// A network of Docker's on gipam with no pool at all for its subnet.
+struct MissingPool {
+    std::string network;
+    ip::Prefix subnet;
+};
+
+struct Findings {
+    std::vector<LeakedPool> leakedPools;          // no network of Docker's has the pool's subnet
+    std::vector<LeakedAddress> leakedAddresses;   // held in a live network's pool, used by nothing
+    std::vector<MissingPool> missingPools;
+    std::vector<MissingAddress> missingAddresses;
+    std::vector<std::string> foreign;             // pool IDs not of gipam's making (Go gipam's)
+
+    bool empty() const {
+        return leakedPools.empty() && leakedAddresses.empty() && missingPools.empty() && missingAddresses.empty() &&
+               foreign.empty();
+    }
+};
+
+/// Compares by subnet and ip-range, not by PoolID (Docker does not show PoolIDs). Addresses of
+/// swarm networks are not judged: managers allocate them for tasks on every node, and one node's
+/// Docker shows only some; their pools are.
+Findings compare(const store::Leases& leases, const std::vector<DockerPool>& docker);
+
+/// The PoolID gipam gives a pool in `space`: "<space>/<pool>[/<ip-range>]".
+std::string poolIdFor(std::string_view space, const ip::Prefix& pool, const std::optional<ip::Prefix>& range);
+
+}  // namespace gipam::reconcile
