@@ -14,7 +14,8 @@ ip::Prefix prefix(std::string_view text) {
     return ip::Prefix::parse(text);
 }
 
-const char* const kVariables[] = {"GIPAM_ADDRESS", "GIPAM_FILE", "GIPAM_V4", "GIPAM_V4AB", "GIPAM_V6", "GIPAM_V6AB"};
+const char* const kVariables[] = {"GIPAM_ADDRESS", "GIPAM_FILE", "GIPAM_V4",     "GIPAM_V4AB",
+                                  "GIPAM_V6",      "GIPAM_V6AB", "GIPAM_TLS_CERT", "DOCKER_HOST"};
 
 // Runs every test with no GIPAM_* variables and puts the caller's back afterwards.
 class ConfigTest : public ::testing::Test {
@@ -253,6 +254,47 @@ TEST_F(ConfigTest, BlockLengthGivenAloneIsComparedToo) {
     const auto differences = differencesFromLeases(parseOk({"-v4ab", "26"}), storedLeases());
     ASSERT_EQ(differences.size(), 1u) << "-v4ab given without -v4 must be compared";
     EXPECT_PRED_FORMAT2(IsSubstring, "-v4ab 26", differences[0]);
+}
+
+TEST_F(ConfigTest, CommandsTakeTheDaemonsFlags) {
+    auto leases = parse({"leases", "-file", "/x/l.json", "-v", "--json"});
+    ASSERT_TRUE(leases.config) << stderr_;
+    EXPECT_EQ(leases.config->command, Command::Leases);
+    EXPECT_EQ(leases.config->file, "/x/l.json");
+    EXPECT_TRUE(leases.config->verbose && leases.config->json);
+
+    auto gc = parse({"gc", "--grace", "5", "--dry-run", "--socket", "/x/s.sock", "--docker-host", "unix:///x/d.sock"});
+    ASSERT_TRUE(gc.config) << stderr_;
+    EXPECT_EQ(gc.config->command, Command::Gc);
+    EXPECT_EQ(gc.config->graceSeconds, 5);
+    EXPECT_TRUE(gc.config->dryRun);
+    EXPECT_EQ(gc.config->socketPath, "/x/s.sock");
+    EXPECT_EQ(gc.config->dockerSocket, "/x/d.sock");
+
+    EXPECT_EQ(parse({"rebuild"}).exitCode, 2) << "rebuild needs --from-docker";
+    EXPECT_EQ(parse({"rebuild", "--from-docker", "-v4", "198.18.0.0/16"}).config->command, Command::Rebuild);
+}
+
+TEST_F(ConfigTest, DockerHostMattersOnlyToTheCommandsThatUseIt) {
+    ::setenv("DOCKER_HOST", "tcp://127.0.0.1:2375", 1);
+    EXPECT_TRUE(parse({"-v4", "198.18.0.0/16"}).config) << "the daemon refused to start over DOCKER_HOST";
+    const auto check = parse({"check"});
+    EXPECT_EQ(check.exitCode, 2);
+    EXPECT_PRED_FORMAT2(IsSubstring, "Unix socket", stderr_);
+}
+
+TEST_F(ConfigTest, TlsFlagsGoTogetherAndNeedAnAddress) {
+    EXPECT_EQ(parse({"--tls-cert", "c.pem"}).exitCode, 2);
+    EXPECT_PRED_FORMAT2(IsSubstring, "go together", stderr_);
+    EXPECT_EQ(parse({"--tls-cert", "c.pem", "--tls-key", "k.pem", "--tls-ca", "ca.pem"}).exitCode, 2);
+    EXPECT_PRED_FORMAT2(IsSubstring, "needs -address", stderr_);
+    const auto tls = parse({"-address", "127.0.0.1:9071", "--tls-cert", "c.pem", "--tls-key", "k.pem", "--tls-ca",
+                            "ca.pem", "--docker-tls-cert", "d.pem", "--docker-tls-key", "dk.pem"});
+    ASSERT_TRUE(tls.config) << stderr_;
+    EXPECT_EQ(tls.config->tlsCa, "ca.pem");
+    ::setenv("GIPAM_TLS_CERT", "env.pem", 1);
+    EXPECT_EQ(parse({"-address", "127.0.0.1:9071", "--tls-key", "k.pem", "--tls-ca", "ca.pem"}).config->tlsCertificate,
+              "env.pem");
 }
 
 }  // namespace
