@@ -83,13 +83,7 @@ cleanup_swarm() {
 # ---------------------------------------------------------------------------
 # preflight: a private dockerd with the busybox image, the veth, a single-node swarm
 
-[[ -n $PLUGIN_DIR ]] || { echo "usage: $0 BUILD/managed-plugin" >&2; exit 1; }
-if [[ ! -f $PLUGIN_DIR/config.json || ! -x $PLUGIN_DIR/rootfs/usr/bin/gipam ]]; then
-    echo "not ok - $PLUGIN_DIR holds no managed plugin (cmake --build BUILD --target managed-plugin)"
-    echo "0 passed, 1 failed"
-    exit 1
-fi
-PLUGIN_DIR=$(readlink -f "$PLUGIN_DIR")
+require_plugin_dir
 dockerd_preflight
 for tool in nsenter jq ip; do command -v $tool >/dev/null || skip "$tool missing"; done
 [[ -x /bin/busybox ]] || skip "/bin/busybox missing (Debian package busybox-static)"

@@ -30,10 +30,8 @@ double secondsSince(Clock::time_point start) {
 class RawClient {
 public:
     explicit RawClient(const std::filesystem::path& socket) : fd_(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
-        sockaddr_un address{};
-        address.sun_family = AF_UNIX;
-        std::strncpy(address.sun_path, socket.c_str(), sizeof address.sun_path - 1);
-        if (::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+        const auto address = unixSocketAddress(socket);
+        if (::connect(fd_, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
             throw std::runtime_error("cannot connect to " + socket.string() + ": " + std::strerror(errno));
         }
         // A server that neither reads nor closes must not hang the test.

@@ -48,10 +48,8 @@ TEST(SystemdTest, NotifiesReadinessOnlyOnceServing) {
     TempDir dir;
     const auto notifyPath = dir / "notify";
     const int notify = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    std::strncpy(address.sun_path, notifyPath.c_str(), sizeof address.sun_path - 1);
-    ASSERT_EQ(::bind(notify, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+    const auto address = unixSocketAddress(notifyPath);
+    ASSERT_EQ(::bind(notify, reinterpret_cast<const sockaddr*>(&address), sizeof address), 0);
 
     const auto socket = dir / "g.sock";
     GipamProcess gipam({"-v4", "198.18.0.0/16", "--file", (dir / "l.json").string(), "--socket", socket.string()},
@@ -74,10 +72,8 @@ TEST(SystemdTest, NotifiesReadinessOnlyOnceServing) {
 class NotifySocket {
 public:
     explicit NotifySocket(const std::filesystem::path& path) : fd_(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) {
-        sockaddr_un address{};
-        address.sun_family = AF_UNIX;
-        std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
-        ::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address);
+        const auto address = unixSocketAddress(path);
+        ::bind(fd_, reinterpret_cast<const sockaddr*>(&address), sizeof address);
     }
     ~NotifySocket() { ::close(fd_); }
     // Counts WATCHDOG=1 pings during `milliseconds`.

@@ -86,10 +86,8 @@ TEST(OpenFileLimitTest, IdleConnectionFloodLeavesDescriptorsForTheLeaseFile) {
     std::vector<int> flood;
     for (int i = 0; i < 400; ++i) {
         const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        sockaddr_un address{};
-        address.sun_family = AF_UNIX;
-        std::strncpy(address.sun_path, (dir / "s.sock").c_str(), sizeof address.sun_path - 1);
-        if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+        const auto address = unixSocketAddress(dir / "s.sock");
+        if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
             ::close(fd);  // the backlog is full
             continue;
         }

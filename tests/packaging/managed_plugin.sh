@@ -51,13 +51,7 @@ cleanup_plugin() {
 # ---------------------------------------------------------------------------
 # preflight
 
-[[ -n $PLUGIN_DIR ]] || { echo "usage: $0 BUILD/managed-plugin" >&2; exit 1; }
-if [[ ! -f $PLUGIN_DIR/config.json || ! -x $PLUGIN_DIR/rootfs/usr/bin/gipam ]]; then
-    echo "not ok - $PLUGIN_DIR holds no managed plugin (cmake --build BUILD --target managed-plugin)"
-    echo "0 passed, 1 failed"
-    exit 1
-fi
-PLUGIN_DIR=$(readlink -f "$PLUGIN_DIR")
+require_plugin_dir
 dockerd_preflight
 
 # The rootfs: gipam, exactly the libraries ldd names for it and the loader, and nothing else.

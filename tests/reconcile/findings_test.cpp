@@ -3,15 +3,13 @@
 
 #include <gtest/gtest.h>
 
+#include "ipam/service_testing.h"
+
 namespace gipam::reconcile {
 namespace {
 
-ip::Prefix prefix(std::string_view text) {
-    return ip::Prefix::parse(text);
-}
-ip::Address address(std::string_view text) {
-    return ip::Address::parse(text);
-}
+using ipam::testing::address;
+using ipam::testing::prefix;
 
 store::PoolRecord pool(std::string id, std::string_view cidr, std::vector<store::AddressRun> runs) {
     return {std::move(id), prefix(cidr), std::nullopt, {}, std::nullopt, std::move(runs)};

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <sys/un.h>
 
 #include <csignal>
 #include <filesystem>
@@ -86,6 +87,9 @@ std::pair<int, std::string> runToExit(std::vector<std::string> args, std::map<st
 
 std::string readFile(const std::filesystem::path& path);
 void writeFile(const std::filesystem::path& path, const std::string& text);
+
+/// The address of a Unix socket at `path`, for bind() and connect().
+sockaddr_un unixSocketAddress(const std::filesystem::path& path);
 
 /// A free TCP port on 127.0.0.1 (bound and released).
 int freeLoopbackPort();

@@ -168,3 +168,15 @@ dockerd_import_busybox() {
     out=$(tar -C "$rootfs" -c . | dc import - "$image" 2>&1) || skip "docker import failed: $out"
     out=$(dc run --rm --network none "$image" true 2>&1) || skip "dockerd cannot run a container here: $out"
 }
+
+# require_plugin_dir: PLUGIN_DIR must hold a managed plugin (config.json, rootfs with gipam); fails
+# the run otherwise, and makes PLUGIN_DIR absolute.
+require_plugin_dir() {
+    [[ -n $PLUGIN_DIR ]] || { echo "usage: $0 BUILD/managed-plugin" >&2; exit 1; }
+    if [[ ! -f $PLUGIN_DIR/config.json || ! -x $PLUGIN_DIR/rootfs/usr/bin/gipam ]]; then
+        echo "not ok - $PLUGIN_DIR holds no managed plugin (cmake --build BUILD --target managed-plugin)"
+        echo "0 passed, 1 failed"
+        exit 1
+    fi
+    PLUGIN_DIR=$(readlink -f "$PLUGIN_DIR")
+}
