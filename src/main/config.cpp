@@ -176,6 +176,10 @@ ParseResult parseCommandLine(std::vector<std::string> rawArgs) {
     dockerHostOption(rebuild);
     bool fromDocker = false;
     rebuild->add_flag("--from-docker", fromDocker, "Required: the source is dockerd's view")->required();
+    for (auto* command : {leases, check, gc, rebuild}) {
+        command->footer("Also takes gipam's own flags, with their variables: -file (GIPAM_FILE), --socket, --name, "
+                        "-v4, -v6, ... (gipam --help).");
+    }
     app.footer("Flags also work with one dash (-v4), as in the Go gipam.");
 
     std::vector<std::string> reversed(args.rbegin(), args.rend() - 1);
