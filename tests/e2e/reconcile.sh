@@ -15,7 +15,7 @@
 # Like run.sh: dockerd in its own namespaces (tests/support/private_dockerd.sh), gipam on the host
 # with --socket $T/plugins/NAME.sock and --log-level=debug. Only 198.18.0.0/15 and 2001:db8::/32;
 # no packet is sent to a container address. E2E_KEEP=1 keeps $T, E2E_TIMEOUT (600) is the watchdog.
-# Takes ~2.5 minutes, most of it dockerd waiting for the absent plugin (steps 1 and 3).
+# Takes ~100 s, most of it dockerd waiting ~15 s per call for the absent plugin (steps 1 and 3).
 
 set -u -o pipefail
 export LC_ALL=C
@@ -31,6 +31,7 @@ KEEP_TEMP_DIR=${E2E_KEEP:-0}
 IMG="gipam-rc-img:latest"
 GPID="" GCPID=""
 die() { fail "harness: $1" "${@:2}"; exit 1; }
+logm() { printf '%s\n' "$*" | sed 's/^/# /'; }   # log, also of several lines
 
 # ---- gipam: the daemon, and its subcommands against this run's files and dockerd
 start_gipam() {
@@ -48,15 +49,12 @@ start_gipam() {
 }
 stop_gipam() { alive "$GPID" && terminate gipam "$GPID" 10; GPID=""; }
 gip() {   # gip SUBCOMMAND [ARGS...]
-    local sub=$1; shift
-    timeout -k 5 120 "$GIPAM_BIN" "$sub" --name "$NAME" --docker-host "unix://$T/docker.sock" "$@"
+    timeout -k 5 120 "$GIPAM_BIN" "$1" --name "$NAME" --docker-host "unix://$T/docker.sock" "${@:2}"
 }
-plugin_call() {   # plugin_call ENDPOINT JSON: as dockerd calls gipam
-    timeout 10 curl -s --unix-socket "$SOCK" -X POST -d "$2" "http://plugin/IpamDriver.$1"
-}
-log_mark() { wc -l <"$T/gipam.log"; }
-calls_since() {   # calls_since LINE: the plugin calls gipam logged after LINE, one "# call" line each
-    tail -n +"$(( $1 + 1 ))" "$T/gipam.log" | sed -n 's/^gipam debug: \/\(IpamDriver\.[A-Za-z]*\) \(.*\) -> \([0-9]*\).*/#   call \1 \2 -> \3/p'
+log_mark() { echo "$(wc -l <"$T/gipam.log") $(wc -l <"$T/dockerd.log")"; }
+calls_since() {   # calls_since MARK: the plugin calls gipam logged since, and dockerd's failed ones
+    tail -n +"$(( ${1% *} + 1 ))" "$T/gipam.log" | sed -n 's/^gipam debug: \/\(IpamDriver\.[A-Za-z]*\) \(.*\) -> \([0-9]*\).*/#   call \1 \2 -> \3/p'
+    tail -n +"$(( ${1#* } + 1 ))" "$T/dockerd.log" | sed -n 's/.*msg="\(Failed to [^:]*\):.*/#   dockerd: \1/p'
 }
 
 # ---- the lease file: is ADDR held (inside one of the address runs)?
@@ -81,16 +79,11 @@ keys() { local a; for a in "$@"; do [[ -n $a ]] && key "$a"; done | sort -u; }
 # ---- docker
 RUN_CMD=(sh -c 'trap "exit 0" TERM; sleep 3600 & wait')
 run_c() { RUN_OUT=$(dc run -d --name "$1" --network "$2" --restart=no --stop-timeout 2 "${@:3}" "$IMG" "${RUN_CMD[@]}" 2>&1); }
-c_addrs() {   # c_addrs NAME -> "v4 v6" of its endpoint
-    dc inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{.GlobalIPv6Address}}{{end}}' "$1"
-}
-net_cfg() {   # net_cfg NET -> "subnet gateway" lines
-    dc network inspect -f '{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{"\n"}}{{end}}' "$1" | sed '/^$/d'
-}
+c_addrs() { dc inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{.GlobalIPv6Address}}{{end}}' "$1"; }
+net_cfg() { dc network inspect -f '{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{"\n"}}{{end}}' "$1" | sed '/^$/d'; }
 running_addrs() { local c; for c in $(dc ps -q); do c_addrs "$c"; echo; done | tr ' ' '\n' | sed '/^$/d'; }
 set_eq() {   # set_eq WHAT GOT WANT: sorted key lists, equal or DETAIL says how
-    [[ $2 == "$3" ]] && return 0
-    DETAIL+="$1: got [$(echo $2)] want [$(echo $3)]"$'\n'; return 1
+    [[ $2 == "$3" ]] || { DETAIL+="$1: got [$(echo $2)] want [$(echo $3)]"$'\n'; return 1; }
 }
 
 cleanup_rc() {
@@ -156,7 +149,7 @@ if (( rc != 0 )) && [[ $out != *"master pool"* ]]; then
     body='{"Name":"netB","CheckDuplicate":true,"Driver":"bridge","IPAM":{"Driver":"'"$NAME"'","Config":[{"Subnet":"'$B_NET'","AuxiliaryAddresses":{"x":"198.18.51.5"}}]}}'
     out=$(timeout 60 curl -s -w ' HTTP %{http_code}' --unix-socket "$T/docker.sock" -H 'Content-Type: application/json' \
           -d "$body" http://docker/v1.41/networks/create 2>&1)
-    log "2: Engine API create: $out"
+    logm "2: Engine API create: $out"
 fi
 calls_since "$mark"
 DETAIL="$out"
@@ -169,10 +162,16 @@ C_CFG=$(net_cfg netC); C_GWS=$(awk '{print $2}' <<<"$C_CFG")
 LEAK_C=""
 for c in c1 c2; do run_c $c netC || die "docker run $c" "$RUN_OUT"; LEAK_C+=" $(c_addrs $c)"; done
 log "3: netC: $(echo $C_CFG); c1 c2: $LEAK_C"
+CPIDS=$(dc inspect -f '{{.State.Pid}}' c1 c2)
 stop_gipam
-kill -KILL "$DOCKERD_PID"; wait "$DOCKERD_PID" 2>/dev/null
-dockerd_kill_leftovers   # the old containerd, shims and containers: as after a host crash
-DOCKERD_PID=""
+ctrd=$(cat "$T/exec/containerd/containerd.pid" 2>/dev/null)
+kill -KILL "$DOCKERD_PID"; wait "$DOCKERD_PID" 2>/dev/null; DOCKERD_PID=""
+# As after a host crash: containerd and the shims (in dockerd's mount namespace) and the containers'
+# init processes (in their own, and left behind by their killed shims) are killed by PID; the new
+# dockerd must not find that containerd still running, or it waits for it and gives up.
+dockerd_kill_leftovers
+kill -KILL $CPIDS 2>/dev/null
+for p in $ctrd $CPIDS; do wait_gone "$p" 30 || log "3: pid $p still there: $(cat /proc/$p/stat 2>&1)"; done
 mark=$(log_mark) t0=$SECONDS
 if ! dockerd_start; then   # its 40 s wait: dockerd waits ~15 s per plugin lookup before its API
     while alive "$DOCKERD_PID" && (( SECONDS - t0 < 300 )) && ! timeout 5 "$DOCKER" version >/dev/null 2>&1; do sleep 1; done
@@ -180,12 +179,10 @@ if ! dockerd_start; then   # its 40 s wait: dockerd waits ~15 s per plugin looku
     DOCKERD_MNT_NS=$(readlink "/proc/$DOCKERD_PID/ns/mnt")
 fi
 log "3: dockerd restarted with gipam down in $((SECONDS - t0))s; $(dc ps -a --format '{{.Names}}={{.State}}' | tr '\n' ' ')"
-on_c=$(dc network inspect -f '{{range .Containers}}{{.Name}} {{end}}' netC)
-log "3: containers on netC now: [${on_c}]"
+on_c=$(dc network inspect -f '{{range .Containers}}{{.Name}} {{end}}' netC); log "3: containers on netC now: [${on_c}]"
 start_gipam
 calls_since "$mark"
-run_c c3 netC || die "docker run c3" "$RUN_OUT"
-C3=$(c_addrs c3)
+run_c c3 netC && C3=$(c_addrs c3) || die "docker run c3" "$RUN_OUT"
 DETAIL="c1 c2 addresses: $LEAK_C; on netC: [$on_c]"
 check "3 c1 and c2 are off netC and their addresses still held: leaked" \
     eval '[[ -z ${on_c// } ]] && all_held $LEAK_C'
@@ -232,9 +229,16 @@ DETAIL="c4: [$C4] ($RUN_OUT); c3: $C3"
 check "gc: a new container c4 on netC gets addresses distinct from c3's and the gateways" \
     eval '[[ $(keys $C4 | wc -l) == 2 && -z $(comm -12 <(keys $C4) <(keys $C3 $C_GWS)) ]]'
 
+# what that gc kept, so that the checks below start clean
+for i in 1 2 3; do
+    gip check -file "$LEASES" >/dev/null 2>&1 && break
+    log "gc again ($i): $(gip gc --socket "$SOCK" --grace 0 2>&1 | grep -c '^released') released"
+done
+
 # ---- race guard: gc whose pool changes during the grace. Leaks made by Docker's "leak A": with
-# --ip6 taken, the v4 --ip granted just before is never released.
-dc network create --ipam-driver "$NAME" --subnet 198.18.60.0/24 --ipv6 --subnet 2001:db8:60::/64 netD >/dev/null || die "network create netD"
+# --ip6 taken, the v4 --ip granted just before is never released. (Explicit gateways: see netE.)
+dc network create --ipam-driver "$NAME" --subnet 198.18.60.0/24 --gateway 198.18.60.1 --ipv6 \
+    --subnet 2001:db8:60::/64 --gateway 2001:db8:60::1 netD >/dev/null || die "network create netD"
 run_c d1 netD --ip 198.18.60.10 --ip6 2001:db8:60::10 || die "docker run d1" "$RUN_OUT"
 mark=$(log_mark)
 for a in 198.18.60.2 198.18.60.3; do
@@ -245,9 +249,13 @@ calls_since "$mark"
 if ! check_json 1 "" "$(keys 198.18.60.2 198.18.60.3)"; then
     fail "race: the two v4 addresses leak when the v6 --ip6 is refused (needed for the race)" "$DETAIL"
 else
+    mark=$(log_mark)
     gip gc --socket "$SOCK" --grace 5 >"$T/gc-race.out" 2>&1 & GCPID=$!
-    sleep 1.5   # gc's first look is done
-    log "race: late ReleaseAddress 198.18.60.2 -> $(plugin_call ReleaseAddress '{"PoolID":"gipam-local/198.18.60.0/24","Address":"198.18.60.2"}')"
+    for i in {1..40}; do tail -n +"${mark% *}" "$T/gipam.log" | grep -q '^gipam debug: /Gipam.Observe' && break; sleep 0.1; done
+    sleep 0.5   # gc has read gipam's state (its first look), and Docker's by now
+    # as dockerd's retry would: released, then granted to the next container
+    log "race: late ReleaseAddress 198.18.60.2 -> $(timeout 10 curl -s --unix-socket "$SOCK" -X POST \
+        -d '{"PoolID":"gipam-local/198.18.60.0/24","Address":"198.18.60.2"}' http://plugin/IpamDriver.ReleaseAddress)"
     run_c d2 netD; D2=$(c_addrs d2)
     log "race: d2 (started during the grace) got $D2"
     wait "$GCPID"; rc=$?; GCPID=""
@@ -263,8 +271,19 @@ else
     check "race: a second gc releases 198.18.60.3, then check is clean" check_json 0 "" ""
 fi
 
+# ---- netE: --subnet without --gateway. gipam picks the gateway (.1), but `docker network inspect`
+# shows no gateway for it (20.10 shows a user-given IPAM config as given): it is still in use.
+dc network create --ipam-driver "$NAME" --subnet 198.18.70.0/24 --ipv6 --subnet 2001:db8:70::/64 netE >/dev/null || die "network create netE"
+E_GWS="198.18.70.1 2001:db8:70::1"
+log "netE as Docker shows it: $(net_cfg netE | tr '\n' ' ')"
+check "netE: check does not report its gateways $E_GWS as leaked" check_json 0 "" ""
+out=$(gip gc --socket "$SOCK" --grace 0 --dry-run 2>&1)
+DETAIL=$out
+check "netE: gc --dry-run would not release its gateways" eval '! grep -q "^would release.*198.18.70.1 " <<<"$out"'
+
 # ---- rebuild from Docker's view
 out=$(gip rebuild --from-docker -file "$T/state/other.json" -v4 "$V4_SUPER" 2>&1); rc=$?
+log "rebuild beside a running gipam: exit $rc: $out"
 DETAIL="exit $rc: $out"
 check "rebuild: refused while a gipam holds the lease file's directory" \
     eval '(( rc != 0 )) && [[ ! -e $T/state/other.json ]]'
@@ -272,25 +291,31 @@ stop_gipam
 mv "$LEASES" "$T/leases.before-rebuild.json"
 sum=$(md5sum <"$T/leases.before-rebuild.json")
 out=$(gip rebuild --from-docker -file "$T/leases.before-rebuild.json" -v4 "$V4_SUPER" 2>&1); rc=$?
+log "rebuild onto an existing file: exit $rc: $out"
 DETAIL="exit $rc: $out"
 check "rebuild: refused when the file exists (and leaves it alone)" \
     eval '(( rc != 0 )) && [[ $(md5sum <"$T/leases.before-rebuild.json") == "$sum" ]]'
 out=$(gip rebuild --from-docker -file "$LEASES" -v4 "$V4_SUPER" -v6 "$V6_SUPER" 2>&1); rc=$?
-log "rebuild: exit $rc: $out"
+logm "rebuild: exit $rc: $out"
 DETAIL="exit $rc: $out"
 check "rebuild: writes a new lease file" eval '(( rc == 0 )) && [[ -s $LEASES ]]'
 start_gipam
-before=$(running_addrs; echo "$C_GWS" 198.18.60.1 2001:db8:60::1)
+before=$(running_addrs; echo "$C_GWS" 198.18.60.1 2001:db8:60::1 $E_GWS)
 run_c c5 netC && C5=$(c_addrs c5) || C5=""
 DETAIL="c5: [$C5] ($RUN_OUT); in use before: $(echo $before)"
 check "rebuild: c5 on netC gets addresses distinct from every running container's and the gateways" \
     eval '[[ $(keys $C5 | wc -l) == 2 && -z $(comm -12 <(keys $C5) <(keys $before)) ]]'
+mark=$(log_mark)
+run_c e1 netE && E1=$(c_addrs e1) || E1=""
+DETAIL="e1: [$E1] ($RUN_OUT)"$'\n'"$(calls_since "$mark")"
+check "rebuild: e1 on netE gets addresses other than netE's gateways" \
+    eval '[[ $(keys $E1 | wc -l) == 2 && -z $(comm -12 <(keys $E1) <(keys $E_GWS)) ]]'
 # rebuild sees every network, gateway and running container, so nothing is leaked or missing; what
 # it cannot know (pool options, round-robin positions) check does not compare.
 check "rebuild: check exits 0 on the rebuilt file" check_json 0 "" ""
 DETAIL="$(cat "$LEASES")"$'\n'
-check "rebuild: the rebuilt file holds the old one's pools, its addresses plus c5's, and no other" \
+check "rebuild: the rebuilt file holds the old one's pools, its addresses plus c5's and e1's, and no other" \
     eval 'set_eq pools "$(jq -r ".pools[].pool" "$LEASES" | sort)" "$(jq -r ".pools[].pool" "$T/leases.before-rebuild.json" | sort)" &&
-          all_held $before $C5 && (( $(held_count "$LEASES") == $(held_count "$T/leases.before-rebuild.json") + 2 ))'
+          all_held $before $C5 $E1 && (( $(held_count "$LEASES") == $(held_count "$T/leases.before-rebuild.json") + 4 ))'
 
 exit $(( FAILED == 0 ? 0 : 1 ))
