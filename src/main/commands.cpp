@@ -202,7 +202,7 @@ int rebuild(const config::Config& config) {
         leases.pools.push_back(pool);
     }
     // Refuses overlaps, a pool covering a supernet, addresses it cannot hold.
-    ipam::IpamService check(leases, leaseFile);
+    const ipam::IpamService validated(leases, leaseFile);
     leaseFile.save(leases);
     std::size_t held = 0;
     for (const auto& pool : leases.pools) held += pool.addresses.size();

@@ -7,11 +7,9 @@
 #   3. dockerd killed (-9) with running containers on C while gipam is down, and restarted while
 #      gipam is still down: the stale endpoints' releases are lost, the containers' addresses leak.
 # Then check reports exactly those, gc --dry-run releases nothing, gc releases exactly those, a gc
-# racing with a release and re-grant keeps every running container's address, and rebuild writes a
-# lease file from Docker's view that serves C again.
-#
+# racing with a release and re-grant keeps every running container's address, a network without
+# --gateway keeps its gateway, and rebuild writes a lease file from Docker's view that serves again.
 #   bash tests/e2e/reconcile.sh /path/to/gipam     (root; exit 0 pass, 1 fail, 77 skip)
-#
 # Like run.sh: dockerd in its own namespaces (tests/support/private_dockerd.sh), gipam on the host
 # with --socket $T/plugins/NAME.sock and --log-level=debug. Only 198.18.0.0/15 and 2001:db8::/32;
 # no packet is sent to a container address. E2E_KEEP=1 keeps $T, E2E_TIMEOUT (600) is the watchdog.
@@ -130,7 +128,7 @@ log "temp dir $T, plugin $NAME, dockerd $(dc version -f '{{.Server.Version}}'), 
 dc network create --ipam-driver "$NAME" netA >/dev/null || die "network create netA"
 read -r A_NET A_GW < <(net_cfg netA)
 stop_gipam
-mark=$(log_mark) t0=$SECONDS
+mark=$(log_mark) t0=$SECONDS   # dockerd retries each call ~15 s, then forgets the network
 out=$(DC_TIMEOUT=90 dc network rm netA 2>&1); rc=$?
 log "1: docker network rm netA with gipam down: exit $rc after $((SECONDS - t0))s: $out"
 start_gipam
