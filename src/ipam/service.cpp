@@ -398,7 +398,7 @@ PoolGrant IpamService::requestPool(const PoolRequest& request) {
     std::string id = std::string(space) + "/" + prefix.toString();
     if (subPool) id += "/" + subPool->toString();
     insertPool(Pool{id, alloc::AddressAllocator(prefix, subPool, orderFor(options)), request.options, copyOf, {},
-                    lastChange_ + 1, lastChange_ + 1});
+                    lastChange_ + 1, lastChange_ + 1, 0, 0});
     commit(lock, [this, id] { erasePool(id); });
     log::info("RequestPool " + id + " granted " + prefix.toString() +
               (copyOf.empty() ? "" : " (this node's copy of swarm pool " + copyOf + ")"));
@@ -474,17 +474,22 @@ void IpamService::releaseAddress(const std::string& poolId, const std::string& a
     log::info("ReleaseAddress " + poolId + " freed " + parsed.toString());
 }
 
-IpamService::Observation IpamService::observe() const {
+IpamService::Observation IpamService::observe() {
     std::lock_guard lock(mutex_);
-    return {snapshotLocked(), lastChange_};
+    return {snapshotLocked(), lastChange_, ++looks_};
 }
 
-bool IpamService::releaseLeaked(const std::string& poolId, const std::string& address, std::uint64_t observedChange) {
+bool IpamService::releaseLeaked(const std::string& poolId, const std::string& address, std::uint64_t observedChange,
+                                std::uint64_t look) {
     std::unique_lock lock(mutex_);
     const auto it = pools_.find(poolId);
-    if (it == pools_.end() || it->second.created > observedChange || it->second.lastRelease > observedChange) {
-        return false;
-    }
+    if (it == pools_.end()) return false;
+    Pool& found = it->second;
+    // Releases by this gc run do not count against its own later ones: each address it releases
+    // was leaked at both its looks. Releases by anyone else, another gc run included, do.
+    const std::uint64_t lastForeign =
+        found.gcRun == look ? found.lastRelease : std::max(found.lastRelease, found.lastGcRelease);
+    if (found.created > observedChange || lastForeign > observedChange) return false;
     if (address.empty()) {
         auto pool = std::make_shared<Pool>(erasePool(poolId));
         commit(lock, [this, pool] { insertPool(std::move(*pool)); });
@@ -497,9 +502,13 @@ bool IpamService::releaseLeaked(const std::string& poolId, const std::string& ad
     } catch (const ip::ParseError& error) {
         throw IpamError(std::string("released address ") + error.what());
     }
-    Pool& pool = it->second;
+    Pool& pool = found;
     if (!pool.addresses.release(parsed)) return false;
-    pool.lastRelease = lastChange_ + 1;
+    if (pool.gcRun != look) {
+        pool.lastRelease = std::max(pool.lastRelease, pool.lastGcRelease);
+        pool.gcRun = look;
+    }
+    pool.lastGcRelease = lastChange_ + 1;
     commit(lock, [this, poolId, parsed] { pools_.at(poolId).addresses.reserve(parsed); });
     log::warning("gc released leaked address " + parsed.toString() + " of pool " + poolId +
                  " (no container of Docker's uses it)");

@@ -108,20 +108,24 @@ public:
     /// The current state, as it is on disk.
     store::Leases snapshot() const;
 
-    /// The state and the number of the newest change in it, taken together: what `gipam gc`
-    /// observes, and later releases against (releaseLeaked).
+    /// The state and the number of the newest change in it, taken together, and a number of its
+    /// own for this look: what `gipam gc` observes, and later releases against (releaseLeaked).
     struct Observation {
         store::Leases leases;
         std::uint64_t change;
+        std::uint64_t look;
     };
-    Observation observe() const;
+    Observation observe();
 
     /// For `gipam gc`: releases `address` of pool `poolId` ("" : the whole pool), but only if
-    /// the pool has existed and nothing in it has been released since `observedChange`. A leaked
-    /// address cannot be handed out while it is held, so one that was held all along cannot have
-    /// become a container's in between; one released and granted again could have. Returns false
-    /// (changing nothing) when that cannot be shown, or when there is nothing to release.
-    bool releaseLeaked(const std::string& poolId, const std::string& address, std::uint64_t observedChange);
+    /// the pool has existed and nothing in it has been released since `observedChange` (the
+    /// change of the gc run's first look, `look`) other than by this same run. A leaked address
+    /// cannot be handed out while it is held, so one that was held all along cannot have become
+    /// a container's in between; one released and granted again could have, also when another
+    /// gc run released it. Returns false (changing nothing) when that cannot be shown, or when
+    /// there is nothing to release.
+    bool releaseLeaked(const std::string& poolId, const std::string& address, std::uint64_t observedChange,
+                       std::uint64_t look);
 
     /// How long the durable write in flight has been running; zero when none is. A hung disk
     /// shows here (the watchdog stops on it). Lock-free.
@@ -135,7 +139,9 @@ private:
         std::string copyOf;  // the swarm pool whose node-local copy this is, sharing its block
         std::string copy;    // this pool's node-local copy, if any
         std::uint64_t created = 0;       // the change that granted it (0: loaded at start)
-        std::uint64_t lastRelease = 0;   // the newest change that released one of its addresses
+        std::uint64_t lastRelease = 0;   // the newest release of one of its addresses, but by gcRun
+        std::uint64_t gcRun = 0;         // the gc run (its first look) that released here last
+        std::uint64_t lastGcRelease = 0; // gcRun's newest release here
     };
 
     // Held pool prefixes by (family, network) for O(log n) overlap checks.
@@ -182,6 +188,7 @@ private:
     std::atomic<std::uint64_t> resolvedChange_ = 0;
     std::atomic<std::uint32_t> writesResolved_ = 0;  // bumped after each write; waiters sleep on it
     bool writing_ = false;
+    std::uint64_t looks_ = 0;  // observe() calls
     std::atomic<std::int64_t> writeStarted_ = 0;  // steady_clock nanoseconds of the write in flight; 0: none
     std::deque<std::pair<std::uint64_t, Undo>> undoLog_;  // changes not yet durable, oldest first
     std::map<std::uint64_t, std::string> failures_;       // failed changes not yet told to their caller

@@ -89,6 +89,7 @@ std::string requestAddressBody(const std::string& poolId, const ip::Address& add
 struct Observation {
     store::Leases leases;
     std::uint64_t change;
+    std::uint64_t look;
     Findings findings;
 };
 
@@ -103,8 +104,8 @@ Observation look(const config::Config& config) {
     const auto object = Poco::JSON::Parser().parse(reply.body).extract<Poco::JSON::Object::Ptr>();
     std::ostringstream leasesText;
     object->getObject("Leases")->stringify(leasesText);
-    Observation observation{store::decodeLeases(leasesText.str()),
-                            std::stoull(object->getValue<std::string>("Change")), {}};
+    Observation observation{store::decodeLeases(leasesText.str()), std::stoull(object->getValue<std::string>("Change")),
+                            std::stoull(object->getValue<std::string>("Look")), {}};
     observation.findings =
         reconcile::compare(observation.leases, reconcile::readDockerPools(config.dockerSocket, config.name));
     return observation;
@@ -153,7 +154,8 @@ int gc(const config::Config& config) {
             return;
         }
         const std::string body = R"({"PoolID":)" + json::quote(poolId) + R"(,"Address":)" + json::quote(address) +
-                                 R"(,"ObservedChange":")" + std::to_string(first.change) + R"("})";
+                                 R"(,"ObservedChange":")" + std::to_string(first.change) + R"(","Look":")" +
+                                 std::to_string(first.look) + R"("})";
         const auto reply = reconcile::httpOverUnix(config.socketPath, "POST", "/Gipam.ReleaseLeaked", body);
         if (reply.status == 200 && reply.body.find("true") != std::string::npos) {
             std::cout << "released " << what << "\n";
@@ -195,6 +197,7 @@ int rebuild(const config::Config& config) {
             const auto id = reconcile::poolIdFor(space, pool.subnet, pool.ipRange);
             pools.emplace(id, store::PoolRecord{id, pool.subnet, pool.ipRange, {}, std::nullopt, {}});
             for (const auto& entry : pool.addresses) addresses[id].push_back(entry.address);
+            if (!pool.gatewayShown) addresses[id].push_back(pool.firstHost());  // the bridge's, not shown
         }
     }
     for (auto& [id, pool] : pools) {

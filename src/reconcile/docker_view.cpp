@@ -72,8 +72,10 @@ std::vector<DockerPool> readDockerPools(const std::filesystem::path& dockerSocke
             try {
                 DockerPool pool{name, swarm, ip::Prefix::parse(text(config, "Subnet")), std::nullopt, {}};
                 if (const auto range = text(config, "IPRange"); !range.empty()) pool.ipRange = ip::Prefix::parse(range);
+                const auto gateway = addressOf(text(config, "Gateway"));
+                pool.gatewayShown = gateway.has_value();
                 pools.push_back(pool);
-                add(pools, addressOf(text(config, "Gateway")), "gateway");
+                add(pools, gateway, "gateway");
                 if (const auto aux = config->getObject("AuxiliaryAddresses")) {
                     for (const auto& [key, value] : *aux) add(pools, addressOf(value.toString()), "aux " + key);
                 }

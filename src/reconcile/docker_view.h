@@ -23,6 +23,11 @@ struct DockerPool {
     ip::Prefix subnet;
     std::optional<ip::Prefix> ipRange;
     std::vector<DockerAddress> addresses;  // gateway, aux addresses and endpoints in this subnet
+    bool gatewayShown = false;  // Docker shows no gateway for a --subnet given without --gateway
+
+    /// The address gipam gave the gateway when Docker shows none: a gateway request gets the
+    /// lowest free host address, and it is the first request in a new pool.
+    ip::Address firstHost() const { return subnet.at(subnet.hostBits() < 2 ? 0 : 1); }
 };
 
 /// The pools of every network whose IPAM driver is `driver` or `driver:<tag>` (a managed

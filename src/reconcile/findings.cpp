@@ -43,6 +43,8 @@ Findings compare(const store::Leases& leases, const std::vector<DockerPool>& doc
             live = true;
             swarm = swarm || network.swarm;
             for (const auto& entry : network.addresses) used.insert(entry.address);
+            // Not shown, but the bridge has it: never call it leaked.
+            if (!network.gatewayShown) used.insert(network.firstHost());
         }
         if (!live) {
             findings.leakedPools.push_back({pool.id, pool.pool});

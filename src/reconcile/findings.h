@@ -45,7 +45,8 @@ struct Findings {
 
 /// Compares by subnet and ip-range, not by PoolID (Docker does not show PoolIDs). Addresses of
 /// swarm networks are not judged: managers allocate them for tasks on every node, and one node's
-/// Docker shows only some; their pools are.
+/// Docker shows only some; their pools are. Where Docker shows no gateway (a --subnet without
+/// --gateway), the pool's first host address, which gipam gave the gateway, is never leaked.
 Findings compare(const store::Leases& leases, const std::vector<DockerPool>& docker);
 
 /// The PoolID gipam gives a pool in `space`: "<space>/<pool>[/<ip-range>]".

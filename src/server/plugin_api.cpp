@@ -45,6 +45,17 @@ std::string stringField(const Object& request, const std::string& key) {
     return value.extract<std::string>();
 }
 
+// A 64-bit count sent as a decimal string (JSON numbers lose precision past 2^53).
+std::uint64_t numberField(const Object& request, const std::string& key) {
+    const auto text = stringField(request, key);
+    std::uint64_t value = 0;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (text.empty() || error != std::errc() || end != text.data() + text.size()) {
+        throw BadRequest("field " + key + " must be a decimal number in a string");
+    }
+    return value;
+}
+
 bool boolField(const Object& request, const std::string& key) {
     if (!request.has(key) || request.isNull(key)) return false;
     const auto value = request.get(key);
@@ -147,21 +158,17 @@ Reply PluginApi::handle(std::string_view path, std::string_view body) {
         if (path == "/Gipam.Observe") {
             // For `gipam gc`: the state and its change number, taken together.
             const auto observation = service_.observe();
-            return {200, R"({"Change":")" + std::to_string(observation.change) + R"(","Leases":)" +
+            return {200, R"({"Change":")" + std::to_string(observation.change) + R"(","Look":")" +
+                             std::to_string(observation.look) + R"(","Leases":)" +
                              store::encodeLeases(observation.leases) + "}"};
         }
         if (path == "/Gipam.ReleaseLeaked") {
             const auto object = parseObject(body);
             const auto poolId = stringField(*object, "PoolID");
             const auto address = stringField(*object, "Address");
-            const auto observed = stringField(*object, "ObservedChange");
             request += " (pool " + shown(poolId) + (address.empty() ? "" : ", address " + shown(address)) + ")";
-            std::uint64_t change = 0;
-            const auto [end, error] = std::from_chars(observed.data(), observed.data() + observed.size(), change);
-            if (error != std::errc() || end != observed.data() + observed.size()) {
-                throw BadRequest("field ObservedChange must be a decimal change number");
-            }
-            const bool released = service_.releaseLeaked(poolId, address, change);
+            const bool released = service_.releaseLeaked(poolId, address, numberField(*object, "ObservedChange"),
+                                                         numberField(*object, "Look"));
             return {200, std::string(R"({"Released":)") + (released ? "true" : "false") + "}"};
         }
         log::warning("unknown endpoint " + request + " refused");

@@ -25,9 +25,9 @@ TEST(FindingsTest, LeaksMissingAndForeign) {
     std::vector<DockerPool> docker = {
         {"live", false, prefix("198.18.0.0/24"), std::nullopt,
          {{address("198.18.0.1"), "gateway"}, {address("198.18.0.3"), "container web"},
-          {address("198.18.0.9"), "container db"}}},
-        {"migrated", false, prefix("198.18.2.0/24"), std::nullopt, {}},
-        {"lost", false, prefix("198.18.9.0/24"), std::nullopt, {{address("198.18.9.1"), "gateway"}}},
+          {address("198.18.0.9"), "container db"}}, true},
+        {"migrated", false, prefix("198.18.2.0/24"), std::nullopt, {}, true},
+        {"lost", false, prefix("198.18.9.0/24"), std::nullopt, {{address("198.18.9.1"), "gateway"}}, true},
     };
     const auto findings = compare(leases, docker);
     ASSERT_EQ(findings.leakedPools.size(), 1u);
@@ -42,6 +42,17 @@ TEST(FindingsTest, LeaksMissingAndForeign) {
     EXPECT_EQ(findings.missingPools[0].subnet, prefix("198.18.9.0/24"));
     EXPECT_EQ(findings.foreign, std::vector<std::string>{"hGk2J0aZbNq7Xw1e"});
     EXPECT_FALSE(findings.empty());
+}
+
+TEST(FindingsTest, AGatewayDockerDoesNotShowIsNotLeaked) {
+    // --subnet without --gateway: Docker shows no gateway, but the bridge has the first host.
+    store::Leases leases;
+    leases.pools = {pool("gipam-local/198.18.70.0/24", "198.18.70.0/24", {{address("198.18.70.1"), address("198.18.70.1")}})};
+    DockerPool network{"netE", false, prefix("198.18.70.0/24"), std::nullopt, {}};
+    EXPECT_TRUE(compare(leases, {network}).empty());
+    network.gatewayShown = true;  // shown elsewhere: .1 is then an address like any other
+    network.addresses = {{address("198.18.70.254"), "gateway"}};
+    EXPECT_EQ(compare(leases, {network}).leakedAddresses.size(), 1u);
 }
 
 TEST(FindingsTest, IpRangeIsPartOfTheMatch) {
