@@ -128,6 +128,7 @@ public:
             return;
         }
         if (request.getURI().rfind("/Gipam.", 0) == 0 && !adminAllowed(request)) {
+            response.setKeepAlive(false);  // the body is left unread
             refuse(response, request,
                    {403, errorBody("the admin API is for root on the Unix socket, or a client certificate on TCP")});
             return;

@@ -273,6 +273,21 @@ out=$(gip gc --socket "$SOCK" --grace 0 --dry-run 2>&1)
 DETAIL=$out
 check "netE: gc --dry-run would not release its gateways" eval '! grep -q "^would release.*198.18.70.1 " <<<"$out"'
 
+# ---- missing: gipam loses an address a running container uses (as if a release came for it by
+# mistake): check must call it MISSING, and --reserve-missing must hold it again.
+c3v4=$(tr ' ' '\n' <<<"$C3" | grep -v : | sed -n '1s|/.*||;1p')
+c3pool="gipam-local/$(awk '$1 !~ /:/ {print $1}' <<<"$C_CFG")"
+log "missing: releasing $c3v4 of $c3pool behind c3's back -> $(timeout 10 curl -s --unix-socket "$SOCK" -X POST \
+    -d "{\"PoolID\":\"$c3pool\",\"Address\":\"$c3v4\"}" http://plugin/IpamDriver.ReleaseAddress)"
+JSON=$(gip check -file "$LEASES" --json 2>&1); rc=$?
+DETAIL="exit $rc: $JSON"
+check "missing: check reports c3's $c3v4 as missing, exit 1" \
+    eval '(( rc == 1 )) && [[ $(jq -r ".missingAddresses[].address" <<<"$JSON") == "$c3v4" ]]'
+out=$(gip check -file "$LEASES" --reserve-missing --socket "$SOCK" 2>&1)
+DETAIL=$out
+check "missing: --reserve-missing holds it again, and check is clean" \
+    eval 'grep -q "^held $c3v4 " <<<"$out" && held $c3v4 && check_json 0 "" ""'
+
 # ---- rebuild from Docker's view
 out=$(gip rebuild --from-docker -file "$T/state/other.json" -v4 "$V4_SUPER" 2>&1); rc=$?
 log "rebuild beside a running gipam: exit $rc: $out"
