@@ -2,6 +2,7 @@
 // the page cache, so only the order of system calls shows that a reply waits for
 // write temp -> fsync temp -> rename -> fsync directory. And a directory sync that fails after the
 // rename (injected) must not turn a kept change into a refusal.
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -74,17 +75,18 @@ protected:
     }
 
     // gipam under strace; `inject` adds a fault (strace --inject syntax), if any.
-    std::unique_ptr<GipamProcess> startTraced(const std::string& inject = "") {
-        std::vector<std::string> argv = {kStrace, "-f", "-qq", "-s", "32", "-o", trace_.string(),
-                                         "-e", "trace=openat,write,fsync,fdatasync,rename,renameat,renameat2,sendto"};
+    std::unique_ptr<GipamProcess> startTraced(const std::string& inject = "",
+                                              std::map<std::string, std::string> env = {}) {
+        std::vector<std::string> argv = {kStrace, "-f", "-qq", "-s", "32", "-o", trace_.string(), "-e",
+                                         "trace=openat,write,fsync,fdatasync,rename,renameat,renameat2,sendto,listen"};
         if (!inject.empty()) argv.push_back("--inject=" + inject);
         for (const auto& arg : {std::string(GIPAM_BINARY), std::string("-file"), lease_.string(),
                                 std::string("--socket"), socket_.string()}) {
             argv.push_back(arg);
         }
         // GipamProcess starts the binary; this runs strace in its place, which starts it.
-        auto gipam = std::make_unique<GipamProcess>(std::vector<std::string>{}, dir_ / "log", socket_,
-                                                    std::map<std::string, std::string>{}, [argv]() mutable {
+        auto gipam = std::make_unique<GipamProcess>(std::vector<std::string>{}, dir_ / "log", socket_, std::move(env),
+                                                    [argv]() mutable {
                                                         std::vector<char*> pointers;
                                                         for (auto& arg : argv) pointers.push_back(arg.data());
                                                         pointers.push_back(nullptr);
@@ -147,6 +149,22 @@ TEST_F(DurabilityOrderTest, ReplyWaitsForWriteSyncRenameAndDirectorySync) {
     std::cout << "[ durable order ] trace lines " << write->start << " write, " << sync->end << " fsync, "
               << rename->end << " rename, " << directorySync->end << " directory fsync, " << reply->start
               << " reply" << std::endl;
+}
+
+// systemd takes READY=1 to mean "serving": dockerd's calls may come at once.
+TEST_F(DurabilityOrderTest, ReadyIsSentOnlyAfterTheSocketListens) {
+    const auto notify = dir_ / "notify";
+    const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    const auto address = unixSocketAddress(notify);
+    ASSERT_EQ(::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address), 0);
+    auto gipam = startTraced("", {{"NOTIFY_SOCKET", notify.string()}});
+    stopTraced(*gipam);
+    ::close(fd);
+    const auto calls = parseTrace(trace_);
+    const auto listened = find(calls, 0, "listen", "");
+    const auto ready = find(calls, 0, "sendto", "READY=1");
+    ASSERT_TRUE(listened && ready) << readFile(trace_);
+    EXPECT_GT(ready->start, listened->end) << "READY=1 before the socket listened";
 }
 
 TEST_F(DurabilityOrderTest, DirectorySyncFailingAfterTheRenameKeepsTheChange) {

@@ -49,6 +49,8 @@ std::vector<BadRequest> malformedJson() {
         {"TwoObjects", kRP, valid + valid, {400}, "JSON object"},
         {"NotJsonAtAll", kRP, "hello", {400}, "JSON object"},
         {"InvalidUtf8", kRP, "\xff\xfe\xfd", {400}, "JSON object"},
+        // Inside a string, so that the JSON parser itself meets the bytes.
+        {"InvalidUtf8InAString", kRP, pool("\"Pool\":\"\xff\xfe\",\"V6\":false"), {400}, "not a valid JSON object"},
         {"SingleQuotes", kRP, "{'AddressSpace':'gipam-local'}", {400}, "JSON object"},
         // Inside an object, so that the parser itself meets the nesting (a bare '[' is refused
         // before parsing as not an object).
