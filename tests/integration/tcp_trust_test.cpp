@@ -77,6 +77,8 @@ TEST(OpenFileLimitTest, IdleConnectionFloodLeavesDescriptorsForTheLeaseFile) {
             ::setrlimit(RLIMIT_NOFILE, &low);
         });
     ASSERT_TRUE(gipam.running()) << gipam.log();
+    // Logged just after the socket starts accepting: wait for the line, not only the socket.
+    for (int i = 0; i < 500 && gipam.log().find("connections at once") == std::string::npos; ++i) usleep(10000);
     EXPECT_NE(gipam.log().find("(32 connections at once)"), std::string::npos) << gipam.log();
 
     auto served = HttpConnection::unix(dir / "s.sock");
