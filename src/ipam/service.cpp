@@ -28,6 +28,19 @@ ip::Prefix parsePrefix(const std::string& text, const std::string& what) {
     }
 }
 
+// Whether `poolId` is of `space` ("gipam-local/..."); PoolIDs of the Go gipam are of none.
+bool isInSpace(const std::string& poolId, std::string_view space) {
+    return poolId.size() > space.size() && poolId.compare(0, space.size(), space) == 0 && poolId[space.size()] == '/';
+}
+
+ip::Address parseAddress(const std::string& text, const std::string& what) {
+    try {
+        return ip::Address::parse(text);
+    } catch (const ip::ParseError& error) {
+        throw IpamError(what + " " + error.what());
+    }
+}
+
 std::string noSupernetMessage(ip::Family family) {
     return "no " + std::string(ip::familyName(family)) + " supernet is configured in gipam (start it with " +
            (family == ip::Family::V4 ? "-v4" : "-v6") + " CIDR, or give --subnet)";
@@ -76,6 +89,10 @@ void wakeAll(std::atomic<std::uint32_t>& word) {
 }
 
 }  // namespace
+
+std::string poolIdFor(std::string_view space, const ip::Prefix& pool, const std::optional<ip::Prefix>& range) {
+    return std::string(space) + "/" + pool.toString() + (range ? "/" + range->toString() : "");
+}
 
 std::string_view refusalName(Refusal reason) {
     switch (reason) {
@@ -161,14 +178,10 @@ const IpamService::Pool* IpamService::overlapping(const ip::Prefix& prefix) cons
 std::string IpamService::copyTargetFor(const std::string& id, const ip::Prefix& prefix) const {
     const Pool* other = overlapping(prefix);
     if (!other) return {};
-    const auto inSpace = [](const std::string& poolId, std::string_view space) {
-        return poolId.size() > space.size() && poolId.compare(0, space.size(), space) == 0 &&
-               poolId[space.size()] == '/';
-    };
     const bool swarmCopy =
         other->addresses.pool() == prefix && other->copy.empty() && other->copyOf.empty() &&
-        ((inSpace(id, kLocalAddressSpace) && inSpace(other->id, kGlobalAddressSpace)) ||
-         (inSpace(id, kGlobalAddressSpace) && inSpace(other->id, kLocalAddressSpace)));
+        ((isInSpace(id, kLocalAddressSpace) && isInSpace(other->id, kGlobalAddressSpace)) ||
+         (isInSpace(id, kGlobalAddressSpace) && isInSpace(other->id, kLocalAddressSpace)));
     if (swarmCopy) return other->id;
     throw IpamError(
         "subnet " + prefix.toString() + " overlaps " + other->addresses.pool().toString() + " of pool " + other->id,
@@ -223,6 +236,18 @@ IpamService::Pool IpamService::erasePool(const std::string& poolId) {
     return pool;
 }
 
+void IpamService::dropPool(std::unique_lock<std::mutex>& lock, const std::string& poolId) {
+    auto pool = std::make_shared<Pool>(erasePool(poolId));
+    commit(lock, [this, pool] { insertPool(std::move(*pool)); });
+}
+
+bool IpamService::freeAddress(std::unique_lock<std::mutex>& lock, Pool& pool, const ip::Address& address) {
+    if (!pool.addresses.release(address)) return false;
+    // Undo by ID: a later change being undone first may have replaced the Pool object.
+    commit(lock, [this, id = pool.id, address] { pools_.at(id).addresses.reserve(address); });
+    return true;
+}
+
 IpamService::Pool& IpamService::findPool(const std::string& poolId) {
     const auto it = pools_.find(poolId);
     if (it == pools_.end()) throw IpamError("unknown pool ID '" + poolId + "'", Refusal::UnknownPool);
@@ -249,7 +274,6 @@ ip::Prefix IpamService::pickBlock(ip::Family family, std::optional<int> requeste
 
 void IpamService::commit(std::unique_lock<std::mutex>& lock, Undo undo) {
     const std::uint64_t change = ++lastChange_;
-    std::size_t undone = 0;
     undoLog_.emplace_back(change, std::move(undo));
     lastArrival_ = std::chrono::steady_clock::now();
     // Wake a gathering writer only when its wait is over: a wake per change costs a context
@@ -285,7 +309,7 @@ void IpamService::commit(std::unique_lock<std::mutex>& lock, Undo undo) {
             }
         }
         const std::uint64_t written = lastChange_;
-        undone = 0;
+        std::size_t undone = 0;
         const store::Leases leases = snapshotLocked();
         lock.unlock();
         std::string failure;
@@ -388,15 +412,12 @@ PoolGrant IpamService::requestPool(const PoolRequest& request) {
                 throw IpamError("ip-range " + subPool->toString() + " is not inside subnet " + requested.toString());
             }
         }
-        std::string id = std::string(space) + "/" + requested.toString();
-        if (subPool) id += "/" + subPool->toString();
-        copyOf = copyTargetFor(id, requested);
+        copyOf = copyTargetFor(poolIdFor(space, requested, subPool), requested);
         checkStaticPool(requested);
         return requested;
     }();
 
-    std::string id = std::string(space) + "/" + prefix.toString();
-    if (subPool) id += "/" + subPool->toString();
+    const std::string id = poolIdFor(space, prefix, subPool);
     insertPool(Pool{id, alloc::AddressAllocator(prefix, subPool, orderFor(options)), request.options, copyOf, {},
                     lastChange_ + 1, lastChange_ + 1, 0, 0});
     commit(lock, [this, id] { erasePool(id); });
@@ -407,10 +428,8 @@ PoolGrant IpamService::requestPool(const PoolRequest& request) {
 
 void IpamService::releasePool(const std::string& poolId) {
     std::unique_lock lock(mutex_);
-    findPool(poolId);
-    auto pool = std::make_shared<Pool>(erasePool(poolId));
-    const auto held = pool->addresses.held().count();
-    commit(lock, [this, pool] { insertPool(std::move(*pool)); });
+    const auto held = findPool(poolId).addresses.held().count();
+    dropPool(lock, poolId);
     log::info("ReleasePool " + poolId + " freed with " + ip::toDecimal(held) + " addresses still held");
 }
 
@@ -428,12 +447,7 @@ AddressGrant IpamService::requestAddress(const AddressRequest& request) {
                             (range ? "ip-range " + range->toString() + " of " : std::string()) + "pool " + pool.id, Refusal::Exhausted);
         }
     } else {
-        ip::Address address;
-        try {
-            address = ip::Address::parse(request.address);
-        } catch (const ip::ParseError& error) {
-            throw IpamError(std::string("requested address ") + error.what());
-        }
+        const ip::Address address = parseAddress(request.address, "requested address");
         const auto result = addresses.reserve(address);
         if (result != ReserveResult::Reserved) {
             throw IpamError(describeReserveFailure(result, address, addresses.pool(), pool.id),
@@ -458,19 +472,13 @@ AddressGrant IpamService::requestAddress(const AddressRequest& request) {
 void IpamService::releaseAddress(const std::string& poolId, const std::string& address) {
     std::unique_lock lock(mutex_);
     Pool& pool = findPool(poolId);
-    ip::Address parsed;
-    try {
-        parsed = ip::Address::parse(address);
-    } catch (const ip::ParseError& error) {
-        throw IpamError(std::string("released address ") + error.what());
-    }
+    const ip::Address parsed = parseAddress(address, "released address");
     pool.lastRelease = lastChange_ + 1;  // kept by an undo too: gc only needs it not to be older
-    if (!pool.addresses.release(parsed)) {
+    if (!freeAddress(lock, pool, parsed)) {
         lock.unlock();
         log::debug("ReleaseAddress " + poolId + " " + address + " was not held");
         return;
     }
-    commit(lock, [this, poolId, parsed] { pools_.at(poolId).addresses.reserve(parsed); });
     log::info("ReleaseAddress " + poolId + " freed " + parsed.toString());
 }
 
@@ -484,32 +492,25 @@ bool IpamService::releaseLeaked(const std::string& poolId, const std::string& ad
     std::unique_lock lock(mutex_);
     const auto it = pools_.find(poolId);
     if (it == pools_.end()) return false;
-    Pool& found = it->second;
+    Pool& pool = it->second;
     // Releases by this gc run do not count against its own later ones: each address it releases
     // was leaked at both its looks. Releases by anyone else, another gc run included, do.
     const std::uint64_t lastForeign =
-        found.gcRun == look ? found.lastRelease : std::max(found.lastRelease, found.lastGcRelease);
-    if (found.created > observedChange || lastForeign > observedChange) return false;
+        pool.gcRun == look ? pool.lastRelease : std::max(pool.lastRelease, pool.lastGcRelease);
+    if (pool.created > observedChange || lastForeign > observedChange) return false;
     if (address.empty()) {
-        auto pool = std::make_shared<Pool>(erasePool(poolId));
-        commit(lock, [this, pool] { insertPool(std::move(*pool)); });
+        dropPool(lock, poolId);
         log::warning("gc released leaked pool " + poolId + " (Docker has no network on it)");
         return true;
     }
-    ip::Address parsed;
-    try {
-        parsed = ip::Address::parse(address);
-    } catch (const ip::ParseError& error) {
-        throw IpamError(std::string("released address ") + error.what());
-    }
-    Pool& pool = found;
-    if (!pool.addresses.release(parsed)) return false;
+    const ip::Address parsed = parseAddress(address, "released address");
+    if (!pool.addresses.isHeld(parsed)) return false;
     if (pool.gcRun != look) {
         pool.lastRelease = std::max(pool.lastRelease, pool.lastGcRelease);
         pool.gcRun = look;
     }
     pool.lastGcRelease = lastChange_ + 1;
-    commit(lock, [this, poolId, parsed] { pools_.at(poolId).addresses.reserve(parsed); });
+    freeAddress(lock, pool, parsed);
     log::warning("gc released leaked address " + parsed.toString() + " of pool " + poolId +
                  " (no container of Docker's uses it)");
     return true;

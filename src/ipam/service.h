@@ -33,6 +33,9 @@ inline constexpr std::string_view kEndpointNameOption = "com.docker.network.endp
 
 using Options = std::map<std::string, std::string>;
 
+/// The PoolID gipam gives a pool: "<space>/<pool>[/<ip-range>]". It never changes.
+std::string poolIdFor(std::string_view space, const ip::Prefix& pool, const std::optional<ip::Prefix>& range);
+
 /// Why a request was refused: a fixed set, so that metrics labelled with it stay bounded.
 enum class Refusal { Invalid, Overlap, Exhausted, UnknownPool, AlreadyAllocated, Limit, StoreFailure };
 inline constexpr Refusal kRefusals[] = {Refusal::Invalid,     Refusal::Overlap,          Refusal::Exhausted,
@@ -164,6 +167,9 @@ private:
     // swarm copy of, or IpamError naming the overlap.
     std::string copyTargetFor(const std::string& id, const ip::Prefix& prefix) const;
     Pool& findPool(const std::string& poolId);
+    // Releases a held pool, or a held address of one (false: it was not held), and commits that.
+    void dropPool(std::unique_lock<std::mutex>& lock, const std::string& poolId);
+    bool freeAddress(std::unique_lock<std::mutex>& lock, Pool& pool, const ip::Address& address);
     // The lowest free block of `length` (default: the supernet's block length) in the family's supernet.
     ip::Prefix pickBlock(ip::Family family, std::optional<int> length);
     void checkStaticPool(const ip::Prefix& prefix) const;

@@ -21,7 +21,7 @@ namespace {
 
 using reconcile::Findings;
 
-store::Leases leasesOrEmpty(const std::string& file) {
+store::Leases leasesIn(const std::string& file) {
     auto leases = store::readLeaseFile(file);
     if (!leases) throw store::StoreError("lease file " + std::filesystem::absolute(file).string() + " does not exist");
     return std::move(*leases);
@@ -114,7 +114,7 @@ Observation look(const config::Config& config) {
 }  // namespace
 
 int check(const config::Config& config) {
-    const auto leases = leasesOrEmpty(config.file);
+    const auto leases = leasesIn(config.file);
     const auto findings = reconcile::compare(leases, reconcile::readDockerPools(config.dockerSocket, config.name));
     std::cout << (config.json ? findingsJson(findings) : findingsText(findings));
     if (config.reserveMissing) {
@@ -194,7 +194,7 @@ int rebuild(const config::Config& config) {
             swarmNetworks.insert(pool.network);
         }
         for (const auto space : spaces) {
-            const auto id = reconcile::poolIdFor(space, pool.subnet, pool.ipRange);
+            const auto id = ipam::poolIdFor(space, pool.subnet, pool.ipRange);
             pools.emplace(id, store::PoolRecord{id, pool.subnet, pool.ipRange, {}, std::nullopt, {}});
             for (const auto& entry : pool.addresses) addresses[id].push_back(entry.address);
             if (!pool.gatewayShown) addresses[id].push_back(pool.firstHost());  // the bridge's, not shown

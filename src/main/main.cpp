@@ -40,12 +40,12 @@ sigset_t blockStopSignals() {
 
 // `gipam leases`: reads the file without its lock, beside a running gipam or without one.
 int printLeases(const config::Config& config) {
+    const auto file = std::filesystem::absolute(config.file).string();
     const auto leases = store::readLeaseFile(config.file);
     if (!leases) {
-        std::cerr << "gipam: lease file " << std::filesystem::absolute(config.file).string() << " does not exist\n";
+        std::cerr << "gipam: lease file " << file << " does not exist\n";
         return 1;
     }
-    const auto file = std::filesystem::absolute(config.file).string();
     std::cout << (config.json ? report::leasesJson(*leases, file, config.verbose)
                               : report::leasesText(*leases, file, config.verbose));
     return 0;

@@ -2,11 +2,10 @@
 
 #include <set>
 
+#include "ipam/service.h"
+
 namespace gipam::reconcile {
 namespace {
-
-constexpr std::string_view kLocal = "gipam-local";
-constexpr std::string_view kGlobal = "gipam-global";
 
 bool same(const store::PoolRecord& pool, const DockerPool& docker) {
     return pool.pool == docker.subnet && pool.subPool == docker.ipRange;
@@ -23,19 +22,17 @@ void forEachHeld(const store::PoolRecord& pool, Visit visit) {
 }
 
 bool isGlobal(const store::PoolRecord& pool) {
-    return pool.id == poolIdFor(kGlobal, pool.pool, pool.subPool);
+    return pool.id == ipam::poolIdFor(ipam::kGlobalAddressSpace, pool.pool, pool.subPool);
 }
 
 }  // namespace
 
-std::string poolIdFor(std::string_view space, const ip::Prefix& pool, const std::optional<ip::Prefix>& range) {
-    return std::string(space) + "/" + pool.toString() + (range ? "/" + range->toString() : "");
-}
-
 Findings compare(const store::Leases& leases, const std::vector<DockerPool>& docker) {
     Findings findings;
     for (const auto& pool : leases.pools) {
-        if (pool.id != poolIdFor(kLocal, pool.pool, pool.subPool) && !isGlobal(pool)) findings.foreign.push_back(pool.id);
+        if (pool.id != ipam::poolIdFor(ipam::kLocalAddressSpace, pool.pool, pool.subPool) && !isGlobal(pool)) {
+            findings.foreign.push_back(pool.id);
+        }
         std::set<ip::Address> used;
         bool live = false, swarm = false;
         for (const auto& network : docker) {

@@ -49,7 +49,4 @@ struct Findings {
 /// --gateway), the pool's first host address, which gipam gave the gateway, is never leaked.
 Findings compare(const store::Leases& leases, const std::vector<DockerPool>& docker);
 
-/// The PoolID gipam gives a pool in `space`: "<space>/<pool>[/<ip-range>]".
-std::string poolIdFor(std::string_view space, const ip::Prefix& pool, const std::optional<ip::Prefix>& range);
-
 }  // namespace gipam::reconcile

@@ -13,13 +13,13 @@
 #include <Poco/Net/SSLManager.h>
 #include <Poco/Net/StreamSocket.h>
 #include <Poco/ErrorHandler.h>
+#include <Poco/String.h>
 #include <Poco/ThreadPool.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <istream>
@@ -87,19 +87,13 @@ std::optional<std::string> readBody(Poco::Net::HTTPServerRequest& request) {
     return body;
 }
 
-bool startsWithIgnoringCase(const std::string& text, std::string_view prefix) {
-    return text.size() >= prefix.size() &&
-           std::equal(prefix.begin(), prefix.end(), text.begin(),
-                      [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b)); });
-}
-
 // Why a request on TCP is not from dockerd, or "" if it may be.
 std::string foreignRequest(const Poco::Net::HTTPServerRequest& request, const std::vector<std::string>& hosts) {
     for (const auto& [name, value] : request) {
-        if (startsWithIgnoringCase(name, "Origin") && name.size() == 6) {
+        if (Poco::icompare(name, "Origin") == 0) {
             return "requests from web pages are refused (Origin " + value.substr(0, 128) + ")";
         }
-        if (startsWithIgnoringCase(name, "Sec-Fetch-")) return "requests from web pages are refused (" + name + ")";
+        if (Poco::icompare(name, 0, 10, "Sec-Fetch-") == 0) return "requests from web pages are refused (" + name + ")";
     }
     const std::string host = request.get("Host", "");
     if (std::find(hosts.begin(), hosts.end(), host) == hosts.end()) {
