@@ -87,10 +87,7 @@ set_eq() {   # set_eq WHAT GOT WANT: sorted key lists, equal or DETAIL says how
 cleanup_rc() {
     local rc=$1
     alive "$GCPID" && kill "$GCPID" 2>/dev/null
-    if alive "$DOCKERD_PID"; then
-        local cs; cs=$(timeout 20 "$DOCKER" ps -aq 2>/dev/null)
-        [[ -n $cs ]] && timeout -k 5 40 "$DOCKER" rm -f $cs >/dev/null 2>&1
-    fi
+    dockerd_remove_containers
     dockerd_stop
     stop_gipam
     if run_failed "$rc"; then

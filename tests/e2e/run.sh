@@ -127,10 +127,7 @@ stop_gipam() {
 # their logs shown if anything failed, leaked mounts and cgroups removed.
 cleanup_e2e() {
     local rc=$1
-    if alive "$DOCKERD_PID"; then
-        local cs; cs=$(timeout 20 "$DOCKER" ps -aq 2>/dev/null)
-        [[ -n $cs ]] && timeout -k 5 40 "$DOCKER" rm -f $cs >/dev/null 2>&1
-    fi
+    dockerd_remove_containers
     dockerd_stop
     stop_gipam
     if run_failed "$rc"; then

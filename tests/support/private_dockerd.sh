@@ -180,3 +180,11 @@ require_plugin_dir() {
     fi
     PLUGIN_DIR=$(readlink -f "$PLUGIN_DIR")
 }
+
+# dockerd_remove_containers: every container of the private dockerd, if it still runs.
+dockerd_remove_containers() {
+    alive "$DOCKERD_PID" || return 0
+    local cs; cs=$(timeout 20 "$DOCKER" ps -aq 2>/dev/null)
+    [[ -n $cs ]] && timeout -k 5 40 "$DOCKER" rm -f $cs >/dev/null 2>&1
+    return 0
+}
