@@ -1,22 +1,16 @@
 // Docker's IPAM semantics: pools, gateways, sub-pools, options, errors.
 #pragma once
 
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
-#include <functional>
 #include <map>
-#include <memory>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
-#include "alloc/address_allocator.h"
-#include "alloc/block_allocator.h"
+#include "ipam/pool_table.h"
 #include "store/lease_store.h"
 
 namespace gipam::ipam {
@@ -30,8 +24,6 @@ inline constexpr std::string_view kGatewayType = "com.docker.network.gateway";
 inline constexpr std::string_view kSerialOption = "com.docker.network.ipam.serial";
 /// RequestAddress option naming the container (Docker 29+); only logged.
 inline constexpr std::string_view kEndpointNameOption = "com.docker.network.endpoint.name";
-
-using Options = std::map<std::string, std::string>;
 
 /// The PoolID gipam gives a pool: "<space>/<pool>[/<ip-range>]". It never changes.
 std::string poolIdFor(std::string_view space, const ip::Prefix& pool, const std::optional<ip::Prefix>& range);
@@ -82,10 +74,10 @@ struct AddressGrant {
     std::string toString() const { return address.toString() + "/" + std::to_string(prefixLength); }
 };
 
-/// Owns all pools and addresses. Every change is saved through the LeaseStore before the
-/// method returns; if saving fails, the change is undone and IpamError is thrown, so nothing
-/// is handed out that is not on disk. All methods are thread-safe; concurrent changes share
-/// one write (group commit). No method logs or does I/O while holding the state lock.
+/// Owns all pools and addresses. Every change is committed to the LeaseStore before the method
+/// returns; if that fails, the change is undone and IpamError is thrown, so nothing is handed
+/// out that is not stored. All methods are thread-safe; the store may combine concurrent
+/// changes into one write. No method logs or does I/O while holding the state lock.
 ///
 /// Pools never overlap, with one exception: swarm. A swarm node creates its local copy of an
 /// overlay network with a gipam-local request for exactly the subnet of a gipam-global pool
@@ -98,6 +90,7 @@ public:
     /// pools, a pool holding a whole supernet). An IPv4 broadcast address held in the leases
     /// (the Go gipam handed it out) stays held and is never handed out; `warnings` gets a
     /// sentence naming each one.
+    /// `store` must hold the same `leases`.
     IpamService(const store::Leases& leases, store::LeaseStore& store, std::vector<std::string>* warnings = nullptr);
 
     /// An empty address space is served as gipam-local: dockerd 20.10/23 caches the empty names
@@ -130,39 +123,15 @@ public:
     bool releaseLeaked(const std::string& poolId, const std::string& address, std::uint64_t observedChange,
                        std::uint64_t look);
 
-    /// How long the durable write in flight has been running; zero when none is. A hung disk
-    /// shows here (the watchdog stops on it). Lock-free.
-    std::chrono::nanoseconds writeInFlightFor() const;
+    /// How long the store's durable write in flight has been running; zero when none is. A hung
+    /// disk shows here (the watchdog stops on it). Lock-free.
+    std::chrono::nanoseconds writeInFlightFor() const { return store_.writeInFlightFor(); }
 
 private:
-    struct Pool {
-        std::string id;
-        alloc::AddressAllocator addresses;
-        Options options;
-        std::string copyOf;  // the swarm pool whose node-local copy this is, sharing its block
-        std::string copy;    // this pool's node-local copy, if any
-        std::uint64_t created = 0;       // the change that granted it (0: loaded at start)
-        std::uint64_t lastRelease = 0;   // the newest release of one of its addresses, but by gcRun
-        std::uint64_t gcRun = 0;         // the gc run (its first look) that released here last
-        std::uint64_t lastGcRelease = 0; // gcRun's newest release here
-    };
+    // Makes `change` (already made in memory) durable through the store; `lock` is released on
+    // return. If it fails, `undo` and those of the changes that failed with it have run.
+    void commit(std::unique_lock<std::mutex>& lock, const store::Change& change, store::LeaseStore::Undo undo);
 
-    // Held pool prefixes by (family, network) for O(log n) overlap checks.
-    using PrefixIndex = std::map<std::pair<ip::Family, ip::U128>, std::string>;
-
-    using Undo = std::function<void()>;
-
-    store::Leases snapshotLocked() const;
-    // Waits until a write containing the change just made is durable; `lock` is released on
-    // return. While one caller writes, others queue; the next write covers them all. If a write
-    // fails, every change not yet durable is undone, newest first, and each of their callers
-    // gets IpamError.
-    void commit(std::unique_lock<std::mutex>& lock, Undo undo);
-
-    alloc::BlockAllocator* blocksFor(ip::Family family);
-    const std::optional<store::Supernet>& supernetFor(ip::Family family) const;
-    // The held pool overlapping `prefix`, if any.
-    const Pool* overlapping(const ip::Prefix& prefix) const;
     // For a new pool `id` on `prefix`: "" if nothing overlaps it, the ID of the pool it is the
     // swarm copy of, or IpamError naming the overlap.
     std::string copyTargetFor(const std::string& id, const ip::Prefix& prefix) const;
@@ -173,39 +142,12 @@ private:
     // The lowest free block of `length` (default: the supernet's block length) in the family's supernet.
     ip::Prefix pickBlock(ip::Family family, std::optional<int> length);
     void checkStaticPool(const ip::Prefix& prefix) const;
-    // Adds a pool to all indexes (carving its block out of a supernet when inside one, unless
-    // it shares the block as a copy).
-    void insertPool(Pool pool);
-    // Removes a pool from all indexes and returns it; a copy left behind takes over the block.
-    Pool erasePool(const std::string& poolId);
 
     mutable std::mutex mutex_;
-    // How long a writer gathers changes when several callers were waiting as the last write
-    // finished: until kGatherGap passes without one arriving, for at most kGatherWindow.
-    static constexpr std::chrono::microseconds kGatherGap{200};
-    static constexpr std::chrono::microseconds kGatherWindow{1000};
-
-    std::condition_variable changeArrived_;  // a gathering writer has all the changes it waits for
-    std::chrono::steady_clock::time_point lastArrival_;  // when the newest change was queued
-    std::uint64_t activeCallers_ = 1;        // callers waiting when the last successful write finished
-    std::uint64_t lastChange_ = 0;           // sequence number of the newest change in memory
-    // Every change up to this one is durable or failed. Atomic, like writesResolved_, so that
-    // callers can wait without the mutex; both are written only with the mutex held.
-    std::atomic<std::uint64_t> resolvedChange_ = 0;
-    std::atomic<std::uint32_t> writesResolved_ = 0;  // bumped after each write; waiters sleep on it
-    bool writing_ = false;
-    std::uint64_t looks_ = 0;  // observe() calls
-    std::atomic<std::int64_t> writeStarted_ = 0;  // steady_clock nanoseconds of the write in flight; 0: none
-    std::deque<std::pair<std::uint64_t, Undo>> undoLog_;  // changes not yet durable, oldest first
-    std::map<std::uint64_t, std::string> failures_;       // failed changes not yet told to their caller
-    std::atomic<std::size_t> unreportedFailures_ = 0;     // failures_.size(), readable without the mutex
     store::LeaseStore& store_;
-    std::optional<store::Supernet> v4_;
-    std::optional<store::Supernet> v6_;
-    std::optional<alloc::BlockAllocator> v4Blocks_;
-    std::optional<alloc::BlockAllocator> v6Blocks_;
-    std::map<std::string, Pool> pools_;
-    PrefixIndex prefixes_;
+    PoolTable table_;
+    std::uint64_t lastChange_ = 0;  // sequence number of the newest change made in memory
+    std::uint64_t looks_ = 0;       // observe() calls
 };
 
 }  // namespace gipam::ipam

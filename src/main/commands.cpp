@@ -15,6 +15,7 @@
 #include "reconcile/unix_http.h"
 #include "store/lease_codec.h"
 #include "store/lease_file.h"
+#include "store/snapshot_store.h"
 
 namespace gipam::commands {
 namespace {
@@ -205,7 +206,8 @@ int rebuild(const config::Config& config) {
         leases.pools.push_back(pool);
     }
     // Refuses overlaps, a pool covering a supernet, addresses it cannot hold.
-    const ipam::IpamService validated(leases, leaseFile);
+    store::SnapshotStore unused(leases, [](const store::Leases&) {});
+    const ipam::IpamService validated(leases, unused);
     leaseFile.save(leases);
     std::size_t held = 0;
     for (const auto& pool : leases.pools) held += pool.addresses.size();

@@ -13,6 +13,7 @@
 #include "server/plugin_server.h"
 #include "server/systemd.h"
 #include "store/lease_file.h"
+#include "store/snapshot_store.h"
 
 namespace {
 
@@ -96,10 +97,11 @@ int run(const config::Config& config) {
             "networks need --ipv4=false (Docker 28+) or an IPv4 --subnet");
     }
 
+    store::SnapshotStore store(leases, [&leaseFile](const store::Leases& state) { leaseFile.save(state); });
     std::vector<std::string> warnings;
     ipam::IpamService service = [&] {
         try {
-            return ipam::IpamService(leases, leaseFile, &warnings);
+            return ipam::IpamService(leases, store, &warnings);
         } catch (const ipam::IpamError& error) {
             throw store::StoreError("lease file " + config.file + ": " + error.what());
         }

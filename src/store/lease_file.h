@@ -17,14 +17,14 @@ std::optional<Leases> readLeaseFile(const std::filesystem::path& path);
 /// that a second daemon on the same file (or another lease file in that directory) refuses to
 /// start; a lock on the directory cannot be deleted or swapped out from under it the way a lock
 /// file can.
-class LeaseFile : public LeaseStore {
+class LeaseFile {
 public:
     /// Creates a missing directory (mode 0700) and takes the lock; throws StoreError naming the
     /// file if another process holds it or the directory is unusable. A lease path that is a
     /// symbolic link is followed (changes replace the target); a link to nothing is an error.
     /// Removes the "<file>.lock" an older gipam left, unless one still holds it.
     explicit LeaseFile(const std::filesystem::path& path);
-    ~LeaseFile() override;
+    ~LeaseFile();
     LeaseFile(const LeaseFile&) = delete;
     LeaseFile& operator=(const LeaseFile&) = delete;
 
@@ -38,8 +38,9 @@ public:
     std::optional<Leases> load() const;
 
     /// Writes a temp file in the same directory, fsyncs it, renames it over the lease file and
-    /// fsyncs the directory. On failure the old file stays as it was.
-    void save(const Leases& leases) override;
+    /// fsyncs the directory. On failure (StoreError) the old file stays as it was; a directory
+    /// sync that still fails after the rename is logged, not thrown (the change stands).
+    void save(const Leases& leases);
 
 private:
     std::filesystem::path path_;

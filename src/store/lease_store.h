@@ -1,26 +1,52 @@
-// The interface the IPAM service persists through.
+// The interface the IPAM service persists through: changes with preconditions.
 #pragma once
 
+#include <chrono>
+#include <functional>
+#include <mutex>
+#include <optional>
 #include <stdexcept>
 
+#include "store/change.h"
 #include "store/leases.h"
 
 namespace gipam::store {
 
-/// Thrown when state cannot be made durable; the message says what failed and where.
+/// Thrown when a change cannot be made durable; the message says what failed and where.
 class StoreError : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;
 };
 
-/// Durable storage for Leases. save() returns once the new state has replaced the old one, so
-/// that a restart reads it; it throws StoreError, leaving the previous state intact, if it cannot.
-/// It never throws after the replacement: a change a restart would find is never reported as
-/// failed. (The lease file logs a directory sync that still fails after the replacement.)
+/// Thrown when a change's precondition does not hold in a store shared between hosts: another
+/// host got there first. Nothing was changed; `pool` is the stored state of the pool the change
+/// was about, when the store read it on the way (so the caller can retry without a read of its
+/// own), and `holder` the pool holding a block the change wanted.
+class Conflict : public StoreError {
+public:
+    Conflict(const std::string& message, std::optional<PoolRecord> pool = {}, std::optional<PoolRecord> holder = {})
+        : StoreError(message), pool(std::move(pool)), holder(std::move(holder)) {}
+    std::optional<PoolRecord> pool;
+    std::optional<PoolRecord> holder;
+};
+
+/// Durable storage for the leases, changed one Change at a time.
+///
+/// commit() is called with `lock` held: the caller's state lock, which also guards the store's
+/// queue of changes, so that changes reach the store in the order the caller made them. It
+/// returns, or throws, with `lock` released, and does no I/O while it holds it. It returns once
+/// the change is durable, so that a restart finds it. If the change cannot be made durable it
+/// throws StoreError (Conflict for a failed precondition) after running, with `lock` held, the
+/// `undo` of this change and of every change queued after it that failed with it, newest first.
+/// It never throws after the change became durable: a change a restart would find is never
+/// reported as failed.
 class LeaseStore {
 public:
+    using Undo = std::function<void()>;
     virtual ~LeaseStore() = default;
-    virtual void save(const Leases& leases) = 0;
+    virtual void commit(std::unique_lock<std::mutex>& lock, const Change& change, Undo undo) = 0;
+    /// How long the durable write in flight has been running; zero when none is. Lock-free.
+    virtual std::chrono::nanoseconds writeInFlightFor() const = 0;
 };
 
 }  // namespace gipam::store

@@ -7,15 +7,7 @@
 
 #include "ipam/service.h"
 #include "store/lease_codec.h"
-
-namespace {
-
-class DiscardingStore : public gipam::store::LeaseStore {
-public:
-    void save(const gipam::store::Leases&) override {}
-};
-
-}  // namespace
+#include "store/snapshot_store.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     using namespace gipam;
@@ -25,8 +17,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     } catch (const store::FormatError&) {
         return 0;
     }
-    DiscardingStore discard;
     try {
+        store::SnapshotStore discard(leases, [](const store::Leases&) {});
         const ipam::IpamService service(leases, discard);
         const auto snapshot = service.snapshot();
         if (store::decodeLeases(store::encodeLeases(snapshot)) != snapshot) std::abort();

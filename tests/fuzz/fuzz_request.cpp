@@ -8,17 +8,11 @@
 
 #include "server/plugin_api.h"
 #include "store/lease_codec.h"
+#include "store/snapshot_store.h"
 
 namespace {
 
 using namespace gipam;
-
-// Keeps the last saved state in memory, like a lease file that never fails.
-class MemoryStore : public store::LeaseStore {
-public:
-    void save(const store::Leases& leases) override { saved = leases; }
-    store::Leases saved;
-};
 
 constexpr std::string_view kPaths[] = {
     "/Plugin.Activate",           "/IpamDriver.GetCapabilities", "/IpamDriver.GetDefaultAddressSpaces",
@@ -35,13 +29,16 @@ store::Leases scratchLeases() {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-    static MemoryStore store;
-    static auto* service = new ipam::IpamService(scratchLeases(), store);
+    // Keeps the state in memory, like a lease file that never fails.
+    static auto* store = new store::SnapshotStore(scratchLeases(), [](const store::Leases&) {});
+    static auto* service = new ipam::IpamService(scratchLeases(), *store);
     static std::size_t requests = 0;
     // Start over now and then so the state stays small and inputs stay fast.
     if (++requests % 256 == 0) {
         delete service;
-        service = new ipam::IpamService(scratchLeases(), store);
+        delete store;
+        store = new store::SnapshotStore(scratchLeases(), [](const store::Leases&) {});
+        service = new ipam::IpamService(scratchLeases(), *store);
     }
     if (size == 0) return 0;
     server::PluginApi api(*service);
@@ -53,7 +50,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
     const auto snapshot = service->snapshot();
     if (store::decodeLeases(store::encodeLeases(snapshot)) != snapshot) std::abort();
-    MemoryStore scratch;
+    store::SnapshotStore scratch(snapshot, [](const store::Leases&) {});
     if (ipam::IpamService(snapshot, scratch).snapshot() != snapshot) std::abort();
     return 0;
 }

@@ -25,9 +25,12 @@ using testing::prefix;
 constexpr auto kPatience = 10s;  // a hung test fails instead of blocking the suite
 
 // Each save waits until the test lets it through, so a test can hold a write in flight.
-class GatedLeaseStore : public store::LeaseStore {
+class GatedLeaseStore : public store::SnapshotStore {
 public:
-    void save(const store::Leases& leases) override {
+    explicit GatedLeaseStore(const store::Leases& initial)
+        : SnapshotStore(initial, [this](const store::Leases& leases) { save(leases); }) {}
+
+    void save(const store::Leases& leases) {
         std::unique_lock lock(mutex_);
         const int number = ++started_;
         changed_.notify_all();
@@ -130,8 +133,9 @@ protected:
         ASSERT_TRUE(store_.waitUntilStarted(3));
     }
 
-    GatedLeaseStore store_;
-    IpamService service_{{store::Supernet{prefix("198.18.0.0/16"), 24}, std::nullopt, {}}, store_};
+    const store::Leases supernets_{store::Supernet{prefix("198.18.0.0/16"), 24}, std::nullopt, {}};
+    GatedLeaseStore store_{supernets_};
+    IpamService service_{supernets_, store_};
     std::string poolId_;
 };
 

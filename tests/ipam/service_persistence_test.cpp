@@ -109,7 +109,7 @@ TEST_F(IpamServicePersistenceTest, RebuiltServiceReproducesTheSnapshotExactly) {
     service_.requestAddress({v6, "", {}});
 
     const auto snapshot = service_.snapshot();
-    FakeLeaseStore otherStore;
+    FakeLeaseStore otherStore(snapshot);
     const IpamService rebuilt(snapshot, otherStore);
     EXPECT_EQ(rebuilt.snapshot(), snapshot);
     EXPECT_TRUE(otherStore.saves.empty()) << "loading must not save";
@@ -121,7 +121,7 @@ TEST_F(IpamServicePersistenceTest, RebuiltServiceContinuesWhereTheOldOneStopped)
     service_.requestAddress({serial, "", {}});
     service_.requestAddress({serial, "", {}});
     service_.releaseAddress(serial, "198.18.1.1");
-    FakeLeaseStore otherStore;
+    FakeLeaseStore otherStore(service_.snapshot());
     IpamService rebuilt(service_.snapshot(), otherStore);
     EXPECT_EQ(rebuilt.requestPool(poolRequest()).pool, prefix("198.18.2.0/24"));
     EXPECT_EQ(rebuilt.requestAddress({serial, "", {}}).address, address("198.18.1.3"));
@@ -139,7 +139,7 @@ TEST_F(IpamServicePersistenceTest, LoadedPoolInsideTheSupernetIsCarvedOut) {
                             {},
                             std::nullopt,
                             {{address("198.18.1.1"), address("198.18.1.5")}}});
-    FakeLeaseStore store;
+    FakeLeaseStore store(leases);
     IpamService loaded(leases, store);
     EXPECT_EQ(loaded.requestPool(poolRequest()).pool, prefix("198.18.2.0/24"));
     // Ids from the Go gipam keep working.
@@ -154,7 +154,7 @@ TEST_F(IpamServicePersistenceTest, BroadcastHandedOutByTheGoGipamStaysHeldWithAW
                             {},
                             std::nullopt,
                             {{address("198.18.1.1"), address("198.18.1.3")}}});
-    FakeLeaseStore store;
+    FakeLeaseStore store(leases);
     std::vector<std::string> warnings;
     IpamService loaded(leases, store, &warnings);
     ASSERT_EQ(warnings.size(), 1u);
@@ -172,7 +172,7 @@ TEST_F(IpamServicePersistenceTest, PoolsOutsideAnySupernetLoad) {
     leases.pools.push_back({"gipam-local/198.19.0.0/24", prefix("198.19.0.0/24"), std::nullopt, {}, std::nullopt, {}});
     leases.pools.push_back(
         {"gipam-local/2001:db8:200::/64", prefix("2001:db8:200::/64"), std::nullopt, {}, std::nullopt, {}});
-    FakeLeaseStore store;
+    FakeLeaseStore store(leases);
     const IpamService loaded(leases, store);
     EXPECT_EQ(loaded.snapshot(), leases);
 }

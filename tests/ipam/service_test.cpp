@@ -316,8 +316,9 @@ TEST_F(IpamServiceTest, UnknownPoolIdIsRefused) {
 }
 
 TEST_F(IpamServiceTest, ExhaustedSupernetNamesItAndItsBlockCount) {
-    FakeLeaseStore store;
-    IpamService small({store::Supernet{prefix("198.18.0.0/22"), 24}, std::nullopt, {}}, store);
+    const store::Leases leases{store::Supernet{prefix("198.18.0.0/22"), 24}, std::nullopt, {}};
+    FakeLeaseStore store(leases);
+    IpamService small(leases, store);
     for (int i = 0; i < 4; ++i) small.requestPool({"gipam-local", "", "", {}, false});
     const auto message = ipamErrorOf([&] { small.requestPool({"gipam-local", "", "", {}, false}); });
     EXPECT_PRED_FORMAT2(IsSubstring, "198.18.0.0/22", message);
@@ -327,8 +328,9 @@ TEST_F(IpamServiceTest, ExhaustedSupernetNamesItAndItsBlockCount) {
 }
 
 TEST_F(IpamServiceTest, MissingSupernetForAFamilyIsAClearError) {
-    FakeLeaseStore store;
-    IpamService v4only({store::Supernet{prefix("198.18.0.0/16"), 24}, std::nullopt, {}}, store);
+    const store::Leases leases{store::Supernet{prefix("198.18.0.0/16"), 24}, std::nullopt, {}};
+    FakeLeaseStore store(leases);
+    IpamService v4only(leases, store);
     const auto message = ipamErrorOf([&] { v4only.requestPool({"gipam-local", "", "", {}, true}); });
     EXPECT_PRED_FORMAT2(IsSubstring, "IPv6", message);
     EXPECT_PRED_FORMAT2(IsSubstring, "-v6", message);

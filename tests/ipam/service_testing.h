@@ -1,4 +1,4 @@
-// Shared by the IPAM service tests: a LeaseStore that records saves and fails on demand, and
+// Shared by the IPAM service tests: a store that records saves and fails on demand, and
 // shorthands for prefixes, addresses and options.
 #pragma once
 
@@ -6,21 +6,9 @@
 #include <vector>
 
 #include "ipam/service.h"
-#include "store/lease_store.h"
+#include "store/snapshot_store.h"
 
 namespace gipam::ipam::testing {
-
-/// Remembers every saved state; while `failing` is set, save() throws StoreError like a full disk.
-class FakeLeaseStore : public store::LeaseStore {
-public:
-    void save(const store::Leases& leases) override {
-        if (failing) throw store::StoreError("cannot write /var/lib/gipam/leases.json.tmp: No space left on device");
-        saves.push_back(leases);
-    }
-
-    bool failing = false;
-    std::vector<store::Leases> saves;
-};
 
 inline ip::Prefix prefix(std::string_view text) {
     return ip::Prefix::parse(text);
@@ -38,6 +26,20 @@ inline store::Leases dualStackSupernets() {
             store::Supernet{ip::Prefix::parse("2001:db8:100::/56"), 64},
             {}};
 }
+
+/// A SnapshotStore that remembers every saved state; while `failing` is set, a write throws
+/// StoreError like a full disk.
+class FakeLeaseStore : public store::SnapshotStore {
+public:
+    explicit FakeLeaseStore(const store::Leases& initial = dualStackSupernets())
+        : SnapshotStore(initial, [this](const store::Leases& leases) {
+              if (failing) throw store::StoreError("cannot write /var/lib/gipam/leases.json.tmp: No space left on device");
+              saves.push_back(leases);
+          }) {}
+
+    bool failing = false;
+    std::vector<store::Leases> saves;
+};
 
 /// The message of the IpamError that `action` throws, or "" if it throws none.
 template <typename Action>

@@ -91,7 +91,7 @@ TEST_F(SwarmCopyTest, OtherOverlapsAreStillRefused) {
 
 TEST_F(SwarmCopyTest, CopySurvivesARestartFromTheLeases) {
     const auto copy = requestCopy();
-    FakeLeaseStore store;
+    FakeLeaseStore store(store_.saves.back());
     IpamService restarted(store_.saves.back(), store);
     EXPECT_EQ(restarted.snapshot(), service_.snapshot());
     restarted.releasePool(global_.poolId);

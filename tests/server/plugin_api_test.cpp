@@ -9,17 +9,13 @@
 #include <set>
 
 #include "log/log.h"
+#include "store/snapshot_store.h"
 
 namespace gipam::server {
 namespace {
 
 using Poco::JSON::Object;
 using ::testing::IsSubstring;
-
-class NullStore : public store::LeaseStore {
-public:
-    void save(const store::Leases&) override {}
-};
 
 store::Leases supernets() {
     return {store::Supernet{ip::Prefix::parse("198.18.0.0/16"), 24},
@@ -72,7 +68,7 @@ protected:
         return bodyOf(reply)->optValue<std::string>("PoolID", "");
     }
 
-    NullStore store_;
+    store::SnapshotStore store_{supernets(), [](const store::Leases&) {}};
     ipam::IpamService service_{supernets(), store_};
     PluginApi api_{service_};
 };

@@ -1,0 +1,79 @@
+// The pools gipam holds and the indexes over them: by ID, by prefix, and the blocks cut from
+// the supernets.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "alloc/address_allocator.h"
+#include "alloc/block_allocator.h"
+#include "store/change.h"
+#include "store/leases.h"
+
+namespace gipam::ipam {
+
+using Options = std::map<std::string, std::string>;
+
+/// Whether `poolId` is of `space` ("gipam-local/..."); PoolIDs of the Go gipam are of none.
+bool isInSpace(const std::string& poolId, std::string_view space);
+
+/// Where a round-robin pool's next pick starts, as stored; nullopt for other pools.
+std::optional<ip::Address> storedCursor(const alloc::AddressAllocator& addresses);
+
+/// One held pool. `copyOf`/`copy` link a swarm network's pool and this node's copy of it,
+/// which share one block.
+struct Pool {
+    std::string id;
+    alloc::AddressAllocator addresses;
+    Options options;
+    std::string copyOf;  // the swarm pool whose node-local copy this is, sharing its block
+    std::string copy;    // this pool's node-local copy, if any
+    store::Scope scope = store::Scope::Host;
+    std::uint64_t created = 0;        // the change that granted it (0: loaded at start)
+    std::uint64_t lastRelease = 0;    // the newest release of one of its addresses, but by gcRun
+    std::uint64_t gcRun = 0;          // the gc run (its first look) that released here last
+    std::uint64_t lastGcRelease = 0;  // gcRun's newest release here
+};
+
+/// Held pools never overlap, except a swarm pool and its copy (same prefix). Not thread-safe:
+/// the IPAM service guards it with its state lock.
+class PoolTable {
+public:
+    PoolTable(std::optional<store::Supernet> v4, std::optional<store::Supernet> v6);
+
+    const std::optional<store::Supernet>& supernetFor(ip::Family family) const;
+    /// nullptr without a supernet of the family.
+    alloc::BlockAllocator* blocksFor(ip::Family family);
+
+    /// The held pool overlapping `prefix`, if any.
+    const Pool* overlapping(const ip::Prefix& prefix) const;
+    /// The pool, or nullptr.
+    Pool* find(const std::string& poolId);
+    const std::map<std::string, Pool>& pools() const { return pools_; }
+
+    /// Adds a pool to all indexes (carving its block out of a supernet when inside one, unless
+    /// it shares the block as a copy).
+    void insert(Pool pool);
+    /// Removes a pool from all indexes and returns it; a copy left behind takes over the block.
+    Pool erase(const std::string& poolId);
+
+    /// The stored form of one pool, and of everything.
+    store::PoolRecord record(const Pool& pool) const;
+    store::Leases leases() const;
+
+private:
+    // Held pool prefixes by (family, network) for O(log n) overlap checks.
+    using PrefixIndex = std::map<std::pair<ip::Family, ip::U128>, std::string>;
+
+    std::optional<store::Supernet> v4_;
+    std::optional<store::Supernet> v6_;
+    std::optional<alloc::BlockAllocator> v4Blocks_;
+    std::optional<alloc::BlockAllocator> v6Blocks_;
+    std::map<std::string, Pool> pools_;
+    PrefixIndex prefixes_;
+};
+
+}  // namespace gipam::ipam

@@ -1,0 +1,51 @@
+// Changes to the leases, each with the precondition a store checks before it applies one.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <variant>
+
+#include "store/leases.h"
+
+namespace gipam::store {
+
+/// Where a pool's state is kept once several hosts share one address plan: its block and
+/// addresses on this host alone, or its addresses for every host (a shared or swarm pool).
+/// A store without other hosts keeps both kinds the same way.
+enum class Scope { Host, Cluster };
+
+/// Creates `pool` (with any addresses it holds) and claims its block. Precondition: no pool has
+/// this ID, and, in a store shared between hosts, no other host holds an overlapping block (a
+/// Cluster pool of the same ID and subnet another host created is joined instead).
+struct CreatePool {
+    PoolRecord pool;
+    Scope scope = Scope::Host;
+};
+
+/// Deletes a pool, its addresses and its block claim. Precondition: the pool exists.
+struct DeletePool {
+    std::string poolId;
+};
+
+/// Holds one address of a pool; `next` is the pool's round-robin position afterwards. A held-once
+/// address (a shared pool's gateway) is granted again to another host that asks for it as such.
+/// Precondition: the pool exists and the address is not held (unless held-once by both).
+struct ReserveAddress {
+    std::string poolId;
+    ip::Address address;
+    std::optional<ip::Address> next;
+    bool heldOnce = false;
+};
+
+/// Frees one address of a pool. Precondition: the pool exists and holds the address.
+struct FreeAddress {
+    std::string poolId;
+    ip::Address address;
+};
+
+using Change = std::variant<CreatePool, DeletePool, ReserveAddress, FreeAddress>;
+
+/// The ID of the pool a change is about.
+const std::string& poolIdOf(const Change& change);
+
+}  // namespace gipam::store

@@ -1,0 +1,90 @@
+#include "store/lease_state.h"
+
+#include <memory>
+
+namespace gipam::store {
+
+const std::string& poolIdOf(const Change& change) {
+    return std::visit(
+        [](const auto& c) -> const std::string& {
+            if constexpr (std::is_same_v<std::decay_t<decltype(c)>, CreatePool>) {
+                return c.pool.id;
+            } else {
+                return c.poolId;
+            }
+        },
+        change);
+}
+
+LeaseState::LeaseState(const Leases& leases) : v4_(leases.v4), v6_(leases.v6) {
+    for (const auto& record : leases.pools) apply(CreatePool{record, Scope::Host});
+}
+
+LeaseState::Pool& LeaseState::existing(const std::string& poolId, const char* change) {
+    const auto it = pools_.find(poolId);
+    if (it == pools_.end()) throw StoreError(std::string(change) + " of unknown pool " + poolId);
+    return it->second;
+}
+
+std::function<void()> LeaseState::apply(const Change& change) {
+    if (const auto* create = std::get_if<CreatePool>(&change)) {
+        const auto& record = create->pool;
+        if (pools_.count(record.id)) throw StoreError("pool " + record.id + " is created twice");
+        Pool pool{record, {}};
+        pool.record.addresses.clear();
+        for (const auto& run : record.addresses) {
+            pool.held.insertRun(record.pool.offsetOf(run.first), record.pool.offsetOf(run.last));
+        }
+        pools_.emplace(record.id, std::move(pool));
+        return [this, id = record.id] { pools_.erase(id); };
+    }
+    if (const auto* remove = std::get_if<DeletePool>(&change)) {
+        existing(remove->poolId, "deleting");
+        auto node = std::make_shared<decltype(pools_)::node_type>(pools_.extract(remove->poolId));
+        return [this, node] { pools_.insert(std::move(*node)); };
+    }
+    if (const auto* reserve = std::get_if<ReserveAddress>(&change)) {
+        Pool& pool = existing(reserve->poolId, "reserving an address");
+        const auto& prefix = pool.record.pool;
+        if (!prefix.contains(reserve->address) || !pool.held.insert(prefix.offsetOf(reserve->address))) {
+            throw StoreError("address " + reserve->address.toString() + " of pool " + reserve->poolId +
+                             " cannot be reserved (outside the pool or held)");
+        }
+        const auto previous = pool.record.next;
+        pool.record.next = reserve->next;
+        // Reverted by ID: a newer change reverted first may have put back another Pool object.
+        return [this, id = reserve->poolId, offset = prefix.offsetOf(reserve->address), previous] {
+            auto& undone = pools_.at(id);
+            undone.held.erase(offset);
+            undone.record.next = previous;
+        };
+    }
+    const auto& free = std::get<FreeAddress>(change);
+    Pool& pool = existing(free.poolId, "freeing an address");
+    const auto& prefix = pool.record.pool;
+    if (!prefix.contains(free.address) || !pool.held.erase(prefix.offsetOf(free.address))) {
+        throw StoreError("address " + free.address.toString() + " of pool " + free.poolId + " is not held");
+    }
+    return [this, id = free.poolId, offset = prefix.offsetOf(free.address)] { pools_.at(id).held.insert(offset); };
+}
+
+const PoolRecord* LeaseState::find(const std::string& poolId) const {
+    const auto it = pools_.find(poolId);
+    return it == pools_.end() ? nullptr : &it->second.record;
+}
+
+Leases LeaseState::leases() const {
+    Leases leases{v4_, v6_, {}};
+    leases.pools.reserve(pools_.size());
+    for (const auto& [id, pool] : pools_) {
+        PoolRecord record = pool.record;
+        record.addresses.reserve(pool.held.runs().size());
+        for (const auto& [first, last] : pool.held.runs()) {
+            record.addresses.push_back({record.pool.at(first), record.pool.at(last)});
+        }
+        leases.pools.push_back(std::move(record));
+    }
+    return leases;
+}
+
+}  // namespace gipam::store
