@@ -63,7 +63,15 @@ void PoolTable::insert(Pool pool) {
         prefixes_[key] = pool.id;
     } else {
         if (auto* blocks = blocksFor(prefix.family()); blocks && blocks->supernet().contains(prefix)) {
-            blocks->reserve(prefix);
+            if (!blocks->reserve(prefix)) {
+                // Marked held elsewhere when this host last looked; now it is this host's.
+                std::erase_if(heldElsewhere_, [&](const ip::Prefix& block) {
+                    if (!block.overlaps(prefix)) return false;
+                    blocks->release(block);
+                    return true;
+                });
+                blocks->reserve(prefix);
+            }
         }
         prefixes_.emplace(key, pool.id);
     }
@@ -89,6 +97,18 @@ Pool PoolTable::erase(const std::string& poolId) {
         }
     }
     return pool;
+}
+
+void PoolTable::holdElsewhere(const ip::Prefix& block) {
+    auto* blocks = blocksFor(block.family());
+    if (blocks && blocks->supernet().contains(block) && blocks->reserve(block)) heldElsewhere_.push_back(block);
+}
+
+bool PoolTable::forgetHeldElsewhere() {
+    if (heldElsewhere_.empty()) return false;
+    for (const auto& block : heldElsewhere_) blocksFor(block.family())->release(block);
+    heldElsewhere_.clear();
+    return true;
 }
 
 store::PoolRecord PoolTable::record(const Pool& pool) const {

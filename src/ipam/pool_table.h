@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "alloc/address_allocator.h"
 #include "alloc/block_allocator.h"
@@ -36,6 +37,7 @@ struct Pool {
     std::uint64_t lastRelease = 0;    // the newest release of one of its addresses, but by gcRun
     std::uint64_t gcRun = 0;          // the gc run (its first look) that released here last
     std::uint64_t lastGcRelease = 0;  // gcRun's newest release here
+    bool automaticGranted = false;    // a container address was picked here (no more aux addresses)
 };
 
 /// Held pools never overlap, except a swarm pool and its copy (same prefix). Not thread-safe:
@@ -60,6 +62,11 @@ public:
     /// Removes a pool from all indexes and returns it; a copy left behind takes over the block.
     Pool erase(const std::string& poolId);
 
+    /// Marks a block another host holds, so that picks skip it (if inside a supernet and free).
+    void holdElsewhere(const ip::Prefix& block);
+    /// Forgets every block marked held elsewhere; false if there was none.
+    bool forgetHeldElsewhere();
+
     /// The stored form of one pool, and of everything.
     store::PoolRecord record(const Pool& pool) const;
     store::Leases leases() const;
@@ -74,6 +81,7 @@ private:
     std::optional<alloc::BlockAllocator> v6Blocks_;
     std::map<std::string, Pool> pools_;
     PrefixIndex prefixes_;
+    std::vector<ip::Prefix> heldElsewhere_;
 };
 
 }  // namespace gipam::ipam

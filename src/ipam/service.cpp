@@ -1,6 +1,8 @@
 #include "ipam/service.h"
 
 #include <memory>
+#include <random>
+#include <thread>
 
 #include "ipam/pool_options.h"
 #include "log/log.h"
@@ -73,6 +75,19 @@ std::string poolIdFor(std::string_view space, const ip::Prefix& pool, const std:
     return std::string(space) + "/" + pool.toString() + (range ? "/" + range->toString() : "");
 }
 
+store::Scope scopeOf(const store::PoolRecord& pool) {
+    return isInSpace(pool.id, kGlobalAddressSpace) || pool.options.count(std::string(kNetworkOption))
+               ? store::Scope::Cluster
+               : store::Scope::Host;
+}
+
+void pauseAfterConflict(int attempt) {
+    // Jittered, doubling from 1 ms: two hosts that collided once rarely collide again.
+    thread_local std::minstd_rand random(std::random_device{}());
+    const int ceiling = std::min(1 << attempt, 64) * 1000;
+    std::this_thread::sleep_for(std::chrono::microseconds(ceiling / 2 + random() % (ceiling / 2 + 1)));
+}
+
 std::string_view refusalName(Refusal reason) {
     switch (reason) {
         case Refusal::Overlap: return "overlap";
@@ -81,6 +96,7 @@ std::string_view refusalName(Refusal reason) {
         case Refusal::AlreadyAllocated: return "already_allocated";
         case Refusal::Limit: return "limit";
         case Refusal::StoreFailure: return "store_failure";
+        case Refusal::Contention: return "contention";
         case Refusal::Invalid: break;
     }
     return "invalid";
@@ -103,8 +119,9 @@ IpamService::IpamService(const store::Leases& leases, store::LeaseStore& store, 
         } catch (const IpamError& error) {
             throw IpamError(where + error.what(), error.reason());
         }
+        const auto scope = store.shared() && copyOf.empty() ? scopeOf(record) : store::Scope::Host;
         Pool pool{record.id, alloc::AddressAllocator(record.pool, record.subPool, orderFor(options)), record.options,
-                  copyOf, {}, store::Scope::Host, 0, 0, 0, 0};
+                  copyOf, {}, scope, 0, 0, 0, 0};
         for (auto run : record.addresses) {
             if (record.pool.family() == ip::Family::V4 && run.last == record.pool.last() &&
                 pool.addresses.isReservedByProtocol(run.last)) {
@@ -154,6 +171,8 @@ void IpamService::commit(std::unique_lock<std::mutex>& lock, const store::Change
     ++lastChange_;
     try {
         store_.commit(lock, change, std::move(undo));
+    } catch (const store::Conflict&) {
+        throw;  // the caller retries, or refuses naming what is in the way
     } catch (const store::StoreError& error) {
         throw IpamError(std::string("gipam could not save the change: ") + error.what(), Refusal::StoreFailure);
     }
@@ -161,13 +180,14 @@ void IpamService::commit(std::unique_lock<std::mutex>& lock, const store::Change
 
 void IpamService::dropPool(std::unique_lock<std::mutex>& lock, const std::string& poolId) {
     auto pool = std::make_shared<Pool>(table_.erase(poolId));
-    commit(lock, store::DeletePool{poolId}, [this, pool] { table_.insert(std::move(*pool)); });
+    const store::DeletePool remove{poolId, pool->scope, !pool->copyOf.empty() || !pool->copy.empty()};
+    commit(lock, remove, [this, pool] { table_.insert(std::move(*pool)); });
 }
 
 bool IpamService::freeAddress(std::unique_lock<std::mutex>& lock, Pool& pool, const ip::Address& address) {
     if (!pool.addresses.release(address)) return false;
     // Undo by ID: a later change being undone first may have replaced the Pool object.
-    commit(lock, store::FreeAddress{pool.id, address},
+    commit(lock, store::FreeAddress{pool.id, address, pool.scope},
            [this, id = pool.id, address] { table_.find(id)->addresses.reserve(address); });
     return true;
 }
@@ -214,17 +234,79 @@ PoolGrant IpamService::requestPool(const PoolRequest& request) {
     }
     checkOptionLimits(request.options);
     const auto options = PoolOptions::parse(request.options);
+    const auto named = request.options.find(std::string(kNetworkOption));
+    const std::string name = named == request.options.end() ? std::string() : named->second;
+    const bool cluster = store_.shared() && (space == kGlobalAddressSpace || !name.empty());
+    // Conflicts mean another host got there first: learn what it holds and try again, a bounded
+    // number of times, apart by a jittered pause so that hosts colliding once do not again.
+    std::string lastConflict;
+    for (int attempt = 0; attempt < kConflictAttempts; ++attempt) {
+        if (attempt > 0) pauseAfterConflict(attempt);
+        // A shared pool another host created is granted as it is there.
+        std::optional<store::PoolRecord> existing;
+        if (cluster && !name.empty()) {
+            try {
+                existing = store_.findShared(name);
+            } catch (const store::StoreError& error) {
+                throw IpamError(std::string("gipam could not read shared pool ") + name + ": " + error.what(),
+                                Refusal::StoreFailure);
+            }
+        }
+        try {
+            return grantPool(space, request, options, cluster ? store::Scope::Cluster : store::Scope::Host, name,
+                             existing);
+        } catch (const store::Conflict& conflict) {
+            lastConflict = conflict.what();
+            metrics::instruments().storeConflicts.fetch_add(1, std::memory_order_relaxed);
+            std::unique_lock lock(mutex_);
+            for (const auto& block : conflict.blocks) table_.holdElsewhere(block.pool);
+            // A subnet asked for by name is that subnet or nothing.
+            const bool dynamic = request.pool.empty() || parsePrefix(request.pool, "subnet").network().value() == 0;
+            if (!dynamic && conflict.holder && !cluster) {
+                lock.unlock();
+                throw IpamError(lastConflict, Refusal::Overlap);
+            }
+        }
+    }
+    throw IpamError("gave up after " + std::to_string(kConflictAttempts) + " conflicts with other hosts in etcd (last: " +
+                        lastConflict + ")",
+                    Refusal::Contention);
+}
 
+PoolGrant IpamService::grantPool(std::string_view space, const PoolRequest& request, const PoolOptions& options,
+                                 store::Scope scope, const std::string& name,
+                                 const std::optional<store::PoolRecord>& existing) {
     std::unique_lock lock(mutex_);
     std::optional<ip::Prefix> subPool;
     std::string copyOf;
+    const auto pick = [&](ip::Family family, std::optional<int> length) {
+        try {
+            return pickBlock(family, length);
+        } catch (const IpamError& error) {
+            // Blocks other hosts held when this one last looked may be free again.
+            if (error.reason() != Refusal::Exhausted || !table_.forgetHeldElsewhere()) throw;
+            return pickBlock(family, length);
+        }
+    };
     ip::Prefix prefix = [&] {
+        if (existing) {
+            if (!request.pool.empty() && parsePrefix(request.pool, "subnet") != existing->pool) {
+                throw IpamError("shared pool " + name + " is " + existing->pool.toString() + " (pool " + existing->id +
+                                "), not " + request.pool);
+            }
+            subPool = existing->subPool;
+            if (table_.find(existing->id)) {
+                throw IpamError("shared pool " + name + " (" + existing->id + ") is held on this host already",
+                                Refusal::Overlap);
+            }
+            return existing->pool;
+        }
         if (request.pool.empty()) {
             if (!request.subPool.empty()) {
                 throw IpamError("ip-range " + request.subPool + " needs a subnet (--subnet) to lie in");
             }
             const ip::Family family = request.v6 ? ip::Family::V6 : ip::Family::V4;
-            return pickBlock(family, options.blockLength(family));
+            return pick(family, options.blockLength(family));
         }
         // The subnet decides the family: swarmkit sends V6 false also for IPv6 subnets.
         const ip::Prefix requested = parsePrefix(request.pool, "subnet");
@@ -233,7 +315,7 @@ PoolGrant IpamService::requestPool(const PoolRequest& request) {
                             std::string(ip::familyName(requested.family())) + " address space");
         }
         // Docker 29 sends an all-zero prefix to mean "any block of this size".
-        if (requested.network().value() == 0) return pickBlock(requested.family(), requested.length());
+        if (requested.network().value() == 0) return pick(requested.family(), requested.length());
         if (isIpv4Mapped(requested)) {
             throw IpamError("subnet " + requested.toString() +
                             " is IPv4-mapped IPv6 (::ffff:0:0/96); give IPv4 subnets in IPv4 form");
@@ -248,16 +330,21 @@ PoolGrant IpamService::requestPool(const PoolRequest& request) {
         checkStaticPool(requested);
         return requested;
     }();
-
-    const std::string id = poolIdFor(space, prefix, subPool);
+    // A shared pool's ID is the same on every host: the creator's space, as for the local pools.
+    const std::string id = existing ? existing->id : poolIdFor(space, prefix, subPool);
     const std::uint64_t change = lastChange_ + 1;  // commit() numbers it
-    Pool pool{id, alloc::AddressAllocator(prefix, subPool, orderFor(options)), request.options, copyOf, {},
-              store::Scope::Host, change, change, 0, 0};
-    store::CreatePool create{table_.record(pool), pool.scope};
+    Pool pool{id, alloc::AddressAllocator(prefix, subPool, orderFor(options)),
+              existing ? existing->options : request.options, copyOf, {}, copyOf.empty() ? scope : store::Scope::Host,
+              change, change, 0, 0};
+    if (existing) {
+        for (const auto& run : existing->addresses) pool.addresses.reserveRun(run.first, run.last);
+    }
+    store::CreatePool create{table_.record(pool), pool.scope, !copyOf.empty(), name};
     table_.insert(std::move(pool));
     commit(lock, create, [this, id] { table_.erase(id); });
     log::info("RequestPool " + id + " granted " + prefix.toString() +
-              (copyOf.empty() ? "" : " (this node's copy of swarm pool " + copyOf + ")"));
+              (copyOf.empty() ? "" : " (this node's copy of swarm pool " + copyOf + ")") +
+              (name.empty() || scope != store::Scope::Cluster ? "" : (existing ? " (joined shared pool " : " (created shared pool ") + name + ")"));
     return {id, prefix};
 }
 
@@ -269,18 +356,98 @@ void IpamService::releasePool(const std::string& poolId) {
 }
 
 AddressGrant IpamService::requestAddress(const AddressRequest& request) {
+    std::string lastConflict;
+    bool refreshed = false;
+    bool heldOnce = true;  // a shared pool's gateway or aux address, until that turns out taken
+    for (int attempt = 0; attempt < kConflictAttempts; ++attempt) {
+        if (attempt > 0) pauseAfterConflict(attempt);
+        bool triedHeldOnce = false;
+        try {
+            return grantAddress(request, heldOnce, triedHeldOnce);
+        } catch (const store::Conflict& conflict) {
+            lastConflict = conflict.what();
+            metrics::instruments().storeConflicts.fetch_add(1, std::memory_order_relaxed);
+            // Another host holds the address: learn what else it took since this host last looked.
+            std::unique_lock lock(mutex_);
+            if (Pool* pool = table_.find(request.poolId); pool && conflict.pool) {
+                for (const auto& run : conflict.pool->addresses) {
+                    for (ip::U128 value = run.first.value(); value <= run.last.value(); ++value) {
+                        pool->addresses.reserve(ip::Address(run.first.family(), value));
+                    }
+                }
+            }
+            lock.unlock();
+            if (triedHeldOnce) {
+                heldOnce = false;
+            } else if (!request.address.empty()) {
+                throw IpamError(lastConflict, Refusal::AlreadyAllocated);
+            }
+        } catch (const IpamError& error) {
+            // Addresses other hosts held when this one last looked may be free again: read once.
+            if (error.reason() != Refusal::Exhausted || refreshed || !refreshClusterPool(request.poolId)) throw;
+            refreshed = true;
+        }
+    }
+    throw IpamError("gave up after " + std::to_string(kConflictAttempts) + " conflicts with other hosts in etcd (last: " +
+                        lastConflict + ")",
+                    Refusal::Contention);
+}
+
+bool IpamService::refreshClusterPool(const std::string& poolId) {
+    {
+        std::lock_guard lock(mutex_);
+        const Pool* pool = table_.find(poolId);
+        if (!pool || pool->scope != store::Scope::Cluster) return false;
+    }
+    std::optional<store::PoolRecord> stored;
+    try {
+        stored = store_.readPool(poolId);
+    } catch (const store::StoreError& error) {
+        throw IpamError(std::string("gipam could not read pool ") + poolId + ": " + error.what(), Refusal::StoreFailure);
+    }
+    if (!stored) return false;
+    std::lock_guard lock(mutex_);
+    Pool* pool = table_.find(poolId);
+    if (!pool) return false;
+    auto& addresses = pool->addresses;
+    alloc::AddressAllocator fresh(addresses.pool(), addresses.range(), addresses.order());
+    for (const auto& run : stored->addresses) fresh.reserveRun(run.first, run.last);
+    fresh.setCursor(addresses.cursor());
+    addresses = std::move(fresh);
+    return true;
+}
+
+AddressGrant IpamService::grantAddress(const AddressRequest& request, bool heldOnceAllowed, bool& triedHeldOnce) {
     std::unique_lock lock(mutex_);
     Pool& pool = findPool(request.poolId);
     auto& addresses = pool.addresses;
     const ip::U128 cursor = addresses.cursor();
+    const bool gateway = isGatewayRequest(request.options);
     std::optional<ip::Address> granted;
-    if (request.address.empty()) {
-        granted = isGatewayRequest(request.options) ? addresses.allocateLowestInPool() : addresses.allocate();
+    // Held once in a pool shared between hosts: its gateway, and the addresses asked for by
+    // value before this host's first container (--aux-address). Whichever host asks first
+    // holds it; the others get it too.
+    const bool heldOnce = heldOnceAllowed && pool.scope == store::Scope::Cluster &&
+                          (gateway || (!request.address.empty() && !pool.automaticGranted));
+    bool heldHereAlready = false;
+    if (heldOnce) {
+        triedHeldOnce = true;
+        const ip::Address address = request.address.empty() ? addresses.pool().at(addresses.pool().lastOffset() > 1 ? 1 : 0)
+                                                            : parseAddress(request.address, "requested address");
+        const auto result = addresses.reserve(address);
+        heldHereAlready = result == ReserveResult::AlreadyHeld;
+        if (result != ReserveResult::Reserved && !heldHereAlready) {
+            throw IpamError(describeReserveFailure(result, address, addresses.pool(), pool.id), Refusal::Invalid);
+        }
+        granted = address;
+    } else if (request.address.empty()) {
+        granted = gateway ? addresses.allocateLowestInPool() : addresses.allocate();
         if (!granted) {
             const auto& range = addresses.range();
             throw IpamError("no free " + std::string(ip::familyName(addresses.pool().family())) + " address in " +
                             (range ? "ip-range " + range->toString() + " of " : std::string()) + "pool " + pool.id, Refusal::Exhausted);
         }
+        if (!gateway) pool.automaticGranted = true;
     } else {
         const ip::Address address = parseAddress(request.address, "requested address");
         const auto result = addresses.reserve(address);
@@ -292,11 +459,11 @@ AddressGrant IpamService::requestAddress(const AddressRequest& request) {
     }
     const std::string id = pool.id;
     const AddressGrant grant{*granted, addresses.pool().length()};
-    store::ReserveAddress reserve{id, *granted, storedCursor(addresses), false};
+    store::ReserveAddress reserve{id, *granted, storedCursor(addresses), pool.scope, heldOnce};
     // Undo by ID: a later change being undone first may have replaced the Pool object.
-    commit(lock, reserve, [this, id, address = *granted, cursor] {
+    commit(lock, reserve, [this, id, address = *granted, cursor, heldHereAlready] {
         auto& undone = table_.find(id)->addresses;
-        undone.release(address);
+        if (!heldHereAlready) undone.release(address);
         undone.setCursor(cursor);
     });
     const auto endpoint = request.options.find(std::string(kEndpointNameOption));

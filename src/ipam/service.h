@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "ipam/pool_options.h"
 #include "ipam/pool_table.h"
 #include "store/lease_store.h"
 
@@ -22,17 +23,29 @@ inline constexpr std::string_view kRequestAddressType = "RequestAddressType";
 inline constexpr std::string_view kGatewayType = "com.docker.network.gateway";
 /// Pool option: hand addresses out round-robin instead of lowest first.
 inline constexpr std::string_view kSerialOption = "com.docker.network.ipam.serial";
+/// Pool option (--ipam-opt gipam.network=NAME): with etcd, the pool of that name on every host,
+/// its addresses allocated cluster-wide.
+inline constexpr std::string_view kNetworkOption = "gipam.network";
+/// How often a request is tried when other hosts keep getting there first.
+inline constexpr int kConflictAttempts = 8;
 /// RequestAddress option naming the container (Docker 29+); only logged.
 inline constexpr std::string_view kEndpointNameOption = "com.docker.network.endpoint.name";
+
+/// Where a stored pool is kept when hosts share a store: Cluster for swarm's (gipam-global) and
+/// shared (kNetworkOption) pools, Host for the rest.
+store::Scope scopeOf(const store::PoolRecord& pool);
+
+/// Sleeps before try `attempt` (1, 2, ...) after a conflict with another host.
+void pauseAfterConflict(int attempt);
 
 /// The PoolID gipam gives a pool: "<space>/<pool>[/<ip-range>]". It never changes.
 std::string poolIdFor(std::string_view space, const ip::Prefix& pool, const std::optional<ip::Prefix>& range);
 
 /// Why a request was refused: a fixed set, so that metrics labelled with it stay bounded.
-enum class Refusal { Invalid, Overlap, Exhausted, UnknownPool, AlreadyAllocated, Limit, StoreFailure };
+enum class Refusal { Invalid, Overlap, Exhausted, UnknownPool, AlreadyAllocated, Limit, StoreFailure, Contention };
 inline constexpr Refusal kRefusals[] = {Refusal::Invalid,     Refusal::Overlap,          Refusal::Exhausted,
                                         Refusal::UnknownPool, Refusal::AlreadyAllocated, Refusal::Limit,
-                                        Refusal::StoreFailure};
+                                        Refusal::StoreFailure, Refusal::Contention};
 /// "overlap", "exhausted", ... (snake case, for metric labels).
 std::string_view refusalName(Refusal reason);
 
@@ -128,6 +141,13 @@ public:
     std::chrono::nanoseconds writeInFlightFor() const { return store_.writeInFlightFor(); }
 
 private:
+    // One try of requestPool: Conflict when another host got there first.
+    PoolGrant grantPool(std::string_view space, const PoolRequest& request, const PoolOptions& options,
+                        store::Scope scope, const std::string& name, const std::optional<store::PoolRecord>& existing);
+    // One try of requestAddress; `triedHeldOnce` tells whether it asked to hold the address once.
+    AddressGrant grantAddress(const AddressRequest& request, bool heldOnceAllowed, bool& triedHeldOnce);
+    // Reads a Cluster pool's addresses from the store again; false if it is not one.
+    bool refreshClusterPool(const std::string& poolId);
     // Makes `change` (already made in memory) durable through the store; `lock` is released on
     // return. If it fails, `undo` and those of the changes that failed with it have run.
     void commit(std::unique_lock<std::mutex>& lock, const store::Change& change, store::LeaseStore::Undo undo);

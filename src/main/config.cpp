@@ -1,5 +1,7 @@
 #include "main/config.h"
 
+#include <unistd.h>
+
 #include <grp.h>
 
 #include <CLI/CLI.hpp>
@@ -142,6 +144,19 @@ ParseResult parseCommandLine(std::vector<std::string> rawArgs) {
     app.add_option("--metrics-address", config.metricsAddress,
                    "Also serve GET /metrics on this TCP host:port, for Prometheus (the plugin socket always has it)")
         ->envname("GIPAM_METRICS_ADDRESS");
+    std::string etcdEndpoints;
+    app.add_option("--etcd-endpoints", etcdEndpoints,
+                   "Share one address plan with other hosts through etcd: its client URLs, comma-separated")
+        ->envname("GIPAM_ETCD_ENDPOINTS");
+    app.add_option("--node-id", config.nodeId, "This host's name in etcd (default: the hostname)")
+        ->envname("GIPAM_NODE_ID");
+    app.add_option("--etcd-prefix", config.etcdPrefix, "Prefix of gipam's keys in etcd")
+        ->envname("GIPAM_ETCD_PREFIX")
+        ->capture_default_str();
+    app.add_option("--etcd-cacert", config.etcdCa, "CA that etcd's certificate comes from (https endpoints)")
+        ->envname("GIPAM_ETCD_CACERT");
+    app.add_option("--etcd-cert", config.etcdCertificate, "Client certificate for etcd")->envname("GIPAM_ETCD_CERT");
+    app.add_option("--etcd-key", config.etcdKey, "Its private key")->envname("GIPAM_ETCD_KEY");
     app.set_version_flag("--version", std::string("gipam ") + GIPAM_VERSION);
     // Commands run instead of the daemon, with the daemon's flags (-file, --socket, --name, -v4...).
     app.fallthrough();
@@ -176,7 +191,12 @@ ParseResult parseCommandLine(std::vector<std::string> rawArgs) {
     dockerHostOption(rebuild);
     bool fromDocker = false;
     rebuild->add_flag("--from-docker", fromDocker, "Required: the source is dockerd's view")->required();
-    for (auto* command : {leases, check, gc, rebuild}) {
+    auto* node = app.add_subcommand("node", "Hosts sharing an address plan in etcd (--etcd-endpoints)");
+    auto* nodeRemove = node->add_subcommand(
+        "remove", "Free in etcd every block and address a host held: only for a host that is gone for good");
+    nodeRemove->add_option("NODE", config.removeNode, "The host's --node-id")->required();
+    node->require_subcommand(1);
+    for (auto* command : {leases, check, gc, rebuild, nodeRemove}) {
         command->footer("Also takes gipam's own flags, with their variables: -file (GIPAM_FILE), --socket, --name, "
                         "-v4, -v6, ... (gipam --help).");
     }
@@ -197,6 +217,7 @@ ParseResult parseCommandLine(std::vector<std::string> rawArgs) {
     if (check->parsed()) config.command = Command::Check;
     if (gc->parsed()) config.command = Command::Gc;
     if (rebuild->parsed()) config.command = Command::Rebuild;
+    if (nodeRemove->parsed()) config.command = Command::NodeRemove;
     config.dockerSocket = dockerHost.rfind("unix://", 0) == 0 ? dockerHost.substr(7) : dockerHost;
     try {
         const bool talksToDocker = config.command == Command::Check || config.command == Command::Gc ||
@@ -217,6 +238,32 @@ ParseResult parseCommandLine(std::vector<std::string> rawArgs) {
             throw UsageError("--name '" + config.name + "': must be a non-empty file name");
         }
         checkTls(config);
+        for (std::size_t start = 0; start < etcdEndpoints.size();) {
+            const auto comma = std::min(etcdEndpoints.find(',', start), etcdEndpoints.size());
+            const auto endpoint = etcdEndpoints.substr(start, comma - start);
+            if (!endpoint.empty()) {
+                if (endpoint.rfind("http://", 0) != 0 && endpoint.rfind("https://", 0) != 0) {
+                    throw UsageError("--etcd-endpoints " + etcdEndpoints + ": " + endpoint +
+                                     " is not an http:// or https:// URL");
+                }
+                config.etcdEndpoints.push_back(endpoint);
+            }
+            start = comma + 1;
+        }
+        if (config.command == Command::NodeRemove && config.etcdEndpoints.empty()) {
+            throw UsageError("node remove needs --etcd-endpoints (or GIPAM_ETCD_ENDPOINTS)");
+        }
+        if (config.nodeId.empty()) {
+            char host[256] = {};
+            ::gethostname(host, sizeof host - 1);
+            config.nodeId = host;
+        }
+        if (config.nodeId.empty() || config.nodeId.find_first_of("/ ") != std::string::npos) {
+            throw UsageError("--node-id '" + config.nodeId + "': must be non-empty, without '/' or spaces");
+        }
+        if (config.etcdPrefix.empty() || config.etcdPrefix.front() != '/' || config.etcdPrefix.back() == '/') {
+            throw UsageError("--etcd-prefix '" + config.etcdPrefix + "': must start with '/' and not end with one");
+        }
         config.v4 = parseSupernet(*v4Option, *v4abOption, v4, v4ab, ip::Family::V4, args);
         config.v6 = parseSupernet(*v6Option, *v6abOption, v6, v6ab, ip::Family::V6, args);
     } catch (const UsageError& error) {

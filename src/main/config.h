@@ -26,7 +26,7 @@ struct SupernetSetting {
 };
 
 /// What gipam was asked to do: serve (the default), or a command that does one thing and exits.
-enum class Command { Serve, Leases, Check, Gc, Rebuild };
+enum class Command { Serve, Leases, Check, Gc, Rebuild, NodeRemove };
 
 struct Config {
     Command command = Command::Serve;
@@ -50,6 +50,13 @@ struct Config {
     // Mutual TLS on TCP: gipam's certificate, key and the CA its clients' certificates come from,
     // and dockerd's client certificate and key for the .json spec file. All empty: plain TCP.
     std::string tlsCertificate, tlsKey, tlsCa, dockerTlsCertificate, dockerTlsKey;
+    // Several hosts, one address plan: etcd's client URLs (empty: the lease file alone), this
+    // host's name there, the key prefix, and TLS to etcd.
+    std::vector<std::string> etcdEndpoints;
+    std::string nodeId;
+    std::string etcdPrefix = "/gipam";
+    std::string etcdCa, etcdCertificate, etcdKey;
+    std::string removeNode;  // node remove: the host whose blocks and addresses to free
 };
 
 /// Parsed command line, or the exit status when the program should stop right away

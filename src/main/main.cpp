@@ -12,6 +12,7 @@
 #include "server/metrics_server.h"
 #include "server/plugin_server.h"
 #include "server/systemd.h"
+#include "store/cluster_store.h"
 #include "store/lease_file.h"
 #include "store/snapshot_store.h"
 
@@ -52,6 +53,15 @@ int printLeases(const config::Config& config) {
     return 0;
 }
 
+// `gipam node remove NODE`: frees in etcd what a host that is gone for good held.
+int removeNode(const config::Config& config) {
+    store::EtcdClient etcd(config.etcdEndpoints, store::EtcdTls{config.etcdCa, config.etcdCertificate, config.etcdKey});
+    const auto removal = store::ClusterStore::removeNode(etcd, config.etcdPrefix, config.removeNode);
+    std::cout << "freed in etcd for host " << config.removeNode << ": " << removal.blocks << " blocks, "
+              << removal.addresses << " addresses in shared pools; left " << removal.pools << " shared pools\n";
+    return 0;
+}
+
 // The commands that are not the daemon. check's exit status 1 means "found something", so their
 // errors exit with 2.
 int runCommand(const config::Config& config) {
@@ -61,12 +71,37 @@ int runCommand(const config::Config& config) {
             case config::Command::Check: return commands::check(config);
             case config::Command::Gc: return commands::gc(config);
             case config::Command::Rebuild: return commands::rebuild(config);
+            case config::Command::NodeRemove: return removeNode(config);
             case config::Command::Serve: break;
         }
     } catch (const std::exception& error) {
         std::cerr << "gipam: " << error.what() << "\n";
     }
     return 2;
+}
+
+// With etcd: the first host writes the supernets into etcd, the others take what etcd holds and
+// warn about flags or a lease file that differ. Unreachable etcd leaves the lease file's plan.
+void adoptPlan(const config::Config& config, store::EtcdClient& etcd, store::LeaseFile& leaseFile,
+               store::Leases& leases) {
+    store::Leases plan;
+    try {
+        plan = store::ClusterStore::agreePlan(etcd, config.etcdPrefix, leases);
+    } catch (const store::EtcdUnavailable& error) {
+        log::warning(std::string("etcd is unreachable at start, serving the lease file's plan: ") + error.what());
+        return;
+    }
+    if (plan.v4 == leases.v4 && plan.v6 == leases.v6) {
+        log::info("address plan shared through etcd (" + etcd.endpoints().front() + "): " + describeSupernets(plan));
+        return;
+    }
+    const auto differences = config::differencesFromLeases(config, plan);
+    log::warning("etcd holds the address plan " + describeSupernets(plan) + ", not this host's " +
+                 describeSupernets(leases) + "; using etcd's" +
+                 (differences.empty() ? std::string() : " (ignoring flags that differ from it)"));
+    leases.v4 = plan.v4;
+    leases.v6 = plan.v6;
+    leaseFile.save(leases);
 }
 
 int run(const config::Config& config) {
@@ -97,7 +132,23 @@ int run(const config::Config& config) {
             "networks need --ipv4=false (Docker 28+) or an IPv4 --subnet");
     }
 
-    store::SnapshotStore store(leases, [&leaseFile](const store::Leases& state) { leaseFile.save(state); });
+    std::optional<store::EtcdClient> etcd;
+    if (!config.etcdEndpoints.empty()) {
+        etcd.emplace(config.etcdEndpoints, store::EtcdTls{config.etcdCa, config.etcdCertificate, config.etcdKey});
+        adoptPlan(config, *etcd, leaseFile, leases);
+    }
+    store::SnapshotStore fileStore(leases, [&leaseFile](const store::Leases& state) { leaseFile.save(state); });
+    std::optional<store::ClusterStore> clusterStore;
+    if (etcd) {
+        clusterStore.emplace(fileStore, *etcd, config.nodeId, config.etcdPrefix);
+        try {
+            clusterStore->reconcile(leases, ipam::scopeOf);
+        } catch (const store::EtcdUnavailable& error) {
+            log::warning(std::string("cannot check this host's blocks in etcd at start: ") + error.what() +
+                         "; pools of this host's own keep working, the rest waits for etcd");
+        }
+    }
+    store::LeaseStore& store = clusterStore ? static_cast<store::LeaseStore&>(*clusterStore) : fileStore;
     std::vector<std::string> warnings;
     ipam::IpamService service = [&] {
         try {

@@ -122,6 +122,9 @@ std::string exposition(const std::string_view* refusalNames, std::size_t refusal
     m.changesPerWrite.appendTo(out, "gipam_changes_per_durable_write", "");
     appendHelp(out, "gipam_durable_write_failures_total", "counter", "Durable writes that failed; their changes were undone.");
     out += "gipam_durable_write_failures_total " + std::to_string(m.failedWrites.load(std::memory_order_relaxed)) + "\n";
+    appendHelp(out, "gipam_store_conflicts_total", "counter",
+               "Changes that found another host's change in the way in etcd, and were tried again.");
+    out += "gipam_store_conflicts_total " + std::to_string(m.storeConflicts.load(std::memory_order_relaxed)) + "\n";
     appendHelp(out, "gipam_refusals_total", "counter", "Requests refused by the IPAM rules, by reason.");
     for (std::size_t i = 0; i < refusalKinds && i < Instruments::kRefusalKinds; ++i) {
         out += "gipam_refusals_total{reason=\"" + std::string(refusalNames[i]) + "\"} " +

@@ -67,6 +67,7 @@ struct Instruments {
     Histogram<kSecondsBuckets.size()> durableWriteSeconds{kSecondsBuckets};
     Histogram<kBatchBuckets.size()> changesPerWrite{kBatchBuckets};
     std::atomic<std::uint64_t> failedWrites{0};
+    std::atomic<std::uint64_t> storeConflicts{0};  // changes another host's got in the way of
     static constexpr std::size_t kRefusalKinds = 16;
     std::atomic<std::uint64_t> refusals[kRefusalKinds] = {};
 

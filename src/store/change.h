@@ -20,11 +20,17 @@ enum class Scope { Host, Cluster };
 struct CreatePool {
     PoolRecord pool;
     Scope scope = Scope::Host;
+    /// The block is claimed already, by the pool this one is a swarm copy of.
+    bool sharesBlock = false;
+    /// The name other hosts find a shared pool by (findShared); "" for none.
+    std::string name;
 };
 
 /// Deletes a pool, its addresses and its block claim. Precondition: the pool exists.
 struct DeletePool {
     std::string poolId;
+    Scope scope = Scope::Host;
+    bool sharesBlock = false;  // a copy whose block another pool still holds
 };
 
 /// Holds one address of a pool; `next` is the pool's round-robin position afterwards. A held-once
@@ -34,6 +40,7 @@ struct ReserveAddress {
     std::string poolId;
     ip::Address address;
     std::optional<ip::Address> next;
+    Scope scope = Scope::Host;
     bool heldOnce = false;
 };
 
@@ -41,6 +48,7 @@ struct ReserveAddress {
 struct FreeAddress {
     std::string poolId;
     ip::Address address;
+    Scope scope = Scope::Host;
 };
 
 using Change = std::variant<CreatePool, DeletePool, ReserveAddress, FreeAddress>;

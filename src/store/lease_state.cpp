@@ -17,7 +17,7 @@ const std::string& poolIdOf(const Change& change) {
 }
 
 LeaseState::LeaseState(const Leases& leases) : v4_(leases.v4), v6_(leases.v6) {
-    for (const auto& record : leases.pools) apply(CreatePool{record, Scope::Host});
+    for (const auto& record : leases.pools) apply(CreatePool{record, Scope::Host, false, {}});
 }
 
 LeaseState::Pool& LeaseState::existing(const std::string& poolId, const char* change) {

@@ -6,6 +6,8 @@
 #include <mutex>
 #include <optional>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "store/change.h"
 #include "store/leases.h"
@@ -19,15 +21,17 @@ public:
 };
 
 /// Thrown when a change's precondition does not hold in a store shared between hosts: another
-/// host got there first. Nothing was changed; `pool` is the stored state of the pool the change
-/// was about, when the store read it on the way (so the caller can retry without a read of its
-/// own), and `holder` the pool holding a block the change wanted.
+/// host got there first. Nothing was changed. What the store learnt on the way comes with it, so
+/// that the caller can retry without a read of its own: `pool`, the addresses other hosts hold in
+/// the pool the change was about; `blocks`, pools of other hosts whose blocks overlap the block
+/// wanted or lie after it (`holder` among them, the one in the way, when known).
 class Conflict : public StoreError {
 public:
-    Conflict(const std::string& message, std::optional<PoolRecord> pool = {}, std::optional<PoolRecord> holder = {})
-        : StoreError(message), pool(std::move(pool)), holder(std::move(holder)) {}
+    using StoreError::StoreError;
     std::optional<PoolRecord> pool;
+    std::vector<PoolRecord> blocks;
     std::optional<PoolRecord> holder;
+    std::string holderNode;
 };
 
 /// Durable storage for the leases, changed one Change at a time.
@@ -47,6 +51,15 @@ public:
     virtual void commit(std::unique_lock<std::mutex>& lock, const Change& change, Undo undo) = 0;
     /// How long the durable write in flight has been running; zero when none is. Lock-free.
     virtual std::chrono::nanoseconds writeInFlightFor() const = 0;
+
+    /// Whether other hosts share this store (then Conflict can happen, and the reads below answer).
+    virtual bool shared() const { return false; }
+    /// The shared pool created under `name`, with the addresses every host holds in it; nullopt
+    /// if there is none. Does I/O: call without the state lock.
+    virtual std::optional<PoolRecord> findShared(const std::string& /*name*/) { return std::nullopt; }
+    /// A Cluster pool as stored, with the addresses every host holds; nullopt if it is gone.
+    /// Does I/O: call without the state lock.
+    virtual std::optional<PoolRecord> readPool(const std::string& /*poolId*/) { return std::nullopt; }
 };
 
 }  // namespace gipam::store

@@ -1,0 +1,531 @@
+#include "store/cluster_store.h"
+
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+
+#include <set>
+
+#include "json/json_string.h"
+#include "log/log.h"
+#include "store/lease_codec.h"
+
+namespace gipam::store {
+namespace {
+
+std::string hexOf(const ip::Address& address) {
+    const int digits = address.family() == ip::Family::V4 ? 8 : 32;
+    std::string text(static_cast<std::size_t>(digits), '0');
+    ip::U128 value = address.value();
+    for (int i = digits - 1; i >= 0; --i, value >>= 4) text[static_cast<std::size_t>(i)] = "0123456789abcdef"[value & 0xf];
+    return text;
+}
+
+ip::Prefix truncated(const ip::Prefix& prefix, int length) {
+    const auto mask = ~ip::lowMask(ip::bitWidth(prefix.family()) - length);
+    return ip::Prefix(ip::Address(prefix.family(), prefix.network().value() & mask), length);
+}
+
+// One pool as etcd keeps it: the lease file's JSON for that pool alone, without addresses.
+std::string encodePool(PoolRecord record) {
+    record.addresses.clear();
+    return encodeLeases({std::nullopt, std::nullopt, {std::move(record)}});
+}
+
+std::optional<PoolRecord> decodePool(const std::string& text) {
+    try {
+        auto leases = decodeLeases(text);
+        if (leases.pools.size() == 1) return std::move(leases.pools.front());
+    } catch (const FormatError&) {
+    }
+    return std::nullopt;
+}
+
+struct BlockHolder {
+    std::string pool, node, scope;
+};
+
+BlockHolder decodeBlockValue(const std::string& text) {
+    try {
+        const auto object = Poco::JSON::Parser().parse(text).extract<Poco::JSON::Object::Ptr>();
+        return {object->optValue<std::string>("pool", ""), object->optValue<std::string>("node", ""),
+                object->optValue<std::string>("scope", "")};
+    } catch (const Poco::Exception&) {
+        return {};
+    }
+}
+
+Compare absent(const std::string& key) {
+    return {key, Compare::Target::Create, Compare::Result::Equal, 0, {}, {}};
+}
+
+Compare present(const std::string& key) {
+    return {key, Compare::Target::Create, Compare::Result::Greater, 0, {}, {}};
+}
+
+Operation put(const std::string& key, const std::string& value) {
+    return {Operation::Kind::Put, key, value, {}, 0, 0};
+}
+
+Operation remove(const std::string& key, const std::string& rangeEnd = {}) {
+    return {Operation::Kind::Delete, key, {}, rangeEnd, 0, 0};
+}
+
+Operation read(const std::string& key, const std::string& rangeEnd = {}, std::int64_t limit = 0,
+               std::int64_t minModRevision = 0) {
+    return {Operation::Kind::Range, key, {}, rangeEnd, limit, minModRevision};
+}
+
+// The last host to leave a Cluster pool deletes it, with its addresses, name and block.
+void deleteIfUnheld(EtcdClient& etcd, const EtcdKeys& keys, const std::string& poolId) {
+    const auto poolKey = keys.pool(poolId);
+    const auto stored = etcd.range(poolKey).kvs;
+    if (stored.empty()) return;
+    const auto record = decodePool(stored[0].value);
+    if (!record) return;
+    Compare none = absent(keys.holders(poolId));
+    none.rangeEnd = prefixEnd(keys.holders(poolId));
+    Compare same{poolKey, Compare::Target::Mod, Compare::Result::Equal, stored[0].modRevision, {}, {}};
+    std::vector<Operation> success{remove(poolKey), remove(keys.addresses(poolId), prefixEnd(keys.addresses(poolId))),
+                                   remove(keys.block(record->pool)), remove(poolKey + "/name")};
+    if (const auto name = etcd.range(poolKey + "/name").kvs; !name.empty()) {
+        // The name goes with the pool, unless it names another pool already.
+        Compare ours{keys.name(name[0].value), Compare::Target::Value, Compare::Result::Equal, 0, poolId, {}};
+        if (etcd.txn({ours}, {}).succeeded) success.push_back(remove(keys.name(name[0].value)));
+    }
+    try {
+        etcd.txn({none, same}, success);
+    } catch (const EtcdOutcomeUnknown&) {
+        // Either way the pool is deleted or still held by someone: nothing to settle.
+    }
+}
+
+}  // namespace
+
+std::string EtcdKeys::blocks(ip::Family family) const {
+    return prefix + "/blocks/" + (family == ip::Family::V4 ? "4/" : "6/");
+}
+
+std::string EtcdKeys::block(const ip::Prefix& block) const {
+    return blocks(block.family()) + hexOf(block.network()) + "/" + std::to_string(block.length());
+}
+
+std::string EtcdKeys::address(const std::string& poolId, const ip::Address& address) const {
+    return addresses(poolId) + address.toString();
+}
+
+std::optional<ip::Prefix> EtcdKeys::blockOf(const std::string& key) const {
+    for (const auto family : {ip::Family::V4, ip::Family::V6}) {
+        const auto start = blocks(family);
+        if (key.compare(0, start.size(), start) != 0) continue;
+        const auto rest = key.substr(start.size());
+        const auto slash = rest.find('/');
+        if (slash == std::string::npos) return std::nullopt;
+        try {
+            ip::U128 value = 0;
+            for (const char digit : rest.substr(0, slash)) {
+                value = value * 16 + static_cast<ip::U128>(std::stoi(std::string(1, digit), nullptr, 16));
+            }
+            return ip::Prefix(ip::Address(family, value), std::stoi(rest.substr(slash + 1)));
+        } catch (const std::exception&) {
+            return std::nullopt;
+        }
+    }
+    return std::nullopt;
+}
+
+ClusterStore::ClusterStore(SnapshotStore& local, EtcdClient& etcd, std::string node, std::string prefix)
+    : local_(local), etcd_(etcd), node_(std::move(node)), keys_{std::move(prefix)} {}
+
+std::string ClusterStore::blockValue(const std::string& poolId, Scope scope) const {
+    return "{\"pool\":" + json::quote(poolId) + ",\"node\":" + json::quote(node_) + ",\"scope\":\"" +
+           (scope == Scope::Host ? "host" : "cluster") + "\"}";
+}
+
+std::vector<Compare> ClusterStore::blockIsFree(const ip::Prefix& block) const {
+    std::vector<Compare> compares;
+    // A block starting inside this one (or at its start): one compare over the key range.
+    Compare inside = absent(keys_.blocks(block.family()) + hexOf(block.network()) + "/");
+    inside.rangeEnd = prefixEnd(keys_.blocks(block.family()) + hexOf(block.last()) + "/");
+    compares.push_back(inside);
+    // A block containing it: one of its ancestors, at most 127 of them (no pool is a /0).
+    for (int length = 1; length < block.length(); ++length) {
+        const auto ancestor = truncated(block, length);
+        if (ancestor.network() != block.network()) compares.push_back(absent(keys_.block(ancestor)));
+    }
+    return compares;
+}
+
+Operation ClusterStore::blocksFrom(const ip::Prefix& block) const {
+    // The blocks at and after this one: what the caller would stumble on next.
+    return read(keys_.blocks(block.family()) + hexOf(block.network()) + "/", prefixEnd(keys_.blocks(block.family())),
+                64);
+}
+
+Conflict ClusterStore::blockConflict(const ip::Prefix& block, const std::vector<KeyValue>& after) {
+    std::vector<PoolRecord> blocks;
+    std::optional<PoolRecord> holder;
+    std::string holderNode;
+    const auto note = [&](const KeyValue& kv) {
+        const auto prefix = keys_.blockOf(kv.key);
+        if (!prefix) return;
+        const auto value = decodeBlockValue(kv.value);
+        PoolRecord record{value.pool, *prefix, std::nullopt, {}, std::nullopt, {}};
+        if (!holder && prefix->overlaps(block)) {
+            holder = record;
+            holderNode = value.node;
+        }
+        blocks.push_back(std::move(record));
+    };
+    for (const auto& kv : after) note(kv);
+    if (!holder) {
+        // The one in the way contains the block and starts before it: one of its ancestors.
+        std::vector<Operation> ancestors;
+        for (int length = 1; length < block.length(); ++length) ancestors.push_back(read(keys_.block(truncated(block, length))));
+        for (const auto& found : etcd_.txn({}, ancestors).ranges) {
+            for (const auto& kv : found) note(kv);
+        }
+    }
+    std::string message = "subnet " + block.toString() + " is taken in etcd";
+    if (holder) {
+        message = "subnet " + block.toString() + " overlaps " + holder->pool.toString() + " of pool " + holder->id +
+                  (holderNode == node_ ? " (this host's)" : " held by host " + holderNode);
+    }
+    Conflict conflict(message);
+    conflict.blocks = std::move(blocks);
+    conflict.holder = std::move(holder);
+    conflict.holderNode = holderNode;
+    return conflict;
+}
+
+TxnResult ClusterStore::write(const std::vector<Compare>& compares, const std::vector<Operation>& success,
+                              const std::vector<Operation>& failure, const std::function<bool()>& applied) {
+    try {
+        return etcd_.txn(compares, success, failure);
+    } catch (const EtcdOutcomeUnknown& unknown) {
+        bool done = false;
+        try {
+            done = applied();
+        } catch (const EtcdUnavailable& error) {
+            // Neither applied nor not: the caller undoes its change, which leaves at worst a key
+            // nobody uses (a leak gipam check reports), never an address handed out twice.
+            throw EtcdUnavailable(std::string(unknown.what()) + "; reading it back failed too: " + error.what());
+        }
+        if (done) {
+            TxnResult result;
+            result.succeeded = true;
+            return result;
+        }
+        return etcd_.txn(compares, success, failure);
+    }
+}
+
+Leases ClusterStore::agreePlan(EtcdClient& etcd, const std::string& prefix, const Leases& proposed) {
+    const EtcdKeys keys{prefix};
+    const Leases plan{proposed.v4, proposed.v6, {}};
+    const auto value = encodeLeases(plan);
+    TxnResult result;
+    try {
+        result = etcd.txn({absent(keys.config())}, {put(keys.config(), value)}, {read(keys.config())});
+    } catch (const EtcdOutcomeUnknown&) {
+        result = etcd.txn({}, {read(keys.config())});
+        if (!result.ranges.empty() && !result.ranges[0].empty() && result.ranges[0][0].value == value) return plan;
+        result.succeeded = false;
+    }
+    if (result.succeeded) return plan;
+    if (result.ranges.empty() || result.ranges[0].empty()) throw StoreError("etcd lost " + keys.config());
+    try {
+        return decodeLeases(result.ranges[0][0].value);
+    } catch (const FormatError& error) {
+        throw StoreError("etcd key " + keys.config() + ": " + error.what());
+    }
+}
+
+void ClusterStore::claim(const CreatePool& create) {
+    const auto& block = create.pool.pool;
+    const auto key = keys_.block(block);
+    const auto value = blockValue(create.pool.id, Scope::Host);
+    const auto result = write(blockIsFree(block), {put(key, value)}, {blocksFrom(block)}, [&] {
+        const auto found = etcd_.range(key).kvs;
+        return found.size() == 1 && found[0].value == value;
+    });
+    if (!result.succeeded) throw blockConflict(block, result.ranges.at(0));
+}
+
+void ClusterStore::unclaim(const ip::Prefix& block, const std::string& poolId) {
+    const auto key = keys_.block(block);
+    const auto value = blockValue(poolId, Scope::Host);
+    Compare ours{key, Compare::Target::Value, Compare::Result::Equal, 0, value, {}};
+    write({ours}, {remove(key)}, {}, [&] { return etcd_.range(key).kvs.empty(); });
+}
+
+void ClusterStore::createOrJoin(const CreatePool& create) {
+    const auto& record = create.pool;
+    const auto& block = record.pool;
+    if (block.length() > 126) {
+        throw StoreError("a pool shared between hosts must be a /126 or larger, not " + block.toString());
+    }
+    const auto poolKey = keys_.pool(record.id);
+    const auto holderKey = keys_.holders(record.id) + node_;
+    auto compares = blockIsFree(block);
+    compares.push_back(absent(poolKey));
+    std::vector<Operation> success{put(poolKey, encodePool(record)), put(keys_.block(block), blockValue(record.id, Scope::Cluster)),
+                                   put(holderKey, "")};
+    std::vector<Operation> failure{read(poolKey), blocksFrom(block)};
+    if (!create.name.empty()) {
+        compares.push_back(absent(keys_.name(create.name)));
+        success.push_back(put(keys_.name(create.name), record.id));
+        success.push_back(put(poolKey + "/name", create.name));
+        failure.push_back(read(keys_.name(create.name)));
+    }
+    const auto applied = [&] { return !etcd_.range(holderKey).kvs.empty(); };
+    const auto result = write(compares, success, failure, applied);
+    if (result.succeeded) return;
+    const auto& existing = result.ranges.at(0);
+    if (!existing.empty()) {
+        const auto stored = decodePool(existing[0].value);
+        if (!stored || stored->pool != record.pool || stored->subPool != record.subPool) {
+            throw Conflict("pool " + record.id + " is stored differently in etcd");
+        }
+        // Another host created it: join, as long as it is still the same pool.
+        Compare same{poolKey, Compare::Target::Mod, Compare::Result::Equal, existing[0].modRevision, {}, {}};
+        if (!write({same}, {put(holderKey, "")}, {}, applied).succeeded) {
+            throw Conflict("pool " + record.id + " changed in etcd while this host joined it");
+        }
+        return;
+    }
+    if (!create.name.empty() && result.ranges.size() > 2 && !result.ranges[2].empty()) {
+        throw Conflict("the shared pool named " + create.name + " is " + result.ranges[2][0].value + " in etcd");
+    }
+    throw blockConflict(block, result.ranges.at(1));
+}
+
+void ClusterStore::leave(const std::string& poolId) {
+    const auto holderKey = keys_.holders(poolId) + node_;
+    write({present(holderKey)}, {remove(holderKey)}, {}, [&] { return etcd_.range(holderKey).kvs.empty(); });
+    deleteIfUnheld(etcd_, keys_, poolId);
+    std::lock_guard lock(revisionsMutex_);
+    seen_.erase(poolId);
+}
+
+void ClusterStore::reserve(const ReserveAddress& change) {
+    const auto key = keys_.address(change.poolId, change.address);
+    const auto value = node_ + (change.heldOnce ? " once" : "");
+    std::int64_t since;
+    {
+        std::lock_guard lock(revisionsMutex_);
+        since = seen_[change.poolId];
+    }
+    // On a conflict, what changed in the pool since it was last read comes back in the same
+    // round trip: the caller's next pick is then likely free.
+    const auto result = write({absent(key)}, {put(key, value)},
+                              {read(key), read(keys_.addresses(change.poolId), prefixEnd(keys_.addresses(change.poolId)),
+                                               0, since + 1)},
+                              [&] {
+                                  const auto found = etcd_.range(key).kvs;
+                                  return found.size() == 1 && found[0].value == value && found[0].createRevision > since;
+                              });
+    if (result.succeeded) return;
+    const auto& existing = result.ranges.at(0);
+    const bool heldOnce = !existing.empty() && existing[0].value.size() > 5 &&
+                          existing[0].value.compare(existing[0].value.size() - 5, 5, " once") == 0;
+    if (change.heldOnce && heldOnce) return;  // a shared pool's gateway: held once, for every host
+    Conflict conflict("address " + change.address.toString() + " of pool " + change.poolId + " is held by host " +
+                      (existing.empty() ? std::string("(gone)") : existing[0].value.substr(0, existing[0].value.find(' '))));
+    PoolRecord fresh{change.poolId, ip::Prefix(change.address, ip::bitWidth(change.address.family())), std::nullopt,
+                     {}, std::nullopt, {}};
+    std::vector<ip::Address> held;
+    const auto start = keys_.addresses(change.poolId);
+    for (const auto& kv : result.ranges.at(1)) {
+        try {
+            held.push_back(ip::Address::parse(kv.key.substr(start.size())));
+        } catch (const ip::ParseError&) {
+        }
+    }
+    fresh.addresses = toRuns(std::move(held));
+    conflict.pool = std::move(fresh);
+    {
+        std::lock_guard lock(revisionsMutex_);
+        auto& seen = seen_[change.poolId];
+        seen = std::max(seen, result.revision);
+    }
+    throw conflict;
+}
+
+void ClusterStore::free(const FreeAddress& change) {
+    const auto key = keys_.address(change.poolId, change.address);
+    // Only this host's own: an address held once (a gateway) stays until the pool goes.
+    Compare ours{key, Compare::Target::Value, Compare::Result::Equal, 0, node_, {}};
+    write({ours}, {remove(key)}, {}, [&] {
+        const auto found = etcd_.range(key).kvs;
+        return found.empty() || found[0].value != node_;
+    });
+}
+
+std::optional<PoolRecord> ClusterStore::readPool(const std::string& poolId) {
+    const auto stored = etcd_.range(keys_.pool(poolId));
+    if (stored.kvs.empty()) return std::nullopt;
+    auto record = decodePool(stored.kvs[0].value);
+    if (!record) throw StoreError("etcd key " + keys_.pool(poolId) + " does not hold a pool");
+    const auto start = keys_.addresses(poolId);
+    const auto addresses = etcd_.rangeAll(start, prefixEnd(start));
+    std::vector<ip::Address> held;
+    for (const auto& kv : addresses.kvs) {
+        try {
+            held.push_back(ip::Address::parse(kv.key.substr(start.size())));
+        } catch (const ip::ParseError&) {
+        }
+    }
+    record->addresses = toRuns(std::move(held));
+    std::lock_guard lock(revisionsMutex_);
+    seen_[poolId] = addresses.revision;
+    return record;
+}
+
+std::optional<PoolRecord> ClusterStore::findShared(const std::string& name) {
+    const auto named = etcd_.range(keys_.name(name)).kvs;
+    if (named.empty()) return std::nullopt;
+    return readPool(named[0].value);
+}
+
+void ClusterStore::commit(std::unique_lock<std::mutex>& lock, const Change& change, Undo undo) {
+    // Runs an etcd step without the lock; if it throws, the caller's change is undone.
+    const auto inEtcd = [&](const std::function<void()>& step) {
+        lock.unlock();
+        try {
+            step();
+        } catch (...) {
+            lock.lock();
+            undo();
+            lock.unlock();
+            throw;
+        }
+        lock.lock();
+    };
+    if (const auto* create = std::get_if<CreatePool>(&change)) {
+        if (create->scope == Scope::Host) {
+            if (!create->sharesBlock) inEtcd([&] { claim(*create); });
+            try {
+                local_.commit(lock, change, std::move(undo));
+            } catch (const StoreError&) {
+                if (!create->sharesBlock) {
+                    try {
+                        unclaim(create->pool.pool, create->pool.id);
+                    } catch (const StoreError&) {
+                    }
+                }
+                throw;
+            }
+            return;
+        }
+        inEtcd([&] { createOrJoin(*create); });
+        CreatePool reference = *create;  // this host holds it; its addresses are in etcd
+        reference.pool.addresses.clear();
+        try {
+            local_.commit(lock, reference, std::move(undo));
+        } catch (const StoreError&) {
+            try {
+                leave(create->pool.id);
+            } catch (const StoreError&) {
+            }
+            throw;
+        }
+        return;
+    }
+    if (const auto* remove = std::get_if<DeletePool>(&change)) {
+        const PoolRecord* stored = local_.find(remove->poolId);
+        const std::optional<ip::Prefix> block = stored ? std::optional(stored->pool) : std::nullopt;
+        local_.commit(lock, change, std::move(undo));
+        // Durable here; etcd's side follows. Should it fail, the claim stays (no other host can
+        // take the block) until this host's next start frees it.
+        try {
+            if (remove->scope == Scope::Cluster) {
+                leave(remove->poolId);
+            } else if (!remove->sharesBlock && block) {
+                unclaim(*block, remove->poolId);
+            }
+        } catch (const StoreError& error) {
+            log::warning("pool " + remove->poolId + " is released here, but etcd still shows it held: " + error.what() +
+                         " (freed at this host's next start)");
+        }
+        return;
+    }
+    if (const auto* reserveChange = std::get_if<ReserveAddress>(&change); reserveChange && reserveChange->scope == Scope::Cluster) {
+        inEtcd([&] { reserve(*reserveChange); });
+        lock.unlock();
+        return;
+    }
+    if (const auto* freeChange = std::get_if<FreeAddress>(&change); freeChange && freeChange->scope == Scope::Cluster) {
+        inEtcd([&] { free(*freeChange); });
+        lock.unlock();
+        return;
+    }
+    local_.commit(lock, change, std::move(undo));
+}
+
+NodeRemoval ClusterStore::removeNode(EtcdClient& etcd, const std::string& prefix, const std::string& node) {
+    const EtcdKeys keys{prefix};
+    NodeRemoval removal;
+    const auto deleteIfSame = [&](const KeyValue& kv) {
+        Compare same{kv.key, Compare::Target::Mod, Compare::Result::Equal, kv.modRevision, {}, {}};
+        return etcd.txn({same}, {remove(kv.key)}).succeeded;
+    };
+    for (const auto family : {ip::Family::V4, ip::Family::V6}) {
+        const auto start = keys.blocks(family);
+        for (const auto& kv : etcd.rangeAll(start, prefixEnd(start)).kvs) {
+            const auto holder = decodeBlockValue(kv.value);
+            if (holder.node == node && holder.scope == "host" && deleteIfSame(kv)) ++removal.blocks;
+        }
+    }
+    const auto pools = keys.prefix + "/pools/";
+    std::set<std::string> left;
+    for (const auto& kv : etcd.rangeAll(pools, prefixEnd(pools)).kvs) {
+        const auto holders = kv.key.rfind("/holders/");
+        const auto addresses = kv.key.rfind("/addresses/");
+        if (holders != std::string::npos && kv.key.substr(holders + 9) == node) {
+            if (deleteIfSame(kv)) left.insert(kv.key.substr(pools.size(), holders - pools.size()));
+        } else if (addresses != std::string::npos && kv.value == node && deleteIfSame(kv)) {
+            ++removal.addresses;
+        }
+    }
+    removal.pools = left.size();
+    for (const auto& poolId : left) deleteIfUnheld(etcd, keys, poolId);
+    return removal;
+}
+
+void ClusterStore::reconcile(const Leases& local, const std::function<Scope(const PoolRecord&)>& scopeOf) {
+    std::map<std::string, const PoolRecord*> hostPools;
+    std::map<std::pair<ip::Family, ip::U128>, int> prefixes;  // pools per prefix: 2 for a swarm pool and its copy
+    for (const auto& pool : local.pools) ++prefixes[{pool.pool.family(), pool.pool.network().value()}];
+    for (const auto& pool : local.pools) {
+        if (scopeOf(pool) == Scope::Host && prefixes[{pool.pool.family(), pool.pool.network().value()}] == 1) {
+            hostPools.emplace(pool.id, &pool);
+        }
+    }
+    std::set<std::string> claimed;
+    for (const auto family : {ip::Family::V4, ip::Family::V6}) {
+        const auto start = keys_.blocks(family);
+        for (const auto& kv : etcd_.rangeAll(start, prefixEnd(start)).kvs) {
+            const auto holder = decodeBlockValue(kv.value);
+            const auto block = keys_.blockOf(kv.key);
+            if (holder.node != node_ || holder.scope != "host" || !block) continue;
+            if (hostPools.count(holder.pool)) {
+                claimed.insert(holder.pool);
+                continue;
+            }
+            unclaim(*block, holder.pool);
+            log::info("freed block " + block->toString() + " in etcd: this host claimed it for pool " + holder.pool +
+                      ", which its lease file does not hold");
+        }
+    }
+    for (const auto& [id, pool] : hostPools) {
+        if (claimed.count(id)) continue;
+        try {
+            claim(CreatePool{*pool, Scope::Host, false, {}});
+        } catch (const Conflict& conflict) {
+            throw StoreError("pool " + id + " of the lease file cannot be claimed in etcd: " + conflict.what());
+        }
+        log::info("claimed block " + pool->pool.toString() + " in etcd for pool " + id + " of the lease file");
+    }
+}
+
+}  // namespace gipam::store
