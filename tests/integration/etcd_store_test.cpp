@@ -1,0 +1,355 @@
+// The etcd backend against a real etcd: its client, and several hosts (IpamServices on
+// ClusterStores, each with its own lease state) sharing one address plan.
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <set>
+#include <thread>
+
+#include "ipam/service.h"
+#include "log/log.h"
+#include "store/cluster_store.h"
+#include "support/etcd_cluster.h"
+
+namespace gipam {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::EtcdCluster;
+
+const store::Leases kPlan{store::Supernet{ip::Prefix::parse("198.18.0.0/16"), 24},
+                          store::Supernet{ip::Prefix::parse("2001:db8:100::/56"), 64}, {}};
+
+// One host: its lease state (in memory), its etcd client and store, and its IPAM service.
+struct Host {
+    Host(const std::vector<std::string>& endpoints, const std::string& node, const store::Leases& leases = kPlan)
+        : etcd(endpoints), file(leases, [](const store::Leases&) {}), cluster(file, etcd, node, "/gipam-test"),
+          service(leases, cluster) {}
+    store::EtcdClient etcd;
+    store::SnapshotStore file;
+    store::ClusterStore cluster;
+    ipam::IpamService service;
+};
+
+ipam::PoolRequest local(std::string pool = "", ipam::Options options = {}) {
+    return {std::string(ipam::kLocalAddressSpace), std::move(pool), "", std::move(options), false};
+}
+
+ipam::Options shared(const std::string& name) {
+    return {{std::string(ipam::kNetworkOption), name}};
+}
+
+const ipam::Options kGateway{{std::string(ipam::kRequestAddressType), std::string(ipam::kGatewayType)}};
+
+std::string errorOf(const std::function<void()>& action) {
+    try {
+        action();
+    } catch (const std::exception& error) {
+        return error.what();
+    }
+    return {};
+}
+
+// A TCP proxy in front of etcd that can drop etcd's next answers: the request reaches etcd and is
+// applied, but the client sees the connection close without a reply.
+class AnswerDroppingProxy {
+public:
+    explicit AnswerDroppingProxy(int etcdPort) : etcdPort_(etcdPort) {
+        listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in address = loopback(0);
+        ::bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof address);
+        ::listen(listener_, 64);
+        socklen_t length = sizeof address;
+        ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length);
+        port_ = ntohs(address.sin_port);
+        acceptor_ = std::thread([this] { acceptLoop(); });
+    }
+    ~AnswerDroppingProxy() {
+        stopping_ = true;
+        ::shutdown(listener_, SHUT_RDWR);
+        ::close(listener_);
+        acceptor_.join();
+        for (auto& pump : pumps_) pump.join();
+    }
+    std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+    void dropAnswers(int count) { drops_ = count; }
+    int dropped() const { return dropped_; }
+
+private:
+    static sockaddr_in loopback(int port) {
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_port = htons(static_cast<uint16_t>(port));
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        return address;
+    }
+    void acceptLoop() {
+        while (!stopping_) {
+            const int client = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
+            if (client < 0) return;
+            pumps_.emplace_back([this, client] { pump(client); });
+        }
+    }
+    void pump(int client) {
+        const int server = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in address = loopback(etcdPort_);
+        if (::connect(server, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+            ::close(client);
+            ::close(server);
+            return;
+        }
+        char buffer[65536];
+        while (!stopping_) {
+            pollfd fds[2] = {{client, POLLIN, 0}, {server, POLLIN, 0}};
+            if (::poll(fds, 2, 100) <= 0) continue;
+            if (fds[0].revents) {
+                const auto n = ::read(client, buffer, sizeof buffer);
+                if (n <= 0 || ::write(server, buffer, static_cast<size_t>(n)) != n) break;
+            }
+            if (fds[1].revents) {
+                const auto n = ::read(server, buffer, sizeof buffer);
+                if (n <= 0) break;
+                if (drops_.fetch_sub(1) > 0) {
+                    ++dropped_;
+                    break;  // etcd answered; the client never hears it
+                }
+                drops_ = 0;
+                if (::write(client, buffer, static_cast<size_t>(n)) != n) break;
+            }
+        }
+        ::close(client);
+        ::close(server);
+    }
+
+    int etcdPort_;
+    int listener_;
+    int port_ = 0;
+    std::atomic<bool> stopping_ = false;
+    std::atomic<int> drops_ = 0;
+    std::atomic<int> dropped_ = 0;
+    std::thread acceptor_;
+    std::vector<std::thread> pumps_;  // only the acceptor adds; joined after it stopped
+};
+
+class EtcdStoreTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        log::setLevel(log::Level::Error);
+        if (!EtcdCluster::installed()) GTEST_SKIP() << "etcd is not installed (scripts/deps test installs etcd-server)";
+        ASSERT_TRUE(etcd_.waitHealthy()) << "etcd did not start";
+    }
+    std::vector<std::string> endpoints() const { return etcd_.endpoints(); }
+    std::vector<store::KeyValue> keys(const std::string& prefix) {
+        store::EtcdClient client(endpoints());
+        return client.rangeAll(prefix, store::prefixEnd(prefix)).kvs;
+    }
+
+    EtcdCluster etcd_{1};
+};
+
+TEST_F(EtcdStoreTest, ClientComparesWritesAndReadsBinaryKeys) {
+    store::EtcdClient client(endpoints());
+    const std::string key = std::string("/t/\0\xff", 5);
+    using store::Compare;
+    using store::Operation;
+    const Compare absent{key, Compare::Target::Create, Compare::Result::Equal, 0, {}, {}};
+    const Operation put{Operation::Kind::Put, key, "v\n1", {}, 0, 0};
+    const Operation read{Operation::Kind::Range, key, {}, {}, 0, 0};
+    EXPECT_TRUE(client.txn({absent}, {put}, {read}).succeeded);
+    const auto failed = client.txn({absent}, {put}, {read});
+    EXPECT_FALSE(failed.succeeded);
+    ASSERT_EQ(failed.ranges.size(), 1u);
+    ASSERT_EQ(failed.ranges[0].size(), 1u);
+    EXPECT_EQ(failed.ranges[0][0].key, key);
+    EXPECT_EQ(failed.ranges[0][0].value, "v\n1");
+    EXPECT_GT(failed.ranges[0][0].createRevision, 0);
+    EXPECT_EQ(client.range("/t/", store::prefixEnd("/t/")).kvs.size(), 1u);
+}
+
+TEST_F(EtcdStoreTest, ClientMovesOnFromADeadEndpoint) {
+    const std::string dead = "http://127.0.0.1:" + std::to_string(testing::freeLoopbackPort());
+    store::EtcdClient client({dead, endpoints()[0]});
+    EXPECT_TRUE(client.range("/x").kvs.empty());
+}
+
+TEST_F(EtcdStoreTest, UnreachableEtcdFailsWithinThreeSecondsNamingTheEndpoint) {
+    const std::string dead = "http://127.0.0.1:" + std::to_string(testing::freeLoopbackPort());
+    store::EtcdClient client({dead});
+    const auto start = std::chrono::steady_clock::now();
+    const auto message = errorOf([&] { client.range("/x"); });
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+    EXPECT_NE(message.find("etcd"), std::string::npos) << message;
+    EXPECT_NE(message.find(dead), std::string::npos) << message;
+}
+
+TEST_F(EtcdStoreTest, NoTwoHostsHoldOverlappingBlocks) {
+    Host a(endpoints(), "a"), b(endpoints(), "b");
+    EXPECT_EQ(a.service.requestPool(local("198.18.4.0/24")).pool, ip::Prefix::parse("198.18.4.0/24"));
+    for (const auto* subnet : {"198.18.4.0/24", "198.18.4.128/25", "198.18.0.0/20", "198.18.4.0/22"}) {
+        const auto message = errorOf([&] { b.service.requestPool(local(subnet)); });
+        EXPECT_NE(message.find("held by host a"), std::string::npos) << subnet << ": " << message;
+    }
+    // Dynamic requests from both hosts at once: every block distinct, each claimed by its host.
+    std::vector<std::thread> threads;
+    std::mutex mutex;
+    std::vector<std::pair<std::string, ip::Prefix>> granted;
+    for (auto* host : {&a, &b}) {
+        for (int t = 0; t < 4; ++t) {
+            threads.emplace_back([&, host] {
+                for (int i = 0; i < 10; ++i) {
+                    const auto grant = host->service.requestPool(local());
+                    std::lock_guard lock(mutex);
+                    granted.emplace_back(host->cluster.node(), grant.pool);
+                }
+            });
+        }
+    }
+    for (auto& thread : threads) thread.join();
+    ASSERT_EQ(granted.size(), 80u);
+    for (std::size_t i = 0; i < granted.size(); ++i) {
+        EXPECT_FALSE(granted[i].second.overlaps(ip::Prefix::parse("198.18.4.0/24")));
+        for (std::size_t j = i + 1; j < granted.size(); ++j) {
+            EXPECT_FALSE(granted[i].second.overlaps(granted[j].second)) << granted[i].second.toString();
+        }
+    }
+    EXPECT_EQ(keys("/gipam-test/blocks/4/").size(), 81u);
+}
+
+TEST_F(EtcdStoreTest, ASharedPoolIsOnePoolOnEveryHostWithAddressesHandedOutOnce) {
+    Host a(endpoints(), "a"), b(endpoints(), "b");
+    const auto poolA = a.service.requestPool(local("", shared("lan")));
+    const auto poolB = b.service.requestPool(local("", shared("lan")));
+    EXPECT_EQ(poolA.poolId, poolB.poolId);
+    EXPECT_EQ(poolA.pool, poolB.pool);
+    // The gateway is held once, for both.
+    EXPECT_EQ(a.service.requestAddress({poolA.poolId, "", kGateway}).address,
+              b.service.requestAddress({poolB.poolId, "", kGateway}).address);
+    // So is an address asked for by value before any container (--aux-address).
+    EXPECT_EQ(a.service.requestAddress({poolA.poolId, "198.18.0.200", {}}).address.toString(), "198.18.0.200");
+    EXPECT_EQ(b.service.requestAddress({poolB.poolId, "198.18.0.200", {}}).address.toString(), "198.18.0.200");
+    std::vector<std::thread> threads;
+    std::mutex mutex;
+    std::multiset<ip::Address> granted;
+    for (auto* host : {&a, &b}) {
+        for (int t = 0; t < 4; ++t) {
+            threads.emplace_back([&, host] {
+                for (int i = 0; i < 20; ++i) {
+                    const auto grant = host->service.requestAddress({poolA.poolId, "", {}});
+                    std::lock_guard lock(mutex);
+                    granted.insert(grant.address);
+                }
+            });
+        }
+    }
+    for (auto& thread : threads) thread.join();
+    EXPECT_EQ(granted.size(), 160u);
+    EXPECT_EQ(std::set<ip::Address>(granted.begin(), granted.end()).size(), 160u) << "an address was handed out twice";
+    // A container's address asked for by value on the other host is refused.
+    const auto taken = granted.begin()->toString();
+    EXPECT_NE(errorOf([&] { b.service.requestAddress({poolB.poolId, taken, {}}); }), "");
+    EXPECT_EQ(keys("/gipam-test/pools/" + poolA.poolId + "/addresses/").size(), 162u);
+}
+
+TEST_F(EtcdStoreTest, TheLastHostToReleaseASharedPoolDeletesItsKeys) {
+    Host a(endpoints(), "a"), b(endpoints(), "b");
+    const auto pool = a.service.requestPool(local("", shared("lan")));
+    b.service.requestPool(local("", shared("lan")));
+    a.service.requestAddress({pool.poolId, "", {}});
+    b.service.requestAddress({pool.poolId, "", {}});
+    a.service.releasePool(pool.poolId);
+    EXPECT_FALSE(keys("/gipam-test/pools/").empty());
+    EXPECT_EQ(keys("/gipam-test/names/").size(), 1u);
+    b.service.releasePool(pool.poolId);
+    EXPECT_TRUE(keys("/gipam-test/pools/").empty());
+    EXPECT_TRUE(keys("/gipam-test/names/").empty());
+    EXPECT_TRUE(keys("/gipam-test/blocks/").empty());
+    // The name is free for a new pool, which can be another block.
+    EXPECT_NO_THROW(b.service.requestPool(local("", shared("lan"))));
+}
+
+TEST_F(EtcdStoreTest, TransactionsStayWithinEtcdsLimitOf128Operations) {
+    Host a(endpoints(), "a");
+    // A /128 compares 127 ancestors and one range; a shared /126 adds its pool and name keys.
+    EXPECT_NO_THROW(a.service.requestPool(local("2001:db8:200::1/128")));
+    EXPECT_NO_THROW(a.service.requestPool(local("2001:db8:300::/126", shared("tiny"))));
+    EXPECT_NE(errorOf([&] { a.service.requestPool(local("2001:db8:400::/127", shared("tinier"))); })
+                  .find("/126 or larger"),
+              std::string::npos);
+}
+
+TEST_F(EtcdStoreTest, StartClaimsTheLeaseFilesPoolsAndFreesClaimsNoPoolHolds) {
+    store::Leases leases = kPlan;
+    leases.pools.push_back({"gipam-local/198.18.9.0/24", ip::Prefix::parse("198.18.9.0/24"), {}, {}, {}, {}});
+    {
+        Host a(endpoints(), "a");
+        a.service.requestPool(local("198.18.7.0/24"));  // then "lost": not in the lease file below
+    }
+    Host a(endpoints(), "a", leases);
+    a.cluster.reconcile(leases, ipam::scopeOf);
+    const auto blocks = keys("/gipam-test/blocks/4/");
+    ASSERT_EQ(blocks.size(), 1u);
+    EXPECT_NE(blocks[0].value.find("198.18.9.0/24"), std::string::npos);
+    Host b(endpoints(), "b");
+    EXPECT_NE(errorOf([&] { b.service.requestPool(local("198.18.9.0/24")); }).find("held by host a"), std::string::npos);
+    EXPECT_NO_THROW(b.service.requestPool(local("198.18.7.0/24")));
+    // A lease file whose pool another host holds stops the start, naming both.
+    Host c(endpoints(), "c", leases);
+    EXPECT_NE(errorOf([&] { c.cluster.reconcile(leases, ipam::scopeOf); }).find("held by host a"), std::string::npos);
+}
+
+TEST_F(EtcdStoreTest, HostPoolsKeepWorkingWhileEtcdIsDownAndTheRestFailsFast) {
+    Host a(endpoints(), "a");
+    const auto pool = a.service.requestPool(local());
+    const auto sharedPool = a.service.requestPool(local("", shared("lan")));
+    etcd_.kill(0);
+    EXPECT_NO_THROW(a.service.requestAddress({pool.poolId, "", {}}));
+    EXPECT_NO_THROW(a.service.releaseAddress(pool.poolId, pool.pool.at(1).toString()));
+    for (const auto& request : std::vector<std::function<void()>>{
+             [&] { a.service.requestPool(local()); },
+             [&] { a.service.requestAddress({sharedPool.poolId, "", {}}); }}) {
+        const auto start = std::chrono::steady_clock::now();
+        const auto message = errorOf(request);
+        EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+        EXPECT_NE(message.find("etcd is unreachable"), std::string::npos) << message;
+        EXPECT_NE(message.find(endpoints()[0]), std::string::npos) << message;
+    }
+    etcd_.restart(0);
+    ASSERT_TRUE(etcd_.waitHealthy());
+    EXPECT_NO_THROW(a.service.requestPool(local()));
+    EXPECT_NO_THROW(a.service.requestAddress({sharedPool.poolId, "", {}}));
+}
+
+TEST_F(EtcdStoreTest, AWriteWhoseAnswerIsLostIsSettledByReadingItBack) {
+    const auto etcdPort = std::stoi(endpoints()[0].substr(endpoints()[0].rfind(':') + 1));
+    AnswerDroppingProxy proxy(etcdPort);
+    Host a({proxy.endpoint()}, "a");
+    const auto sharedPool = a.service.requestPool(local("", shared("lan")));
+    // The claim reaches etcd, its answer does not: the grant stands, and the block is this
+    // pool's, claimed once (not taken for another host's and claimed again elsewhere).
+    proxy.dropAnswers(1);
+    const auto pool = a.service.requestPool(local());
+    EXPECT_EQ(proxy.dropped(), 1);
+    const auto blocks = keys("/gipam-test/blocks/4/");
+    ASSERT_EQ(blocks.size(), 2u);
+    std::set<std::string> pools;
+    for (const auto& kv : blocks) pools.insert(kv.value);
+    EXPECT_EQ(pools.count("{\"pool\":\"" + pool.poolId + "\",\"node\":\"a\",\"scope\":\"host\"}"), 1u);
+    // The same for an address of a shared pool.
+    proxy.dropAnswers(1);
+    const auto address = a.service.requestAddress({sharedPool.poolId, "", {}});
+    EXPECT_EQ(proxy.dropped(), 2);
+    const auto held = keys("/gipam-test/pools/" + sharedPool.poolId + "/addresses/");
+    ASSERT_EQ(held.size(), 1u);
+    EXPECT_EQ(held[0].key, "/gipam-test/pools/" + sharedPool.poolId + "/addresses/" + address.address.toString());
+    EXPECT_NE(a.service.requestAddress({sharedPool.poolId, "", {}}).address, address.address);
+}
+
+}  // namespace
+}  // namespace gipam

@@ -1,0 +1,123 @@
+#include "support/etcd_cluster.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <thread>
+
+namespace gipam::testing {
+namespace {
+
+const char* const kEtcd = "/usr/bin/etcd";
+
+// GET /health on 127.0.0.1:port: {"health":"true"} once the member has a leader.
+bool healthy(int port) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<uint16_t>(port));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool ok = false;
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) {
+        const std::string request = "GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+        timeval timeout{2, 0};
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+        if (::write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
+            std::string answer;
+            char buffer[512];
+            ssize_t n;
+            while ((n = ::read(fd, buffer, sizeof buffer)) > 0) answer.append(buffer, static_cast<size_t>(n));
+            ok = answer.find("\"health\":\"true\"") != std::string::npos;
+        }
+    }
+    ::close(fd);
+    return ok;
+}
+
+}  // namespace
+
+bool EtcdCluster::installed() {
+    return ::access(kEtcd, X_OK) == 0;
+}
+
+EtcdCluster::EtcdCluster(int size) {
+    if (!installed()) return;
+    for (int i = 0; i < size; ++i) {
+        members_.push_back({"m" + std::to_string(i), freeLoopbackPort(), freeLoopbackPort()});
+        initialCluster_ += (i ? "," : "") + members_[i].name + "=http://127.0.0.1:" + std::to_string(members_[i].peerPort);
+    }
+    for (int i = 0; i < size; ++i) start(i);
+}
+
+EtcdCluster::~EtcdCluster() {
+    for (int i = 0; i < static_cast<int>(members_.size()); ++i) kill(i);
+}
+
+void EtcdCluster::start(int index) {
+    auto& member = members_[index];
+    const auto data = dir_ / member.name;
+    const auto log = dir_ / (member.name + ".log");
+    const std::string client = "http://127.0.0.1:" + std::to_string(member.clientPort);
+    const std::string peer = "http://127.0.0.1:" + std::to_string(member.peerPort);
+    std::vector<std::string> args{kEtcd, "--name", member.name, "--data-dir", data.string(),
+                                  "--listen-client-urls", client, "--advertise-client-urls", client,
+                                  "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+                                  "--initial-cluster", initialCluster_, "--initial-cluster-token", "gipam-test",
+                                  // Short elections: a killed member's place is taken quickly.
+                                  "--heartbeat-interval", "50", "--election-timeout", "500"};
+    member.pid = ::fork();
+    if (member.pid == 0) {
+        const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+        ::dup2(fd, STDOUT_FILENO);
+        ::dup2(fd, STDERR_FILENO);
+        std::vector<char*> argv;
+        for (auto& arg : args) argv.push_back(arg.data());
+        argv.push_back(nullptr);
+        ::execv(kEtcd, argv.data());
+        ::_exit(127);
+    }
+}
+
+bool EtcdCluster::waitHealthy(int seconds) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    for (const auto& member : members_) {
+        while (!healthy(member.clientPort)) {
+            if (std::chrono::steady_clock::now() > deadline) return false;
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+    }
+    return !members_.empty();
+}
+
+std::vector<std::string> EtcdCluster::endpoints() const {
+    std::vector<std::string> urls;
+    for (const auto& member : members_) urls.push_back("http://127.0.0.1:" + std::to_string(member.clientPort));
+    return urls;
+}
+
+std::string EtcdCluster::endpointList() const {
+    std::string list;
+    for (const auto& url : endpoints()) list += (list.empty() ? "" : ",") + url;
+    return list;
+}
+
+void EtcdCluster::kill(int index) {
+    auto& member = members_[index];
+    if (member.pid <= 0) return;
+    ::kill(member.pid, SIGKILL);
+    ::waitpid(member.pid, nullptr, 0);
+    member.pid = -1;
+}
+
+void EtcdCluster::restart(int index) {
+    kill(index);
+    start(index);
+}
+
+}  // namespace gipam::testing

@@ -1,0 +1,45 @@
+// Test support: real etcd members on loopback ports, each with its own data dir, stopped by PID.
+#pragma once
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "support/gipam_process.h"
+
+namespace gipam::testing {
+
+/// `size` etcd members forming one cluster; empty when etcd is not installed (tests skip).
+class EtcdCluster {
+public:
+    explicit EtcdCluster(int size = 1);
+    ~EtcdCluster();
+    EtcdCluster(const EtcdCluster&) = delete;
+
+    static bool installed();
+    /// Every member answers /health (true) within `seconds`.
+    bool waitHealthy(int seconds = 20);
+    /// Client URLs, "http://127.0.0.1:PORT".
+    std::vector<std::string> endpoints() const;
+    std::string endpointList() const;  // comma-separated
+    void kill(int member);             // SIGKILL, and reaped
+    void restart(int member);          // same data dir and ports
+    bool running(int member) const { return members_[member].pid > 0; }
+
+private:
+    struct Member {
+        std::string name;
+        int clientPort;
+        int peerPort;
+        pid_t pid = -1;
+    };
+    void start(int member);
+
+    TempDir dir_;
+    std::vector<Member> members_;
+    std::string initialCluster_;
+};
+
+}  // namespace gipam::testing
