@@ -1,6 +1,6 @@
 // Load benchmark: drives the real gipam binary over its Unix socket with keep-alive connections
 // and prints latency and throughput per workload, next to the floor a durable write costs on the
-// same directory. Usage: gipam_load_bench DISK_DIR TMPFS_DIR [--quick] [serial|concurrent|scale]
+// same directory. Usage: gipam_load_bench DISK_DIR TMPFS_DIR [--quick] [serial|concurrent|scale|etcd]
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -13,6 +13,8 @@
 #include <sstream>
 #include <thread>
 
+#include "store/etcd_client.h"
+#include "support/etcd_cluster.h"
 #include "support/gipam_process.h"
 
 namespace {
@@ -217,6 +219,167 @@ void concurrentWorkloads(const std::filesystem::path& base, int requestsPerClien
     figures.emplace_back("  highest round", ratios.back());
 }
 
+// The durable 8-client throughput as a fraction of the same run on tmpfs: how much of the fsync
+// group commit hides.
+void durableFraction(const std::filesystem::path& disk, const std::filesystem::path& tmpfs, int requestsPerClient,
+                     int rounds) {
+    constexpr int kClients = 8;
+    std::vector<double> fractions;
+    for (int round = 0; round < rounds; ++round) {
+        double opsPerSecond[2];
+        for (int on = 0; on < 2; ++on) {
+            const Daemon daemon(freshDir(on == 0 ? disk : tmpfs, "fraction"));
+            auto setup = daemon.connect();
+            const auto pool = field(mustPost(setup, "/IpamDriver.RequestPool", poolBody("", true)).body, "PoolID");
+            std::vector<std::thread> threads;
+            const auto start = Clock::now();
+            for (int c = 0; c < kClients; ++c) {
+                threads.emplace_back([&] {
+                    auto connection = daemon.connect();
+                    for (int i = 0; i < requestsPerClient; ++i) {
+                        mustPost(connection, "/IpamDriver.RequestAddress", addressBody(pool));
+                    }
+                });
+            }
+            for (auto& thread : threads) thread.join();
+            opsPerSecond[on] = kClients * requestsPerClient / std::chrono::duration<double>(Clock::now() - start).count();
+        }
+        fractions.push_back(opsPerSecond[0] / opsPerSecond[1]);
+    }
+    std::sort(fractions.begin(), fractions.end());
+    figures.emplace_back("8-client RequestAddress throughput, disk / tmpfs, median of " + std::to_string(rounds) +
+                             " rounds (1 = the fsync fully hidden)",
+                         fractions[fractions.size() / 2]);
+}
+
+// GET /metrics of a daemon, as text.
+std::string metricsOf(const Daemon& daemon) {
+    auto connection = daemon.connect();
+    connection.sendRaw("GET /metrics HTTP/1.1\r\nHost: plugin.moby.localhost\r\n\r\n");
+    const auto response = connection.readResponse();
+    return response ? response->body : std::string();
+}
+
+// The value of one sample line ("name{labels} value"), 0 if absent.
+double sample(const std::string& metrics, const std::string& series) {
+    const auto at = metrics.find("\n" + series + " ");
+    return at == std::string::npos ? 0 : std::stod(metrics.substr(at + series.size() + 2));
+}
+
+// Several hosts on one etcd member: the baseline cost of etcd's own round trips, then gipam's
+// shared-pool and host-pool RequestAddress beside them, then 3 hosts x 8 clients on one shared pool.
+void etcdWorkloads(const std::filesystem::path& base, int requests, int contentionSeconds) {
+    EtcdCluster etcd(1);
+    if (!EtcdCluster::installed() || !etcd.waitHealthy()) throw std::runtime_error("etcd did not start");
+    using gipam::store::Compare;
+    using gipam::store::Operation;
+    gipam::store::EtcdClient client(etcd.endpoints());
+    Stats put{"etcd 1 member, 1 client", "gateway put (baseline)", {}, 0};
+    Stats cas{"etcd 1 member, 1 client", "read + CAS txn (baseline)", {}, 0};
+    Stats cas8{"etcd 1 member, 8 clients", "read + CAS txn (baseline)", {}, 0};
+    const auto readAndSwap = [&](const std::string& key) {
+        const auto current = client.range(key);
+        const std::int64_t revision = current.kvs.empty() ? 0 : current.kvs[0].modRevision;
+        client.txn({{key, Compare::Target::Mod, Compare::Result::Equal, revision, {}, {}}},
+                   {{Operation::Kind::Put, key, "v", {}, 0, 0}});
+    };
+    for (int i = 0; i < requests; ++i) {
+        put.micros.push_back(timed([&] { client.txn({}, {{Operation::Kind::Put, "/bench/put", "v", {}, 0, 0}}); }));
+        cas.micros.push_back(timed([&] { readAndSwap("/bench/cas"); }));
+    }
+    std::vector<std::thread> threads;
+    std::mutex mutex;
+    for (int c = 0; c < 8; ++c) {
+        threads.emplace_back([&, c] {
+            std::vector<double> mine;
+            for (int i = 0; i < requests / 4; ++i) mine.push_back(timed([&] { readAndSwap("/bench/cas" + std::to_string(c)); }));
+            std::lock_guard lock(mutex);
+            cas8.micros.insert(cas8.micros.end(), mine.begin(), mine.end());
+        });
+    }
+    for (auto& thread : threads) thread.join();
+    threads.clear();
+
+    const auto hostArgs = [&](const std::string& node) {
+        return std::vector<std::string>{"--etcd-endpoints", etcd.endpointList(), "--node-id", node};
+    };
+    std::vector<std::unique_ptr<Daemon>> hosts;
+    for (const auto* node : {"h1", "h2", "h3"}) {
+        hosts.push_back(std::make_unique<Daemon>(freshDir(base, std::string("etcd-") + node), hostArgs(node)));
+    }
+    const std::string sharedBody =
+        R"({"AddressSpace":"gipam-local","Pool":"198.19.0.0/16","SubPool":"","Options":{"gipam.network":"bench"},"V6":false})";
+    std::string sharedPool;
+    for (const auto& host : hosts) {
+        auto connection = host->connect();
+        sharedPool = field(mustPost(connection, "/IpamDriver.RequestPool", sharedBody).body, "PoolID");
+    }
+    Stats shared{"etcd shared pool, 1 client", "RequestAddress", {}, 0};
+    Stats hostPool{"etcd host pool, 1 client", "RequestAddress", {}, 0};
+    Stats filePool{"lease file alone, 1 client", "RequestAddress", {}, 0};
+    {
+        auto connection = hosts[0]->connect();
+        const auto local = field(mustPost(connection, "/IpamDriver.RequestPool", poolBody("", true)).body, "PoolID");
+        const Daemon alone(freshDir(base, "etcd-alone"));
+        auto aloneConnection = alone.connect();
+        const auto alonePool = field(mustPost(aloneConnection, "/IpamDriver.RequestPool", poolBody("", true)).body, "PoolID");
+        for (int i = 0; i < requests; ++i) {
+            shared.micros.push_back(timed([&] { mustPost(connection, "/IpamDriver.RequestAddress", addressBody(sharedPool)); }));
+            hostPool.micros.push_back(timed([&] { mustPost(connection, "/IpamDriver.RequestAddress", addressBody(local)); }));
+            filePool.micros.push_back(
+                timed([&] { mustPost(aloneConnection, "/IpamDriver.RequestAddress", addressBody(alonePool)); }));
+        }
+    }
+
+    // 3 hosts x 8 clients allocating in the one shared pool for a bounded time.
+    std::vector<std::string> before;
+    for (const auto& host : hosts) before.push_back(metricsOf(*host));
+    Stats contention{"etcd shared pool, 3 hosts x 8 clients", "RequestAddress", {}, 0};
+    std::atomic<long> refused = 0;
+    const auto deadline = Clock::now() + std::chrono::seconds(contentionSeconds);
+    const auto start = Clock::now();
+    for (const auto& host : hosts) {
+        for (int c = 0; c < 8; ++c) {
+            threads.emplace_back([&, daemon = host.get()] {
+                auto connection = daemon->connect();
+                std::vector<double> mine;
+                while (Clock::now() < deadline) {
+                    int status = 0;
+                    mine.push_back(timed([&] {
+                        status = connection.post("/IpamDriver.RequestAddress", addressBody(sharedPool)).status;
+                    }));
+                    if (status != 200) ++refused;
+                }
+                std::lock_guard lock(mutex);
+                contention.micros.insert(contention.micros.end(), mine.begin(), mine.end());
+            });
+        }
+    }
+    for (auto& thread : threads) thread.join();
+    contention.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    double conflicts = 0, exhausted = 0, answered = 0, withinThree = 0;
+    for (std::size_t h = 0; h < hosts.size(); ++h) {
+        const auto after = metricsOf(*hosts[h]);
+        const auto delta = [&](const std::string& series) { return sample(after, series) - sample(before[h], series); };
+        conflicts += delta("gipam_store_conflicts_total");
+        exhausted += delta("gipam_refusals_total{reason=\"contention\"}");
+        answered += delta("gipam_store_conflicts_per_request_count");
+        withinThree += delta("gipam_store_conflicts_per_request_bucket{le=\"3\"}");
+    }
+    results.insert(results.end(), {put, cas, cas8, shared, hostPool, filePool, contention});
+    figures.emplace_back("etcd shared-pool RequestAddress p50 / read+CAS txn p50 (target <= 1.5)",
+                         shared.percentile(0.5) / cas.percentile(0.5));
+    figures.emplace_back("etcd host-pool RequestAddress p50 / lease file alone p50 (target ~1: no etcd round trip)",
+                         hostPool.percentile(0.5) / filePool.percentile(0.5));
+    figures.emplace_back("3 hosts x 8 clients: allocations/s in all (target >= 300)", contention.opsPerSecond());
+    figures.emplace_back("3 hosts x 8 clients: RequestAddress p99 ms (target <= 50)", contention.percentile(0.99) / 1000);
+    figures.emplace_back("3 hosts x 8 clients: share of requests with <= 3 conflicts (target >= 0.99)",
+                         answered > 0 ? withinThree / answered : 0);
+    figures.emplace_back("3 hosts x 8 clients: conflicts in all", conflicts);
+    figures.emplace_back("3 hosts x 8 clients: refused after too many conflicts (target 0)", exhausted);
+    figures.emplace_back("3 hosts x 8 clients: refused in all", static_cast<double>(refused));
+}
+
 // A lease file holding `count` addresses of one pool, every third released when fragmented.
 void writeLeases(const std::filesystem::path& file, const std::string& pool, const std::string& id,
                  const std::vector<std::string>& addresses) {
@@ -324,7 +487,7 @@ void print() {
 
 int main(int argc, char** argv) {
     if (argc < 3) {
-        std::cerr << "usage: gipam_load_bench DISK_DIR TMPFS_DIR [--quick] [serial|concurrent|scale]\n";
+        std::cerr << "usage: gipam_load_bench DISK_DIR TMPFS_DIR [--quick] [serial|concurrent|scale|etcd]\n";
         return 2;
     }
     bool quick = false;
@@ -341,7 +504,11 @@ int main(int argc, char** argv) {
     const std::filesystem::path disk = argv[1], tmpfs = argv[2];
     try {
         if (wanted("serial")) serialWorkloads(disk, quick ? 50 : 500);
-        if (wanted("concurrent")) concurrentWorkloads(disk, quick ? 32 : 320, quick ? 1 : 7);
+        if (wanted("concurrent")) {
+            concurrentWorkloads(disk, quick ? 32 : 320, quick ? 1 : 7);
+            durableFraction(disk, tmpfs, quick ? 32 : 320, quick ? 1 : 5);
+        }
+        if (wanted("etcd")) etcdWorkloads(disk, quick ? 100 : 500, quick ? 5 : 15);
         if (wanted("scale")) {
             scaleWorkloads(tmpfs, quick ? std::vector<long>{100, 10000} : std::vector<long>{100, 1000, 10000, 100000},
                            quick ? 20 : 200);

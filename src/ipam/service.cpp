@@ -17,6 +17,20 @@ alloc::AddressAllocator::Order orderFor(const PoolOptions& options) {
     return options.serial ? alloc::AddressAllocator::Order::RoundRobin : alloc::AddressAllocator::Order::LowestFirst;
 }
 
+// Hosts sharing a pool would all pick its lowest free address and collide in etcd at every
+// request: each host goes round from a random place of its own instead.
+ip::U128 randomCursor(const ip::Prefix& pool) {
+    thread_local std::mt19937_64 random(std::random_device{}());
+    const ip::U128 wide = (static_cast<ip::U128>(random()) << 64) | random();
+    return pool.lastOffset() == ~ip::U128{0} ? wide : wide % (pool.lastOffset() + 1);
+}
+
+alloc::AddressAllocator clusterAllocator(const ip::Prefix& pool, const std::optional<ip::Prefix>& range) {
+    alloc::AddressAllocator addresses(pool, range, alloc::AddressAllocator::Order::RoundRobin);
+    addresses.setCursor(randomCursor(pool));
+    return addresses;
+}
+
 ip::Prefix parsePrefix(const std::string& text, const std::string& what) {
     try {
         return ip::Prefix::parse(text);
@@ -120,8 +134,10 @@ IpamService::IpamService(const store::Leases& leases, store::LeaseStore& store, 
             throw IpamError(where + error.what(), error.reason());
         }
         const auto scope = store.shared() && copyOf.empty() ? scopeOf(record) : store::Scope::Host;
-        Pool pool{record.id, alloc::AddressAllocator(record.pool, record.subPool, orderFor(options)), record.options,
-                  copyOf, {}, scope, 0, 0, 0, 0};
+        Pool pool{record.id,
+                  scope == store::Scope::Cluster ? clusterAllocator(record.pool, record.subPool)
+                                                 : alloc::AddressAllocator(record.pool, record.subPool, orderFor(options)),
+                  record.options, copyOf, {}, scope, 0, 0, 0, 0};
         for (auto run : record.addresses) {
             if (record.pool.family() == ip::Family::V4 && run.last == record.pool.last() &&
                 pool.addresses.isReservedByProtocol(run.last)) {
@@ -253,8 +269,10 @@ PoolGrant IpamService::requestPool(const PoolRequest& request) {
             }
         }
         try {
-            return grantPool(space, request, options, cluster ? store::Scope::Cluster : store::Scope::Host, name,
-                             existing);
+            auto grant = grantPool(space, request, options, cluster ? store::Scope::Cluster : store::Scope::Host, name,
+                                   existing);
+            countConflicts(attempt);
+            return grant;
         } catch (const store::Conflict& conflict) {
             lastConflict = conflict.what();
             metrics::instruments().storeConflicts.fetch_add(1, std::memory_order_relaxed);
@@ -268,9 +286,7 @@ PoolGrant IpamService::requestPool(const PoolRequest& request) {
             }
         }
     }
-    throw IpamError("gave up after " + std::to_string(kConflictAttempts) + " conflicts with other hosts in etcd (last: " +
-                        lastConflict + ")",
-                    Refusal::Contention);
+    throw tooManyConflicts(lastConflict);
 }
 
 PoolGrant IpamService::grantPool(std::string_view space, const PoolRequest& request, const PoolOptions& options,
@@ -333,9 +349,11 @@ PoolGrant IpamService::grantPool(std::string_view space, const PoolRequest& requ
     // A shared pool's ID is the same on every host: the creator's space, as for the local pools.
     const std::string id = existing ? existing->id : poolIdFor(space, prefix, subPool);
     const std::uint64_t change = lastChange_ + 1;  // commit() numbers it
-    Pool pool{id, alloc::AddressAllocator(prefix, subPool, orderFor(options)),
-              existing ? existing->options : request.options, copyOf, {}, copyOf.empty() ? scope : store::Scope::Host,
-              change, change, 0, 0};
+    const auto poolScope = copyOf.empty() ? scope : store::Scope::Host;
+    Pool pool{id,
+              poolScope == store::Scope::Cluster ? clusterAllocator(prefix, subPool)
+                                                 : alloc::AddressAllocator(prefix, subPool, orderFor(options)),
+              existing ? existing->options : request.options, copyOf, {}, poolScope, change, change, 0, 0};
     if (existing) {
         for (const auto& run : existing->addresses) pool.addresses.reserveRun(run.first, run.last);
     }
@@ -363,7 +381,9 @@ AddressGrant IpamService::requestAddress(const AddressRequest& request) {
         if (attempt > 0) pauseAfterConflict(attempt);
         bool triedHeldOnce = false;
         try {
-            return grantAddress(request, heldOnce, triedHeldOnce);
+            auto grant = grantAddress(request, heldOnce, triedHeldOnce);
+            countConflicts(attempt);
+            return grant;
         } catch (const store::Conflict& conflict) {
             lastConflict = conflict.what();
             metrics::instruments().storeConflicts.fetch_add(1, std::memory_order_relaxed);
@@ -375,6 +395,8 @@ AddressGrant IpamService::requestAddress(const AddressRequest& request) {
                         pool->addresses.reserve(ip::Address(run.first.family(), value));
                     }
                 }
+                // Just behind another host, this one would hit its next picks too: start afresh elsewhere.
+                pool->addresses.setCursor(randomCursor(pool->addresses.pool()));
             }
             lock.unlock();
             if (triedHeldOnce) {
@@ -388,9 +410,18 @@ AddressGrant IpamService::requestAddress(const AddressRequest& request) {
             refreshed = true;
         }
     }
-    throw IpamError("gave up after " + std::to_string(kConflictAttempts) + " conflicts with other hosts in etcd (last: " +
-                        lastConflict + ")",
-                    Refusal::Contention);
+    throw tooManyConflicts(lastConflict);
+}
+
+IpamError IpamService::tooManyConflicts(const std::string& last) const {
+    countConflicts(kConflictAttempts);
+    return IpamError("gave up after " + std::to_string(kConflictAttempts) + " conflicts with other hosts in etcd (last: " +
+                         last + ")",
+                     Refusal::Contention);
+}
+
+void IpamService::countConflicts(int conflicts) const {
+    if (store_.shared()) metrics::instruments().conflictsPerRequest.observe(conflicts);
 }
 
 bool IpamService::refreshClusterPool(const std::string& poolId) {

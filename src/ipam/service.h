@@ -146,6 +146,10 @@ private:
                         store::Scope scope, const std::string& name, const std::optional<store::PoolRecord>& existing);
     // One try of requestAddress; `triedHeldOnce` tells whether it asked to hold the address once.
     AddressGrant grantAddress(const AddressRequest& request, bool heldOnceAllowed, bool& triedHeldOnce);
+    // Records how many conflicts an answered request met, with a shared store.
+    void countConflicts(int conflicts) const;
+    // The refusal after kConflictAttempts conflicts, `last` the newest; counted.
+    IpamError tooManyConflicts(const std::string& last) const;
     // Reads a Cluster pool's addresses from the store again; false if it is not one.
     bool refreshClusterPool(const std::string& poolId);
     // Makes `change` (already made in memory) durable through the store; `lock` is released on

@@ -125,6 +125,9 @@ std::string exposition(const std::string_view* refusalNames, std::size_t refusal
     appendHelp(out, "gipam_store_conflicts_total", "counter",
                "Changes that found another host's change in the way in etcd, and were tried again.");
     out += "gipam_store_conflicts_total " + std::to_string(m.storeConflicts.load(std::memory_order_relaxed)) + "\n";
+    appendHelp(out, "gipam_store_conflicts_per_request", "histogram",
+               "Conflicts with other hosts one request met before its answer (etcd).");
+    m.conflictsPerRequest.appendTo(out, "gipam_store_conflicts_per_request", "");
     appendHelp(out, "gipam_refusals_total", "counter", "Requests refused by the IPAM rules, by reason.");
     for (std::size_t i = 0; i < refusalKinds && i < Instruments::kRefusalKinds; ++i) {
         out += "gipam_refusals_total{reason=\"" + std::string(refusalNames[i]) + "\"} " +

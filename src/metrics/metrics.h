@@ -57,6 +57,9 @@ inline constexpr std::array<double, 12> kSecondsBuckets = {0.0001, 0.00025, 0.00
 /// Changes per durable write: the group commit at work.
 inline constexpr std::array<double, 8> kBatchBuckets = {1, 2, 4, 8, 16, 32, 64, 128};
 
+/// Conflicts one request met before it was answered (with etcd).
+inline constexpr std::array<double, 6> kConflictBuckets = {0, 1, 2, 3, 5, 8};
+
 /// gipam's instruments. `refusals` is indexed by the IPAM layer's refusal reasons.
 struct Instruments {
     std::atomic<std::uint64_t> requests[kEndpoints][kResults] = {};
@@ -68,6 +71,7 @@ struct Instruments {
     Histogram<kBatchBuckets.size()> changesPerWrite{kBatchBuckets};
     std::atomic<std::uint64_t> failedWrites{0};
     std::atomic<std::uint64_t> storeConflicts{0};  // changes another host's got in the way of
+    Histogram<kConflictBuckets.size()> conflictsPerRequest{kConflictBuckets};  // with etcd: tries - 1
     static constexpr std::size_t kRefusalKinds = 16;
     std::atomic<std::uint64_t> refusals[kRefusalKinds] = {};
 

@@ -1,0 +1,1157 @@
+#!/usr/bin/env python3
+"""Contention and failure test of gipam's etcd backend, on real processes.
+
+    python3 tests/etcd/contention.py /path/to/gipam [--duration 30] [--seed N]
+                                     [--gipam-kills 3] [--etcd-kills 2]
+    (exit 0 pass, 1 fail, 77 skip; root not needed; takes ~45-60 s)
+
+A 3-member etcd cluster on free loopback ports and 3 gipam processes (hosts h1, h2, h3, each with
+its own directory, lease file and Unix socket) sharing one address plan in it. Every host asks for
+the shared pools "lan-a" and "lan-b" at once (each name must give the same pool everywhere), then
+8 client threads per host (24 in all) run random operations for --duration seconds: RequestPool
+of host-local pools (a fifth of them IPv6) and ReleasePool of their own, RequestAddress in their
+own pools and in the two shared pools, ReleaseAddress of what they got. Each thread only ever
+touches its own pools and addresses, so every answer can be checked against what it was told.
+Meanwhile gipam processes are SIGKILLed and restarted at once (--gipam-kills), and one etcd member
+at a time is SIGKILLed and restarted a few seconds later (--etcd-kills; the second time the
+leader). Requests to a dead gipam fail: threads try again later.
+
+Every acknowledged answer (200) is recorded with the time its request was sent and answered;
+errors are not acknowledged, and a request that got no answer (gipam killed, timeout) is "in
+doubt". A background thread samples etcd's revision, to date keys. Then the audit, from each lease
+file and everything under /gipam in etcd:
+  1. no two pools overlap: host-local pools of the lease files, shared pools (once), etcd blocks;
+  2. every host-local pool of a lease file has its block in etcd, naming that node and pool
+     (shared ones: a cluster block, the pool record and a holder key); no block in etcd that
+     neither a lease file nor a failed or unanswered request explains;
+  3. no address (and no pool) was acknowledged to two clients at once: replaying the log, a grant
+     is a DUPLICATE when the other holder could not have released it before (its release, if
+     any, was sent after this grant was answered, and the other way round);
+  4. every acknowledged grant not released since is held: in its host's lease file (host-local
+     pools) or as its address key naming that host in etcd (shared pools); pools in lease files;
+  5. every acknowledged release is not held, unless granted again since: for host-local pools
+     no lease file holds it (nor may an unanswered request have taken it again); for shared
+     pools no address key created before the release was sent is left;
+  plus: every request to a running gipam was answered within 10 s, every gipam still runs.
+Prints the counts of acknowledged grants and releases, failures by kind, allocations per second,
+latencies, and each host's gipam_store_conflicts_total (GET /metrics on its socket).
+
+Environment: CONTENTION_NO_ETCD=1 starts the gipams WITHOUT --etcd-endpoints (etcd still runs, for
+the audit), to see this test fail: the hosts then hand out the same blocks and addresses.
+E2E_KEEP=1 keeps the scratch directory. Only 198.18.0.0/16 and 2001:db8:100::/56, loopback TCP.
+"""
+
+import argparse
+import base64
+import collections
+import http.client
+import ipaddress
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+V4_SUPER = "198.18.0.0/16"
+V6_SUPER = "2001:db8:100::/56"
+PREFIX = "/gipam"
+REQUEST_TIMEOUT = 10.0
+SHARED_NAMES = ("lan-a", "lan-b")
+HOSTS = ("h1", "h2", "h3")
+THREADS_PER_HOST = 8
+START = time.monotonic()
+
+
+# ---------------------------------------------------------------- reporting
+
+class Tap:
+    def __init__(self):
+        self.count = 0
+        self.failed = 0
+
+    def check(self, passed, what, detail=None):
+        self.count += 1
+        lines = [] if detail is None else ([detail] if isinstance(detail, str) else list(detail))
+        if passed:
+            print(f"ok {self.count} - {what}", flush=True)
+        else:
+            self.failed += 1
+            first = lines[0] if lines else "failed"
+            print(f"not ok {self.count} - {what}: {first}", flush=True)
+            for line in lines[1:]:
+                print(f"#   {line}", flush=True)
+        return passed
+
+    @staticmethod
+    def note(text):
+        for line in str(text).splitlines() or [""]:
+            print(f"# {line}", flush=True)
+
+
+TAP = Tap()
+
+
+def now():
+    return time.monotonic() - START
+
+
+def limited(items, limit=12):
+    items = list(items)
+    shown = [str(item) for item in items[:limit]]
+    if len(items) > limit:
+        shown.append(f"... and {len(items) - limit} more")
+    return shown
+
+
+# ---------------------------------------------------------------- etcd
+
+def free_ports(count):
+    sockets = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            sockets.append(s)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def b64(text):
+    return base64.b64encode(text.encode()).decode()
+
+
+def unb64(text):
+    return base64.b64decode(text).decode(errors="replace")
+
+
+def prefix_end(prefix):
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+class EtcdCluster:
+    def __init__(self, root, size=3):
+        ports = free_ports(2 * size)
+        self.token = f"gipam-test-{os.getpid()}-{random.randrange(1 << 30)}"
+        self.members = {}
+        for i in range(size):
+            name = f"m{i + 1}"
+            self.members[name] = {
+                "client": f"http://127.0.0.1:{ports[i]}",
+                "peer": f"http://127.0.0.1:{ports[size + i]}",
+                "data": os.path.join(root, name),
+                "log": os.path.join(root, name + ".log"),
+                "proc": None,
+            }
+        self.initial = ",".join(f"{n}={m['peer']}" for n, m in self.members.items())
+
+    def endpoints(self):
+        return [m["client"] for m in self.members.values()]
+
+    def start(self, name):
+        m = self.members[name]
+        cmd = ["etcd", "--name", name, "--data-dir", m["data"],
+               "--listen-client-urls", m["client"], "--advertise-client-urls", m["client"],
+               "--listen-peer-urls", m["peer"], "--initial-advertise-peer-urls", m["peer"],
+               "--initial-cluster", self.initial, "--initial-cluster-state", "new",
+               "--initial-cluster-token", self.token, "--logger", "zap", "--log-outputs", "stderr"]
+        with open(m["log"], "ab") as log:
+            m["proc"] = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                         start_new_session=True)
+
+    def kill(self, name, sig=signal.SIGKILL):
+        proc = self.members[name]["proc"]
+        if proc and proc.poll() is None:
+            proc.send_signal(sig)
+            if sig == signal.SIGKILL:
+                proc.wait()
+
+    def running(self):
+        return [n for n, m in self.members.items() if m["proc"] and m["proc"].poll() is None]
+
+    def healthy(self, names):
+        cmd = ["etcdctl", "--endpoints", ",".join(self.members[n]["client"] for n in names),
+               "--command-timeout=2s", "endpoint", "health"]
+        try:
+            done = subprocess.run(cmd, env=dict(os.environ, ETCDCTL_API="3"), capture_output=True,
+                                  timeout=10, text=True)
+        except subprocess.TimeoutExpired:
+            return False, "etcdctl endpoint health timed out"
+        return done.returncode == 0, (done.stdout + done.stderr).strip()
+
+    def wait_healthy(self, names=None, timeout=20.0):
+        names = list(names or self.members)
+        began = time.monotonic()
+        text = ""
+        while time.monotonic() - began < timeout:
+            ok, text = self.healthy(names)
+            if ok:
+                return time.monotonic() - began
+            for n in names:
+                proc = self.members[n]["proc"]
+                if proc is None or proc.poll() is not None:
+                    raise RuntimeError(f"etcd member {n} is not running:\n" + tail(self.members[n]["log"], 15))
+            time.sleep(0.2)
+        raise RuntimeError(f"etcd members {names} not healthy within {timeout} s: {text}")
+
+    def post(self, path, body, timeout=3.0):
+        errors = []
+        for name in self.running():
+            url = self.members[name]["client"] + path
+            request = urllib.request.Request(url, data=json.dumps(body).encode(),
+                                             headers={"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(request, timeout=timeout) as answer:
+                    return json.loads(answer.read())
+            except (OSError, urllib.error.URLError, ValueError) as error:
+                errors.append(f"{url}: {error}")
+        raise RuntimeError("no etcd member answered: " + "; ".join(errors))
+
+    def range(self, prefix):
+        """Every key under prefix: {key: (value, create_revision, mod_revision)}, and the revision."""
+        answer = self.post("/v3/kv/range", {"key": b64(prefix), "range_end": b64(prefix_end(prefix))})
+        kvs = {}
+        for kv in answer.get("kvs", []):
+            kvs[unb64(kv["key"])] = (unb64(kv.get("value", "")), int(kv.get("create_revision", 0)),
+                                     int(kv.get("mod_revision", 0)))
+        return kvs, int(answer["header"]["revision"])
+
+    def revision(self):
+        answer = self.post("/v3/kv/range", {"key": b64(PREFIX + "/config")}, timeout=1.0)
+        return int(answer["header"]["revision"])
+
+    def leader(self):
+        for name in self.running():
+            url = self.members[name]["client"] + "/v3/maintenance/status"
+            try:
+                request = urllib.request.Request(url, data=b"{}", headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(request, timeout=2) as answer:
+                    status = json.loads(answer.read())
+            except (OSError, ValueError):
+                continue
+            leader = status.get("leader")
+            for other in self.running():
+                try:
+                    request = urllib.request.Request(self.members[other]["client"] + "/v3/maintenance/status",
+                                                     data=b"{}", headers={"Content-Type": "application/json"})
+                    with urllib.request.urlopen(request, timeout=2) as answer:
+                        if json.loads(answer.read())["header"]["member_id"] == leader:
+                            return other
+                except (OSError, ValueError, KeyError):
+                    continue
+        return None
+
+    def stop_all(self):
+        for name in self.members:
+            proc = self.members[name]["proc"]
+            if proc and proc.poll() is None:
+                proc.send_signal(signal.SIGCONT)
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+
+
+def tail(path, lines=20):
+    try:
+        with open(path, errors="replace") as f:
+            return "".join(collections.deque(f, lines)).rstrip("\n")
+    except OSError as error:
+        return f"({path}: {error})"
+
+
+# ---------------------------------------------------------------- gipam
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path, timeout):
+        super().__init__("plugin.moby.localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(self.timeout)
+        try:
+            s.connect(self.unix_path)
+        except OSError:
+            s.close()
+            raise
+        self.sock = s
+
+
+class Answer:
+    """kind: ok (200), err (refused with an Err), down (not connected: no effect), doubt (no answer)."""
+    __slots__ = ("kind", "status", "body", "err", "t0", "t1")
+
+    def __init__(self, kind, t0, t1, status=None, body=None, err=""):
+        self.kind, self.t0, self.t1, self.status, self.body, self.err = kind, t0, t1, status, body, err
+
+    def __repr__(self):
+        return f"{self.kind} {self.status} {self.body if self.kind == 'ok' else self.err} ({self.t1 - self.t0:.3f} s)"
+
+
+def call(sock, endpoint, payload, timeout=REQUEST_TIMEOUT):
+    t0 = time.monotonic()
+    conn = UnixHTTPConnection(sock, timeout)
+    try:
+        conn.connect()
+    except OSError as error:
+        return Answer("down", t0, time.monotonic(), err=f"{type(error).__name__}: {error}")
+    try:
+        conn.request("POST", "/" + endpoint, body=json.dumps(payload),
+                     headers={"Content-Type": "application/json"})
+        response = conn.getresponse()
+        raw = response.read()
+        status = response.status
+    except (OSError, http.client.HTTPException) as error:
+        kind = "timeout" if isinstance(error, TimeoutError) else type(error).__name__
+        return Answer("doubt", t0, time.monotonic(), err=f"no answer ({kind}: {error})")
+    finally:
+        conn.close()
+    t1 = time.monotonic()
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        body = None
+    if status == 200 and isinstance(body, dict) and not body.get("Err"):
+        return Answer("ok", t0, t1, status, body)
+    err = body.get("Err", "") if isinstance(body, dict) else raw[:300].decode(errors="replace")
+    # gipam says so when it cannot tell whether etcd applied its write.
+    kind = "doubt" if "may have applied" in err else "err"
+    return Answer(kind, t0, t1, status, body, err or f"HTTP {status}")
+
+
+def get_text(sock, path, timeout=5.0):
+    conn = UnixHTTPConnection(sock, timeout)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read().decode(errors="replace")
+    finally:
+        conn.close()
+
+
+class Gipam:
+    def __init__(self, binary, root, name, endpoints):
+        self.name = name
+        self.dir = os.path.join(root, name)
+        os.makedirs(self.dir)
+        self.sock = os.path.join(self.dir, "gipam.sock")
+        self.leases = os.path.join(self.dir, "leases.json")
+        self.log = os.path.join(self.dir, "gipam.log")
+        self.args = [binary, "-v4", V4_SUPER, "-v6", V6_SUPER, "-file", self.leases, "--socket", self.sock,
+                     "--node-id", name]
+        if endpoints:
+            self.args += ["--etcd-endpoints", ",".join(endpoints)]
+        self.proc = None
+        self.starts = 0
+
+    def start(self, timeout=15.0):
+        with open(self.log, "ab") as log:
+            log.write(f"==== test: start {self.starts + 1} at t={now():.2f}s\n".encode())
+            log.flush()
+            self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                         start_new_session=True)
+        self.starts += 1
+        began = time.monotonic()
+        while time.monotonic() - began < timeout:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gipam {self.name} exited with {self.proc.returncode}:\n" + tail(self.log, 20))
+            try:
+                status, _ = get_text(self.sock, "/metrics", timeout=2)
+                if status == 200:
+                    return time.monotonic() - began
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"gipam {self.name} did not serve on {self.sock} within {timeout} s:\n" + tail(self.log, 20))
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def read_leases(self):
+        for _ in range(20):
+            try:
+                with open(self.leases) as f:
+                    return json.load(f)
+            except ValueError:
+                time.sleep(0.05)  # replaced atomically, so this should not happen
+        with open(self.leases) as f:
+            return json.load(f)
+
+
+# ---------------------------------------------------------------- the clients
+
+class Tenure:
+    """One acknowledged grant (of an address or a pool) to one client, and how it ended."""
+    __slots__ = ("what", "host", "client", "pool_id", "prefix", "addr", "shared", "g0", "g1",
+                 "end", "r0", "r1", "failed_releases")
+
+    def __init__(self, what, host, client, pool_id, prefix, addr, shared, answer):
+        self.what, self.host, self.client, self.pool_id = what, host, client, pool_id
+        self.prefix, self.addr, self.shared = prefix, addr, shared
+        self.g0, self.g1 = answer.t0, answer.t1
+        self.end = None  # None: still held; released, doubt (release unanswered), pool_released, pool_doubt
+        self.r0 = self.r1 = None
+        self.failed_releases = 0
+
+    def close(self, end, answer):
+        self.end, self.r0, self.r1 = end, answer.t0, answer.t1
+
+    def __str__(self):
+        thing = f"{self.addr} of {self.pool_id}" if self.what == "addr" else f"pool {self.pool_id}"
+        text = f"{thing} to {self.client} granted [{self.g0 - START:.3f},{self.g1 - START:.3f}]"
+        if self.end:
+            text += f", {self.end} [{self.r0 - START:.3f},{self.r1 - START:.3f}]"
+        return text
+
+
+class Run:
+    def __init__(self, hosts, shared):
+        self.hosts = hosts  # name -> Gipam
+        self.shared = shared  # name -> pool ID (the same on every host)
+        self.shared_ids = set(shared.values())
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.addr_tenures = []
+        self.pool_tenures = []
+        self.unsure = []  # (op, host, pool ID or None, answer) of failed or unanswered grants
+        self.counts = collections.Counter()
+        self.latency = collections.defaultdict(list)
+        self.timeouts = []
+
+    def record(self, op, host, answer, pool_id=None):
+        category = categorize(answer)
+        with self.lock:
+            self.counts[(op, category)] += 1
+            if answer.kind == "ok":
+                self.latency[op].append(answer.t1 - answer.t0)
+            if answer.kind == "doubt" and "timeout" in answer.err and self.hosts[host].alive():
+                self.timeouts.append(f"{op} on {host} ({pool_id}) at t={answer.t0 - START:.2f}s: {answer.err}")
+            if op in ("RequestPool", "RequestAddress") and answer.kind in ("err", "doubt"):
+                self.unsure.append((op, host, pool_id, answer))
+
+
+def categorize(answer):
+    if answer.kind == "ok":
+        return "ok"
+    if answer.kind == "down":
+        return "down (no listener)"
+    text = answer.err
+    if answer.kind == "doubt":
+        if "may have applied" in text:
+            return "in doubt (etcd outcome unknown)"
+        return "in doubt (" + ("timeout" if "timeout" in text else "connection lost") + ")"
+    if "unreachable" in text or "etcd" in text and ("could not" in text or "refused" in text):
+        return "etcd unavailable"
+    if "gave up after" in text:
+        return "contention (gave up)"
+    if "no free" in text:
+        return "exhausted"
+    if "unknown pool" in text:
+        return "unknown pool"
+    return "other: " + text[:100]
+
+
+def norm(addr):
+    return str(ipaddress.ip_address(addr))
+
+
+class Client(threading.Thread):
+    def __init__(self, run, host, index, seed):
+        super().__init__(name=f"{host}.c{index}", daemon=True)
+        self.run_ = run
+        self.host = host
+        self.sock = run.hosts[host].sock
+        self.rng = random.Random(seed)
+        self.pools = {}  # pool ID -> Tenure: this client's own host-local pools
+        self.held = {}  # (pool ID, address) -> Tenure
+        self.error = None
+
+    def run(self):
+        try:
+            while not self.run_.stop.is_set():
+                answer = self.step()
+                if answer is not None and answer.kind == "down":
+                    time.sleep(self.rng.uniform(0.05, 0.2))
+                else:
+                    time.sleep(self.rng.uniform(0, 0.006))
+        except Exception as error:  # a bug of the test: reported, fails the run
+            self.error = f"{type(error).__name__}: {error}"
+            raise
+
+    def step(self):
+        rng = self.rng
+        pools, held = len(self.pools), len(self.held)
+        r = rng.random()
+        if pools == 0 or (pools < 3 and r < 0.05):
+            return self.request_pool()
+        if pools >= 2 and r < 0.08:
+            return self.release_pool()
+        if held and rng.random() < min(0.85, 0.1 + held / 16):
+            return self.release_address()
+        return self.request_address()
+
+    def request_pool(self):
+        v6 = self.rng.random() < 0.2
+        answer = call(self.sock, "IpamDriver.RequestPool",
+                      {"AddressSpace": "gipam-local", "Pool": "", "SubPool": "", "Options": {}, "V6": v6})
+        self.run_.record("RequestPool", self.host, answer)
+        if answer.kind == "ok":
+            pool_id, prefix = answer.body["PoolID"], answer.body["Pool"]
+            tenure = Tenure("pool", self.host, self.name, pool_id, ipaddress.ip_network(prefix), None, False, answer)
+            with self.run_.lock:
+                self.run_.pool_tenures.append(tenure)
+            self.pools[pool_id] = tenure  # one already there would be a duplicate: the audit finds it
+        return answer
+
+    def release_pool(self):
+        pool_id = self.rng.choice(sorted(self.pools))
+        tenure = self.pools[pool_id]
+        answer = call(self.sock, "IpamDriver.ReleasePool", {"PoolID": pool_id})
+        self.run_.record("ReleasePool", self.host, answer, pool_id)
+        if answer.kind in ("ok", "doubt"):
+            tenure.close("released" if answer.kind == "ok" else "doubt", answer)
+            del self.pools[pool_id]
+            for key in [k for k in self.held if k[0] == pool_id]:
+                self.held.pop(key).close("pool_released" if answer.kind == "ok" else "pool_doubt", answer)
+        elif answer.kind == "err":
+            tenure.failed_releases += 1
+        return answer
+
+    def request_address(self):
+        own = sorted(self.pools)
+        if own and self.rng.random() < 0.5:
+            pool_id = self.rng.choice(own)
+        else:
+            pool_id = self.run_.shared[self.rng.choice(SHARED_NAMES)]
+        answer = call(self.sock, "IpamDriver.RequestAddress", {"PoolID": pool_id, "Address": "", "Options": {}})
+        self.run_.record("RequestAddress", self.host, answer, pool_id)
+        if answer.kind == "ok":
+            addr = norm(answer.body["Address"].split("/")[0])
+            shared = pool_id in self.run_.shared_ids
+            prefix = ipaddress.ip_network(answer.body["Address"], strict=False)
+            tenure = Tenure("addr", self.host, self.name, pool_id, prefix, addr, shared, answer)
+            with self.run_.lock:
+                self.run_.addr_tenures.append(tenure)
+            self.held[(pool_id, addr)] = tenure
+        return answer
+
+    def release_address(self):
+        key = self.rng.choice(sorted(self.held))
+        tenure = self.held[key]
+        answer = call(self.sock, "IpamDriver.ReleaseAddress", {"PoolID": key[0], "Address": key[1]})
+        self.run_.record("ReleaseAddress", self.host, answer, key[0])
+        if answer.kind in ("ok", "doubt"):
+            tenure.close("released" if answer.kind == "ok" else "doubt", answer)
+            del self.held[key]
+        elif answer.kind == "err":
+            tenure.failed_releases += 1  # kept: tried again later
+        return answer
+
+
+class RevisionSampler(threading.Thread):
+    """(sent, answered, revision) of etcd, every 0.2 s: dates keys by their create revision."""
+
+    def __init__(self, cluster):
+        super().__init__(name="revisions", daemon=True)
+        self.cluster = cluster
+        self.samples = []
+        self.halt = threading.Event()
+
+    def run(self):
+        while not self.halt.is_set():
+            t0 = time.monotonic()
+            try:
+                revision = self.cluster.revision()
+                self.samples.append((t0, time.monotonic(), revision))
+            except Exception:
+                pass
+            self.halt.wait(0.2)
+
+    def before(self, t):
+        """The highest revision surely reached at time t (a sample answered by then)."""
+        best = None
+        for t0, t1, revision in self.samples:
+            if t1 <= t:
+                best = revision if best is None else max(best, revision)
+        return best
+
+    def after(self, t):
+        """The lowest revision surely not yet passed at time t (a sample sent after it)."""
+        best = None
+        for t0, t1, revision in self.samples:
+            if t0 >= t:
+                best = revision if best is None else min(best, revision)
+        return best
+
+
+# ---------------------------------------------------------------- the audit
+
+def expand(runs):
+    out = set()
+    for run in runs:
+        first, _, last = run.partition("-")
+        a = ipaddress.ip_address(first)
+        b = ipaddress.ip_address(last) if last else a
+        if int(b) - int(a) > 1 << 16:
+            raise ValueError(f"run {run} is too long to expand")
+        kind = type(a)
+        out.update(str(kind(n)) for n in range(int(a), int(b) + 1))
+    return out
+
+
+def block_of(key):
+    """/gipam/blocks/4/c6120000/24 -> 198.18.0.0/24"""
+    match = re.fullmatch(re.escape(PREFIX) + r"/blocks/([46])/([0-9a-f]+)/(\d+)", key)
+    if not match:
+        return None
+    value = int(match.group(2), 16)
+    address = ipaddress.IPv4Address(value) if match.group(1) == "4" else ipaddress.IPv6Address(value)
+    return ipaddress.ip_network(f"{address}/{match.group(3)}")
+
+
+def is_shared_record(pool):
+    return "gipam.network" in (pool.get("options") or {}) or pool["id"].startswith("gipam-global/")
+
+
+class State:
+    """The end state: every lease file, and etcd."""
+
+    def __init__(self, run, cluster):
+        self.leases = {h: g.read_leases() for h, g in run.hosts.items()}
+        self.kvs, self.revision = cluster.range(PREFIX + "/")
+        self.local = []  # (host, pool ID, network, addresses) of host-local pools
+        self.shared_local = []  # (host, pool ID, network) of shared pools in lease files
+        self.held_local = collections.defaultdict(set)  # address -> {(host, pool ID)}
+        for host, leases in self.leases.items():
+            for pool in leases.get("pools", []):
+                network = ipaddress.ip_network(pool["pool"])
+                if is_shared_record(pool):
+                    self.shared_local.append((host, pool["id"], network, pool.get("addresses", [])))
+                    continue
+                addresses = expand(pool.get("addresses", []))
+                self.local.append((host, pool["id"], network, addresses))
+                for address in addresses:
+                    self.held_local[address].add((host, pool["id"]))
+        self.blocks = []  # (network, {pool, node, scope}, key)
+        self.pool_records, self.holders, self.names = {}, collections.defaultdict(set), {}
+        self.address_keys = {}  # (pool ID, address) -> (value, create revision)
+        pools = PREFIX + "/pools/"
+        for key, (value, created, _) in self.kvs.items():
+            if key.startswith(PREFIX + "/blocks/"):
+                network = block_of(key)
+                try:
+                    holder = json.loads(value)
+                except ValueError:
+                    holder = {"unreadable": value}
+                self.blocks.append((network, holder, key))
+            elif key.startswith(PREFIX + "/names/"):
+                self.names[key[len(PREFIX + "/names/"):]] = value
+            elif key.startswith(pools):
+                rest = key[len(pools):]
+                if "/addresses/" in rest:
+                    pool_id, _, address = rest.partition("/addresses/")
+                    self.address_keys[(pool_id, norm(address))] = (value, created)
+                elif "/holders/" in rest:
+                    pool_id, _, node = rest.partition("/holders/")
+                    self.holders[pool_id].add(node)
+                elif rest.endswith("/name"):
+                    pass
+                else:
+                    self.pool_records[rest] = value
+
+    def holds_local(self, host, pool_id, address):
+        for h, pid, _, addresses in self.local:
+            if h == host and pid == pool_id:
+                return address in addresses
+        return False
+
+
+def audit(run, cluster, sampler, state, logs_said_held):
+    tenures = run.addr_tenures
+    pool_tenures = run.pool_tenures
+
+    # 1. overlaps in the end state
+    items = [(net, f"{h}: host pool {pid} (lease file)", ("host", h, pid)) for h, pid, net, _ in state.local]
+    seen_shared = {}
+    for h, pid, net, _ in state.shared_local:
+        seen_shared.setdefault(pid, (net, [])) [1].append(h)
+    for pid, (net, hosts) in seen_shared.items():
+        items.append((net, f"shared pool {pid} (lease files of {','.join(hosts)})", ("shared", pid)))
+    overlaps = []
+    for i in range(len(items)):
+        for j in range(i + 1, len(items)):
+            a, b = items[i], items[j]
+            if a[0].version == b[0].version and a[0].overlaps(b[0]):
+                overlaps.append(f"{a[1]} overlaps {b[1]}")
+    blocks = [(net, holder, key) for net, holder, key in state.blocks if net is not None]
+    for i in range(len(blocks)):
+        for j in range(i + 1, len(blocks)):
+            a, b = blocks[i], blocks[j]
+            if a[0].version == b[0].version and a[0].overlaps(b[0]):
+                overlaps.append(f"etcd {a[2]} {a[1]} overlaps etcd {b[2]} {b[1]}")
+    for net, holder, key in blocks:
+        for inet, what, ident in items:
+            if net.version != inet.version or not net.overlaps(inet):
+                continue
+            if ident[0] == "host":
+                mine = net == inet and holder.get("pool") == ident[2] and holder.get("node") == ident[1] \
+                    and holder.get("scope") == "host"
+            else:
+                mine = net == inet and holder.get("pool") == ident[1] and holder.get("scope") == "cluster"
+            if not mine:
+                overlaps.append(f"etcd {key} {holder} overlaps {what}")
+    TAP.check(not overlaps, f"no overlapping pools ({len(items)} pools in lease files, {len(blocks)} blocks in etcd)",
+              [f"{len(overlaps)} overlaps"] + limited(overlaps, 20))
+
+    # 2. etcd blocks agree with the lease files
+    by_net = {}
+    for net, holder, key in blocks:
+        by_net.setdefault(net, []).append((holder, key))
+    missing = []
+    for h, pid, net, _ in state.local:
+        found = by_net.get(net, [])
+        if not any(hd.get("pool") == pid and hd.get("node") == h and hd.get("scope") == "host" for hd, _ in found):
+            missing.append(f"{h}: host pool {pid} of the lease file: etcd has {found or 'no block'}")
+    for pid, (net, hosts) in seen_shared.items():
+        found = by_net.get(net, [])
+        if not any(hd.get("pool") == pid and hd.get("scope") == "cluster" for hd, _ in found):
+            missing.append(f"shared pool {pid}: etcd has {found or 'no block'}")
+        if pid not in state.pool_records:
+            missing.append(f"shared pool {pid}: no key {PREFIX}/pools/{pid}")
+        for h in hosts:
+            if h not in state.holders.get(pid, set()):
+                missing.append(f"shared pool {pid} is in {h}'s lease file but etcd names holders "
+                               f"{sorted(state.holders.get(pid, set()))}")
+    TAP.check(not missing, f"every pool of the lease files has its block in etcd naming its node "
+                           f"({len(state.local)} host-local, {len(seen_shared)} shared)", limited(missing, 20))
+
+    local_keys = {(h, pid) for h, pid, _, _ in state.local}
+    unsure_pool_hosts = {h for op, h, _, a in run.unsure if op == "RequestPool"}
+    leaked, explained = [], []
+    for net, holder, key in blocks:
+        if holder.get("scope") == "host":
+            if (holder.get("node"), holder.get("pool")) in local_keys:
+                continue
+            text = f"{key} {holder}"
+            if holder.get("pool") in logs_said_held.get(holder.get("node"), set()):
+                explained.append(text + " (gipam logged that etcd still shows it held)")
+            elif holder.get("node") in unsure_pool_hosts:
+                explained.append(text + " (that host had RequestPools fail or go unanswered)")
+            else:
+                leaked.append(text)
+        elif holder.get("pool") not in seen_shared:
+            leaked.append(f"{key} {holder}: a cluster block no lease file holds")
+    if explained:
+        TAP.note(f"{len(explained)} blocks in etcd no lease file holds, each after a failed request (a leak "
+                 "until that host restarts):")
+        for line in limited(explained):
+            TAP.note("  " + line)
+    TAP.check(not leaked, "every block in etcd is held by a lease file's pool (or a failed request explains it)",
+              [f"{len(leaked)} leaked"] + limited(leaked, 20))
+
+    # 3. duplicates: replaying the acknowledged grants
+    def together(a, b):
+        """a and b surely overlapped in time: neither could have been released before the other was granted."""
+        a_first = a.end is not None and a.r0 < b.g1
+        b_first = b.end is not None and b.r0 < a.g1
+        return not a_first and not b_first
+
+    duplicates = []
+    by_address = collections.defaultdict(list)
+    for t in tenures:
+        by_address[t.addr].append(t)
+    for address, group in by_address.items():
+        group.sort(key=lambda t: t.g0)
+        for i in range(len(group)):
+            for j in range(i + 1, len(group)):
+                if together(group[i], group[j]):
+                    duplicates.append(f"DUPLICATE {address}: {group[i]} / {group[j]}")
+    by_block = collections.defaultdict(list)
+    for t in pool_tenures:
+        by_block[t.prefix].append(t)
+    for block, group in by_block.items():
+        group.sort(key=lambda t: t.g0)
+        for i in range(len(group)):
+            for j in range(i + 1, len(group)):
+                if together(group[i], group[j]):
+                    duplicates.append(f"DUPLICATE pool {block}: {group[i]} / {group[j]}")
+    TAP.check(not duplicates, f"no address or pool acknowledged to two clients at once "
+                              f"({len(tenures)} address grants, {len(pool_tenures)} pool grants replayed)",
+              [f"{len(duplicates)} duplicates"] + limited(duplicates, 20))
+
+    # 4. what is held is still held
+    lost = []
+    for t in tenures:
+        if t.end is not None:
+            continue
+        if t.shared:
+            found = state.address_keys.get((t.pool_id, t.addr))
+            if found is None or found[0].split(" ")[0] != t.host:
+                lost.append(f"{t}: etcd has {found[0] if found else 'no key'} for it")
+        elif not state.holds_local(t.host, t.pool_id, t.addr):
+            lost.append(f"{t}: not in {t.host}'s lease file")
+    for t in pool_tenures:
+        if t.end is None and (t.host, t.pool_id) not in local_keys:
+            lost.append(f"{t}: not in {t.host}'s lease file")
+    open_addresses = sum(1 for t in tenures if t.end is None)
+    open_pools = sum(1 for t in pool_tenures if t.end is None)
+    TAP.check(not lost, f"every acknowledged grant not released since is still held ({open_addresses} addresses, "
+                        f"{open_pools} pools)", [f"{len(lost)} lost"] + limited(lost, 20))
+
+    # 5. what was released is not held
+    later_grant = {}
+    for t in tenures:
+        later_grant.setdefault(t.addr, []).append(t.g1)
+    unsure_addr = collections.defaultdict(list)  # pool ID -> answered times of failed/unanswered RequestAddress
+    for op, h, pid, a in run.unsure:
+        if op == "RequestAddress":
+            unsure_addr[pid].append(a.t1)
+    still, skipped, recreated = [], 0, []
+    for t in tenures:
+        if t.end not in ("released", "pool_released"):
+            continue
+        if any(g1 > t.r0 for g1 in later_grant[t.addr] if g1 != t.g1):
+            skipped += 1
+            continue
+        if t.shared:
+            found = state.address_keys.get((t.pool_id, t.addr))
+            if found is None:
+                continue
+            value, created = found
+            reached = sampler.before(t.r0)
+            ahead = sampler.after(t.r1)
+            if reached is not None and created <= reached:
+                still.append(f"{t}: etcd still has the key (value {value!r}, created at revision {created}, "
+                             f"before the release was sent: etcd was at revision {reached} by then)")
+            elif ahead is not None and created > ahead:
+                recreated.append(f"{t}: etcd has it again (value {value!r}, created at revision {created}, "
+                                 f"after the release)")
+            else:
+                recreated.append(f"{t}: etcd has it (value {value!r}, created at revision {created}; "
+                                 f"revisions around the release unknown)")
+        else:
+            if any(t1 > t.r0 for t1 in unsure_addr.get(t.pool_id, []) if t1 is not None):
+                if state.held_local.get(t.addr):
+                    skipped += 1
+                    continue
+            holders = state.held_local.get(t.addr)
+            if holders:
+                still.append(f"{t}: still held in lease file(s) {sorted(holders)}")
+            found = [k for k in state.address_keys if k[1] == t.addr]
+            if found:
+                still.append(f"{t}: etcd has address keys {found}")
+    for t in pool_tenures:
+        if t.end != "released":
+            continue
+        if any(o is not t and o.g1 > t.r0 for o in by_block[t.prefix]):
+            continue
+        if any(op == "RequestPool" and a.t1 > t.r0 for op, h, pid, a in run.unsure):
+            continue
+        holders = [(h, pid) for h, pid, net, _ in state.local if net.overlaps(t.prefix)]
+        if holders:
+            still.append(f"{t}: still in lease file(s) {holders}")
+    released = sum(1 for t in tenures if t.end in ("released", "pool_released"))
+    if recreated:
+        TAP.note(f"{len(recreated)} released shared-pool addresses are held again by keys created after "
+                 "their release (leaks of failed or unanswered requests):")
+        for line in limited(recreated):
+            TAP.note("  " + line)
+    TAP.check(not still, f"every acknowledged release is no longer held ({released} address releases, "
+                         f"{skipped} skipped as granted again or maybe taken by an unanswered request)",
+              [f"{len(still)} still held"] + limited(still, 20))
+
+    # leaks: held at the end, owned by nobody (information only)
+    owned_local = {(t.host, t.pool_id, t.addr) for t in tenures if t.end is None and not t.shared}
+    owned_shared = {(t.pool_id, t.addr) for t in tenures if t.end is None and t.shared}
+    leak_local = [(h, pid, a) for h, pid, _, addresses in state.local for a in addresses
+                  if (h, pid, a) not in owned_local]
+    leak_shared = [(k, v) for k, v in state.address_keys.items() if k not in owned_shared]
+    TAP.note(f"held but owned by no client (leaks of unanswered or failed requests): {len(leak_local)} host-pool "
+             f"addresses, {len(leak_shared)} shared-pool address keys")
+    for line in limited([f"{h} {pid} {a}" for h, pid, a in leak_local] +
+                        [f"etcd {pid} {a} = {v[0]!r} (created at revision {v[1]})" for (pid, a), v in leak_shared], 10):
+        TAP.note("  " + line)
+    return bool(overlaps or missing or leaked or duplicates or lost or still)
+
+
+# ---------------------------------------------------------------- the run
+
+def percentile(values, p):
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(p * len(values)))]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("gipam")
+    parser.add_argument("--duration", type=float, default=30.0)
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--gipam-kills", type=int, default=None, help="default: 2 or 3, at random")
+    parser.add_argument("--etcd-kills", type=int, default=2)
+    args = parser.parse_args()
+    if not os.path.isfile(args.gipam) or not os.access(args.gipam, os.X_OK):
+        print(f"not ok 1 - gipam binary {args.gipam} is not executable")
+        print("0 passed, 1 failed")
+        return 1
+    for tool in ("etcd", "etcdctl"):
+        if not shutil.which(tool):
+            print(f"SKIP: {tool} is not installed (Debian packages etcd-server, etcd-client)")
+            return 77
+    binary = os.path.abspath(args.gipam)
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 31)
+    rng = random.Random(seed)
+    gipam_kills = args.gipam_kills if args.gipam_kills is not None else rng.choice((2, 3))
+    no_etcd = os.environ.get("CONTENTION_NO_ETCD") == "1"
+    TAP.note(f"seed {seed} (--seed {seed} repeats the schedule), {args.duration:.0f} s, {gipam_kills} gipam kills, "
+             f"{args.etcd_kills} etcd member kills{', gipam WITHOUT etcd (CONTENTION_NO_ETCD=1)' if no_etcd else ''}")
+
+    root = tempfile.mkdtemp(prefix="gipam-contention.")
+    cluster = EtcdCluster(root)
+    hosts = {}
+    sampler = None
+    clients = []
+    failed_run = True
+    try:
+        for name in cluster.members:
+            cluster.start(name)
+        took = cluster.wait_healthy(timeout=30)
+        TAP.note(f"etcd cluster of 3 healthy in {took:.1f} s: {','.join(cluster.endpoints())} (dir {root})")
+        for name in HOSTS:
+            hosts[name] = Gipam(binary, root, name, None if no_etcd else cluster.endpoints())
+            hosts[name].start()
+        sampler = RevisionSampler(cluster)
+        sampler.start()
+
+        # The shared pools: every host asks for a name at the same time, one name after the other.
+        def request_shared(host, name):
+            return call(hosts[host].sock, "IpamDriver.RequestPool",
+                        {"AddressSpace": "gipam-local", "Pool": "", "SubPool": "",
+                         "Options": {"gipam.network": name}, "V6": False})
+
+        def at_once(asks):
+            answers = {}
+
+            def one(host, name):
+                answers[(host, name)] = request_shared(host, name)
+
+            threads = [threading.Thread(target=one, args=ask) for ask in asks]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            return answers
+
+        shared, problems = {}, []
+        for name in SHARED_NAMES:
+            got = at_once([(h, name) for h in HOSTS])
+            ids = {(a.body or {}).get("PoolID") for a in got.values() if a.kind == "ok"}
+            if any(a.kind != "ok" for a in got.values()) or len(ids) != 1:
+                problems.append(f"{name}: " + "; ".join(f"{h} {a!r}" for (h, _), a in got.items()))
+            else:
+                shared[name] = ids.pop()
+        if len(set(shared.values())) != len(shared):
+            problems.append(f"two names got the same pool: {shared}")
+        TAP.check(not problems, "every host asking for a shared name at once gets the same pool, another for "
+                                f"each name ({', '.join(f'{n}={p}' for n, p in shared.items())})", problems)
+        if len(shared) < len(SHARED_NAMES):
+            if no_etcd:  # each host has its own: go on with h1's, the audit shows the rest
+                for name in SHARED_NAMES:
+                    shared.setdefault(name, request_shared("h1", name).body["PoolID"])
+            else:
+                raise RuntimeError("no shared pools to test with")
+
+        # Names asked for by one host each get a pool each: one after the other, then at once.
+        for how, asks in (("one after the other", [("h2", "solo-x"), ("h3", "solo-y")]),
+                          ("at once", [("h2", "solo-z"), ("h3", "solo-w")])):
+            if how == "at once":
+                got = at_once(asks)
+            else:
+                got = {ask: request_shared(*ask) for ask in asks}
+            ids = [(a.body or {}).get("PoolID") for a in got.values()]
+            detail = [f"{h} asked for {n}: {a!r}" for (h, n), a in got.items()]
+            if not no_etcd:
+                kvs, _ = cluster.range(PREFIX + "/")
+                detail += [f"etcd {k} = {v[0]!r}" for k, v in sorted(kvs.items())
+                           if any(f"/{i}" in k for i in ids if i) and ("/names/" in k or k.endswith("/name")
+                                                                       or "/holders/" in k)]
+                detail += [f"etcd {k} = {v[0]!r}" for k, v in sorted(kvs.items()) if "/names/solo" in k]
+            all_ok = all(a.kind == "ok" for a in got.values())
+            TAP.check(all_ok and len(set(ids)) == len(ids) and not set(ids) & set(shared.values()),
+                      f"shared names asked for by different hosts {how} get different pools ({', '.join(map(str, ids))})",
+                      detail)
+            for (h, n), a in got.items():  # out of the way of the rest
+                if a.kind == "ok":
+                    for other in HOSTS:
+                        call(hosts[other].sock, "IpamDriver.ReleasePool", {"PoolID": a.body["PoolID"]})
+
+        run = Run(hosts, shared)
+        for h in HOSTS:
+            for i in range(THREADS_PER_HOST):
+                clients.append(Client(run, h, i, rng.randrange(1 << 31)))
+
+        # The schedule of failures, as fractions of the run.
+        events = []
+        for i, fraction in enumerate((0.12, 0.42, 0.72)[:gipam_kills]):
+            events.append((fraction, "gipam", rng.choice(HOSTS)))
+        for i, fraction in enumerate((0.22, 0.52, 0.82)[:args.etcd_kills]):
+            events.append((fraction, "etcd", "leader" if i % 2 else rng.choice(sorted(cluster.members))))
+        events.sort()
+        began = time.monotonic()
+        for c in clients:
+            c.start()
+        TAP.note(f"t={now():.1f}s: {len(clients)} clients started")
+        for fraction, kind, target in events:
+            wait = began + fraction * args.duration - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            if kind == "gipam":
+                host = hosts[target]
+                host.kill()
+                took = host.start()
+                TAP.note(f"t={now():.1f}s: SIGKILL gipam {target}, restarted; serving again after {took:.2f} s")
+            else:
+                member = cluster.leader() if target == "leader" else target
+                member = member or rng.choice(sorted(cluster.members))
+                cluster.kill(member)
+                TAP.note(f"t={now():.1f}s: SIGKILL etcd member {member}{' (the leader)' if target == 'leader' else ''}")
+                time.sleep(3.0)
+                cluster.start(member)
+                took = cluster.wait_healthy(timeout=20)
+                TAP.note(f"t={now():.1f}s: etcd member {member} restarted, cluster healthy after {took:.1f} s")
+        wait = began + args.duration - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        run.stop.set()
+        stopped = time.monotonic()
+        for c in clients:
+            c.join(REQUEST_TIMEOUT + 5)
+        elapsed = stopped - began
+        TAP.note(f"t={now():.1f}s: clients stopped after {elapsed:.1f} s")
+        broken = [f"{c.name}: {c.error or 'still running'}" for c in clients if c.error or c.is_alive()]
+        TAP.check(not broken, "every client thread ran to the end", broken)
+
+        # Settle: etcd healthy, every gipam answering.
+        cluster.wait_healthy(timeout=20)
+        time.sleep(1.0)
+        sampler.halt.set()
+        sampler.join(5)
+        dead = [f"{h}: exited with {g.proc.returncode}\n" + tail(g.log, 15) for h, g in hosts.items() if not g.alive()]
+        TAP.check(not dead, "every gipam process still runs", dead)
+        TAP.check(not run.timeouts, "every request to a running gipam was answered within "
+                                    f"{REQUEST_TIMEOUT:.0f} s", [f"{len(run.timeouts)} timeouts"] + limited(run.timeouts))
+
+        # Numbers.
+        ops = ("RequestPool", "ReleasePool", "RequestAddress", "ReleaseAddress")
+        for op in ops:
+            kinds = {k[1]: n for k, n in run.counts.items() if k[0] == op}
+            total = sum(kinds.values())
+            TAP.note(f"{op}: {total} sent, " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items(), key=lambda x: -x[1])))
+        grants = run.counts[("RequestAddress", "ok")] + run.counts[("RequestPool", "ok")]
+        releases = run.counts[("ReleaseAddress", "ok")] + run.counts[("ReleasePool", "ok")]
+        shared_grants = sum(1 for t in run.addr_tenures if t.shared)
+        TAP.note(f"acknowledged: {grants} grants ({run.counts[('RequestAddress', 'ok')]} addresses, {shared_grants} of them "
+                 f"in shared pools; {run.counts[('RequestPool', 'ok')]} pools), {releases} releases "
+                 f"({run.counts[('ReleaseAddress', 'ok')]} addresses, {run.counts[('ReleasePool', 'ok')]} pools)")
+        TAP.note(f"address allocations/s: {run.counts[('RequestAddress', 'ok')] / elapsed:.1f} "
+                 f"(shared pools {shared_grants / elapsed:.1f}); all acknowledged requests/s: "
+                 f"{sum(run.counts[(op, 'ok')] for op in ops) / elapsed:.1f}")
+        for op in ops:
+            values = run.latency.get(op, [])
+            if values:
+                TAP.note(f"{op} latency (acknowledged): p50 {percentile(values, 0.5) * 1000:.1f} ms, "
+                         f"p99 {percentile(values, 0.99) * 1000:.1f} ms, max {max(values) * 1000:.1f} ms")
+        for h, g in hosts.items():
+            try:
+                status, text = get_text(g.sock, "/metrics")
+                match = re.search(r"^gipam_store_conflicts_total (\S+)$", text, re.M)
+                TAP.note(f"{h}: gipam_store_conflicts_total {match.group(1) if match else '(absent)'} "
+                         f"(since its last start; {g.starts} starts)")
+            except OSError as error:
+                TAP.note(f"{h}: /metrics: {error}")
+
+        # The audit.
+        state = State(run, cluster)
+        logs_said_held = collections.defaultdict(set)
+        for h, g in hosts.items():
+            with open(g.log, errors="replace") as f:
+                for line in f:
+                    match = re.search(r"pool (\S+) is released here, but etcd still shows it held", line)
+                    if match:
+                        logs_said_held[h].add(match.group(1))
+        TAP.note(f"end state: etcd revision {state.revision}, {len(state.kvs)} keys, {len(state.blocks)} blocks, "
+                 f"{len(state.address_keys)} shared-pool address keys; lease files hold {len(state.local)} host pools "
+                 f"with {sum(len(a) for *_, a in state.local)} addresses")
+        bad = audit(run, cluster, sampler, state, logs_said_held)
+        failed_run = bad or TAP.failed > 0
+        if failed_run:
+            for h, g in hosts.items():
+                lines = [line for line in tail(g.log, 400).splitlines()
+                         if " warning" in line or " error" in line or "==== test" in line]
+                TAP.note(f"---- {h}: warnings and errors of gipam's log (last 15 of {len(lines)}) ----")
+                for line in lines[-15:]:
+                    TAP.note("  " + line)
+                TAP.note(f"---- {h}: last lines of gipam's log ----")
+                for line in tail(g.log, 8).splitlines():
+                    TAP.note("  " + line)
+    except Exception as error:
+        TAP.check(False, "harness", [f"{type(error).__name__}: {error}"] + str(error).splitlines()[1:])
+        for h, g in hosts.items():
+            TAP.note(f"---- {h}: last lines of gipam's log ----")
+            for line in tail(g.log, 10).splitlines():
+                TAP.note("  " + line)
+        failed_run = True
+    finally:
+        if clients:
+            for c in clients:
+                c.run_.stop.set()
+        if sampler:
+            sampler.halt.set()
+        for g in hosts.values():
+            g.stop()
+        cluster.stop_all()
+        if os.environ.get("E2E_KEEP") == "1":
+            TAP.note(f"kept {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+        TAP.note(f"elapsed {time.monotonic() - START:.0f}s")
+        print(f"{TAP.count - TAP.failed} passed, {TAP.failed} failed", flush=True)
+    return 1 if failed_run or TAP.failed else 0
+
+
+def on_signal(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGALRM, on_signal)
+    signal.alarm(240)  # a watchdog: the finally above still stops every process
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt as interrupted:
+        print(f"not ok - interrupted ({interrupted})")
+        sys.exit(1)
