@@ -201,10 +201,14 @@ void IpamService::dropPool(std::unique_lock<std::mutex>& lock, const std::string
 }
 
 bool IpamService::freeAddress(std::unique_lock<std::mutex>& lock, Pool& pool, const ip::Address& address) {
-    if (!pool.addresses.release(address)) return false;
+    const bool held = pool.addresses.release(address);
+    // A shared pool's addresses live in etcd; this host's copy may not know one it holds there
+    // (since a restart, say), and the store frees only this host's own.
+    if (!held && (pool.scope != store::Scope::Cluster || !pool.addresses.pool().contains(address))) return false;
     // Undo by ID: a later change being undone first may have replaced the Pool object.
-    commit(lock, store::FreeAddress{pool.id, address, pool.scope},
-           [this, id = pool.id, address] { table_.find(id)->addresses.reserve(address); });
+    commit(lock, store::FreeAddress{pool.id, address, pool.scope}, [this, id = pool.id, address, held] {
+        if (held) table_.find(id)->addresses.reserve(address);
+    });
     return true;
 }
 

@@ -25,6 +25,12 @@ bool isGlobal(const store::PoolRecord& pool) {
     return pool.id == ipam::poolIdFor(ipam::kGlobalAddressSpace, pool.pool, pool.subPool);
 }
 
+// A pool whose addresses etcd keeps for every host (shared or swarm): the lease file has none
+// of them, so it is judged by pool only.
+bool addressesElsewhere(const store::PoolRecord& pool) {
+    return ipam::scopeOf(pool) == store::Scope::Cluster;
+}
+
 }  // namespace
 
 Findings compare(const store::Leases& leases, const std::vector<DockerPool>& docker) {
@@ -47,7 +53,7 @@ Findings compare(const store::Leases& leases, const std::vector<DockerPool>& doc
             findings.leakedPools.push_back({pool.id, pool.pool});
             continue;
         }
-        if (swarm || isGlobal(pool)) continue;
+        if (swarm || addressesElsewhere(pool)) continue;
         forEachHeld(pool, [&](const ip::Address& address) {
             if (!used.count(address)) findings.leakedAddresses.push_back({pool.id, address});
         });
@@ -61,7 +67,7 @@ Findings compare(const store::Leases& leases, const std::vector<DockerPool>& doc
             findings.missingPools.push_back({network.network, network.subnet});
             continue;
         }
-        if (network.swarm) continue;
+        if (network.swarm || addressesElsewhere(*match)) continue;
         std::set<ip::Address> held;
         forEachHeld(*match, [&](const ip::Address& address) { held.insert(address); });
         for (const auto& entry : network.addresses) {

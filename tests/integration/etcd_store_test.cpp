@@ -326,6 +326,27 @@ TEST_F(EtcdStoreTest, HostPoolsKeepWorkingWhileEtcdIsDownAndTheRestFailsFast) {
     EXPECT_NO_THROW(a.service.requestAddress({sharedPool.poolId, "", {}}));
 }
 
+TEST_F(EtcdStoreTest, AfterARestartAHostStillFreesItsAddressesInASharedPool) {
+    std::string poolId;
+    ip::Address held;
+    store::Leases leases;
+    {
+        Host a(endpoints(), "a");
+        poolId = a.service.requestPool(local("", shared("lan"))).poolId;
+        held = a.service.requestAddress({poolId, "", {}}).address;
+        leases = a.service.snapshot();
+    }
+    Host restarted(endpoints(), "a", leases);
+    restarted.service.releaseAddress(poolId, held.toString());
+    EXPECT_TRUE(keys("/gipam-test/pools/" + poolId + "/addresses/").empty());
+    // Another host's address it never held stays.
+    Host b(endpoints(), "b");
+    b.service.requestPool(local("", shared("lan")));
+    const auto theirs = b.service.requestAddress({poolId, "", {}}).address;
+    restarted.service.releaseAddress(poolId, theirs.toString());
+    EXPECT_EQ(keys("/gipam-test/pools/" + poolId + "/addresses/").size(), 1u);
+}
+
 TEST_F(EtcdStoreTest, AWriteWhoseAnswerIsLostIsSettledByReadingItBack) {
     const auto etcdPort = std::stoi(endpoints()[0].substr(endpoints()[0].rfind(':') + 1));
     AnswerDroppingProxy proxy(etcdPort);

@@ -80,5 +80,16 @@ TEST(FindingsTest, SwarmAddressesAreNotJudgedButItsPoolsAre) {
     EXPECT_EQ(compare(leases, {}).leakedPools.size(), 2u);
 }
 
+TEST(FindingsTest, ASharedPoolIsJudgedByPoolOnly) {
+    // etcd keeps its addresses for every host; the lease file holds none of them.
+    store::Leases leases;
+    leases.pools = {pool("gipam-local/198.18.3.0/24", "198.18.3.0/24", {})};
+    leases.pools[0].options = {{std::string(ipam::kNetworkOption), "lan"}};
+    const std::vector<DockerPool> docker = {
+        {"lan", false, prefix("198.18.3.0/24"), std::nullopt, {{address("198.18.3.7"), "container web"}}, true}};
+    EXPECT_TRUE(compare(leases, docker).empty());
+    EXPECT_EQ(compare(leases, {}).leakedPools.size(), 1u);
+}
+
 }  // namespace
 }  // namespace gipam::reconcile
