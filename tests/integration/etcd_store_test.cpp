@@ -30,8 +30,9 @@ const store::Leases kPlan{store::Supernet{ip::Prefix::parse("198.18.0.0/16"), 24
 // One host: its lease state (in memory), its etcd client and store, and its IPAM service.
 struct Host {
     Host(const std::vector<std::string>& endpoints, const std::string& node, const store::Leases& leases = kPlan)
-        : etcd(endpoints), file(leases, [](const store::Leases&) {}), cluster(file, etcd, node, "/gipam-test"),
-          service(leases, cluster) {}
+        : etcd(endpoints), file(leases, [this](const store::Leases& state) { written = state; }),
+          cluster(file, etcd, node, "/gipam-test"), service(leases, cluster) {}
+    store::Leases written = kPlan;  // the lease file as last written
     store::EtcdClient etcd;
     store::SnapshotStore file;
     store::ClusterStore cluster;
@@ -334,7 +335,7 @@ TEST_F(EtcdStoreTest, AfterARestartAHostStillFreesItsAddressesInASharedPool) {
         Host a(endpoints(), "a");
         poolId = a.service.requestPool(local("", shared("lan"))).poolId;
         held = a.service.requestAddress({poolId, "", {}}).address;
-        leases = a.service.snapshot();
+        leases = a.written;
     }
     Host restarted(endpoints(), "a", leases);
     restarted.service.releaseAddress(poolId, held.toString());
