@@ -206,7 +206,9 @@ bool IpamService::freeAddress(std::unique_lock<std::mutex>& lock, Pool& pool, co
     // (since a restart, say), and the store frees only this host's own.
     if (!held && (pool.scope != store::Scope::Cluster || !pool.addresses.pool().contains(address))) return false;
     // Undo by ID: a later change being undone first may have replaced the Pool object.
-    commit(lock, store::FreeAddress{pool.id, address, pool.scope}, [this, id = pool.id, address, held] {
+    const bool swarm = pool.scope == store::Scope::Cluster && isInSpace(pool.id, kGlobalAddressSpace);
+    const store::FreeAddress free{pool.id, address, pool.scope, swarm ? std::string(kSwarmHolder) : std::string()};
+    commit(lock, free, [this, id = pool.id, address, held] {
         if (held) table_.find(id)->addresses.reserve(address);
     });
     return true;
@@ -260,8 +262,9 @@ PoolGrant IpamService::requestPool(const PoolRequest& request) {
     // Conflicts mean another host got there first: learn what it holds and try again, a bounded
     // number of times, apart by a jittered pause so that hosts colliding once do not again.
     std::string lastConflict;
+    std::string remoteCopyOf;  // the swarm pool in etcd this node's pool turned out a copy of
     for (int attempt = 0; attempt < kConflictAttempts; ++attempt) {
-        if (attempt > 0) pauseAfterConflict(attempt);
+        if (attempt > 0 && remoteCopyOf.empty()) pauseAfterConflict(attempt);
         // A shared pool another host created is granted as it is there.
         std::optional<store::PoolRecord> existing;
         if (cluster && !name.empty()) {
@@ -274,7 +277,7 @@ PoolGrant IpamService::requestPool(const PoolRequest& request) {
         }
         try {
             auto grant = grantPool(space, request, options, cluster ? store::Scope::Cluster : store::Scope::Host, name,
-                                   existing);
+                                   existing, remoteCopyOf);
             countConflicts(attempt);
             return grant;
         } catch (const store::Conflict& conflict) {
@@ -284,7 +287,15 @@ PoolGrant IpamService::requestPool(const PoolRequest& request) {
             for (const auto& block : conflict.blocks) table_.holdElsewhere(block.pool);
             // A subnet asked for by name is that subnet or nothing.
             const bool dynamic = request.pool.empty() || parsePrefix(request.pool, "subnet").network().value() == 0;
-            if (!dynamic && conflict.holder && !cluster) {
+            if (!dynamic && conflict.holder) {
+                // A swarm node's copy of an overlay network whose pool a manager holds in etcd.
+                const bool swarmCopy = space == kLocalAddressSpace && remoteCopyOf.empty() &&
+                                       conflict.holder->pool == parsePrefix(request.pool, "subnet") &&
+                                       isInSpace(conflict.holder->id, kGlobalAddressSpace);
+                if (swarmCopy) {
+                    remoteCopyOf = conflict.holder->id;
+                    continue;
+                }
                 lock.unlock();
                 throw IpamError(lastConflict, Refusal::Overlap);
             }
@@ -295,7 +306,7 @@ PoolGrant IpamService::requestPool(const PoolRequest& request) {
 
 PoolGrant IpamService::grantPool(std::string_view space, const PoolRequest& request, const PoolOptions& options,
                                  store::Scope scope, const std::string& name,
-                                 const std::optional<store::PoolRecord>& existing) {
+                                 const std::optional<store::PoolRecord>& existing, const std::string& remoteCopyOf) {
     std::unique_lock lock(mutex_);
     std::optional<ip::Prefix> subPool;
     std::string copyOf;
@@ -361,11 +372,12 @@ PoolGrant IpamService::grantPool(std::string_view space, const PoolRequest& requ
     if (existing) {
         for (const auto& run : existing->addresses) pool.addresses.reserveRun(run.first, run.last);
     }
-    store::CreatePool create{table_.record(pool), pool.scope, !copyOf.empty(), name};
+    store::CreatePool create{table_.record(pool), pool.scope, !copyOf.empty() || !remoteCopyOf.empty(), name};
     table_.insert(std::move(pool));
     commit(lock, create, [this, id] { table_.erase(id); });
     log::info("RequestPool " + id + " granted " + prefix.toString() +
               (copyOf.empty() ? "" : " (this node's copy of swarm pool " + copyOf + ")") +
+              (remoteCopyOf.empty() ? "" : " (this node's copy of swarm pool " + remoteCopyOf + ", held in etcd)") +
               (name.empty() || scope != store::Scope::Cluster ? "" : (existing ? " (joined shared pool " : " (created shared pool ") + name + ")"));
     return {id, prefix};
 }
@@ -462,7 +474,9 @@ AddressGrant IpamService::grantAddress(const AddressRequest& request, bool heldO
     // Held once in a pool shared between hosts: its gateway, and the addresses asked for by
     // value before this host's first container (--aux-address). Whichever host asks first
     // holds it; the others get it too.
-    const bool heldOnce = heldOnceAllowed && pool.scope == store::Scope::Cluster &&
+    // A swarm pool's addresses are the swarm's, whichever manager allocates them.
+    const bool swarm = pool.scope == store::Scope::Cluster && isInSpace(pool.id, kGlobalAddressSpace);
+    const bool heldOnce = heldOnceAllowed && pool.scope == store::Scope::Cluster && !swarm &&
                           (gateway || (!request.address.empty() && !pool.automaticGranted));
     bool heldHereAlready = false;
     if (heldOnce) {
@@ -494,7 +508,8 @@ AddressGrant IpamService::grantAddress(const AddressRequest& request, bool heldO
     }
     const std::string id = pool.id;
     const AddressGrant grant{*granted, addresses.pool().length()};
-    store::ReserveAddress reserve{id, *granted, storedCursor(addresses), pool.scope, heldOnce};
+    store::ReserveAddress reserve{id,       *granted, storedCursor(addresses), pool.scope, heldOnce,
+                                  swarm ? std::string(kSwarmHolder) : std::string(), swarm && !request.address.empty()};
     // Undo by ID: a later change being undone first may have replaced the Pool object.
     commit(lock, reserve, [this, id, address = *granted, cursor, heldHereAlready] {
         auto& undone = table_.find(id)->addresses;

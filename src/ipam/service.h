@@ -26,6 +26,8 @@ inline constexpr std::string_view kSerialOption = "com.docker.network.ipam.seria
 /// Pool option (--ipam-opt gipam.network=NAME): with etcd, the pool of that name on every host,
 /// its addresses allocated cluster-wide.
 inline constexpr std::string_view kNetworkOption = "gipam.network";
+/// Who holds a swarm pool's addresses in etcd: the swarm, whichever manager allocated them.
+inline constexpr std::string_view kSwarmHolder = "swarm";
 /// How often a request is tried when other hosts keep getting there first.
 inline constexpr int kConflictAttempts = 8;
 /// RequestAddress option naming the container (Docker 29+); only logged.
@@ -143,7 +145,8 @@ public:
 private:
     // One try of requestPool: Conflict when another host got there first.
     PoolGrant grantPool(std::string_view space, const PoolRequest& request, const PoolOptions& options,
-                        store::Scope scope, const std::string& name, const std::optional<store::PoolRecord>& existing);
+                        store::Scope scope, const std::string& name, const std::optional<store::PoolRecord>& existing,
+                        const std::string& remoteCopyOf);
     // One try of requestAddress; `triedHeldOnce` tells whether it asked to hold the address once.
     AddressGrant grantAddress(const AddressRequest& request, bool heldOnceAllowed, bool& triedHeldOnce);
     // Records how many conflicts an answered request met, with a shared store.

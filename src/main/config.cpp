@@ -258,8 +258,9 @@ ParseResult parseCommandLine(std::vector<std::string> rawArgs) {
             ::gethostname(host, sizeof host - 1);
             config.nodeId = host;
         }
-        if (config.nodeId.empty() || config.nodeId.find_first_of("/ ") != std::string::npos) {
-            throw UsageError("--node-id '" + config.nodeId + "': must be non-empty, without '/' or spaces");
+        if (config.nodeId.empty() || config.nodeId.find_first_of("/ ") != std::string::npos || config.nodeId == "swarm") {
+            throw UsageError("--node-id '" + config.nodeId + "': must be non-empty, without '/' or spaces, and not "
+                             "\"swarm\" (the holder of swarm pools' addresses)");
         }
         if (config.etcdPrefix.empty() || config.etcdPrefix.front() != '/' || config.etcdPrefix.back() == '/') {
             throw UsageError("--etcd-prefix '" + config.etcdPrefix + "': must start with '/' and not end with one");

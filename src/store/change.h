@@ -33,22 +33,28 @@ struct DeletePool {
     bool sharesBlock = false;  // a copy whose block another pool still holds
 };
 
-/// Holds one address of a pool; `next` is the pool's round-robin position afterwards. A held-once
-/// address (a shared pool's gateway) is granted again to another host that asks for it as such.
-/// Precondition: the pool exists and the address is not held (unless held-once by both).
+/// Holds one address of a pool for `holder` ("": this host); `next` is the pool's round-robin
+/// position afterwards. A held-once address (a shared pool's gateway) is granted again to another
+/// host that asks for it as such; with `again`, an address `holder` holds already is granted
+/// again (a swarm manager taking over re-reserves its predecessor's addresses). Precondition: the
+/// pool exists and the address is not held (but for those two cases).
 struct ReserveAddress {
     std::string poolId;
     ip::Address address;
     std::optional<ip::Address> next;
     Scope scope = Scope::Host;
     bool heldOnce = false;
+    std::string holder;
+    bool again = false;
 };
 
-/// Frees one address of a pool. Precondition: the pool exists and holds the address.
+/// Frees one address of a pool that `holder` ("": this host) holds; one held once stays until the
+/// pool goes. Precondition: the pool exists and holds the address.
 struct FreeAddress {
     std::string poolId;
     ip::Address address;
     Scope scope = Scope::Host;
+    std::string holder;
 };
 
 using Change = std::variant<CreatePool, DeletePool, ReserveAddress, FreeAddress>;

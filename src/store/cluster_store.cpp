@@ -309,7 +309,7 @@ void ClusterStore::leave(const std::string& poolId) {
 
 void ClusterStore::reserve(const ReserveAddress& change) {
     const auto key = keys_.address(change.poolId, change.address);
-    const auto value = node_ + (change.heldOnce ? " once" : "");
+    const auto value = (change.holder.empty() ? node_ : change.holder) + (change.heldOnce ? " once" : "");
     std::int64_t since;
     {
         std::lock_guard lock(revisionsMutex_);
@@ -329,6 +329,7 @@ void ClusterStore::reserve(const ReserveAddress& change) {
     const bool heldOnce = !existing.empty() && existing[0].value.size() > 5 &&
                           existing[0].value.compare(existing[0].value.size() - 5, 5, " once") == 0;
     if (change.heldOnce && heldOnce) return;  // a shared pool's gateway: held once, for every host
+    if (change.again && !existing.empty() && existing[0].value == value) return;
     Conflict conflict("address " + change.address.toString() + " of pool " + change.poolId + " is held by host " +
                       (existing.empty() ? std::string("(gone)") : existing[0].value.substr(0, existing[0].value.find(' '))));
     PoolRecord fresh{change.poolId, ip::Prefix(change.address, ip::bitWidth(change.address.family())), std::nullopt,
@@ -353,11 +354,12 @@ void ClusterStore::reserve(const ReserveAddress& change) {
 
 void ClusterStore::free(const FreeAddress& change) {
     const auto key = keys_.address(change.poolId, change.address);
-    // Only this host's own: an address held once (a gateway) stays until the pool goes.
-    Compare ours{key, Compare::Target::Value, Compare::Result::Equal, 0, node_, {}};
+    // Only the holder's own: an address held once (a gateway) stays until the pool goes.
+    const auto holder = change.holder.empty() ? node_ : change.holder;
+    Compare ours{key, Compare::Target::Value, Compare::Result::Equal, 0, holder, {}};
     write({ours}, {remove(key)}, {}, [&] {
         const auto found = etcd_.range(key).kvs;
-        return found.empty() || found[0].value != node_;
+        return found.empty() || found[0].value != holder;
     });
 }
 
@@ -522,6 +524,9 @@ void ClusterStore::reconcile(const Leases& local, const std::function<Scope(cons
         try {
             claim(CreatePool{*pool, Scope::Host, false, {}});
         } catch (const Conflict& conflict) {
+            // A swarm node's copy of a network whose pool etcd keeps: the block is that pool's.
+            const auto held = etcd_.range(keys_.block(pool->pool)).kvs;
+            if (!held.empty() && decodeBlockValue(held[0].value).scope == "cluster") continue;
             throw StoreError("pool " + id + " of the lease file cannot be claimed in etcd: " + conflict.what());
         }
         log::info("claimed block " + pool->pool.toString() + " in etcd for pool " + id + " of the lease file");

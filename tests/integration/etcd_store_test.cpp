@@ -47,6 +47,11 @@ ipam::Options shared(const std::string& name) {
     return {{std::string(ipam::kNetworkOption), name}};
 }
 
+// The /25 at the start of `subnet` (which overlaps it).
+std::string truncatedSubnet(const ip::Prefix& subnet) {
+    return ip::Prefix(subnet.network(), subnet.length() + 1).toString();
+}
+
 const ipam::Options kGateway{{std::string(ipam::kRequestAddressType), std::string(ipam::kGatewayType)}};
 
 std::string errorOf(const std::function<void()>& action) {
@@ -346,6 +351,50 @@ TEST_F(EtcdStoreTest, AfterARestartAHostStillFreesItsAddressesInASharedPool) {
     const auto theirs = b.service.requestAddress({poolId, "", {}}).address;
     restarted.service.releaseAddress(poolId, theirs.toString());
     EXPECT_EQ(keys("/gipam-test/pools/" + poolId + "/addresses/").size(), 1u);
+}
+
+ipam::PoolRequest global(std::string pool = "") {
+    return {std::string(ipam::kGlobalAddressSpace), std::move(pool), "", {}, false};
+}
+
+TEST_F(EtcdStoreTest, ASwarmNodeCopiesTheOverlayPoolAManagerHoldsInEtcd) {
+    Host manager(endpoints(), "manager"), worker(endpoints(), "worker");
+    const auto pool = manager.service.requestPool(global());
+    const auto gateway = manager.service.requestAddress({pool.poolId, "", kGateway}).address;
+    const auto task = manager.service.requestAddress({pool.poolId, "", {}}).address;
+    // The worker creates the network locally with the manager's subnet and addresses.
+    const auto copy = worker.service.requestPool(local(pool.pool.toString()));
+    EXPECT_EQ(copy.pool, pool.pool);
+    EXPECT_NE(copy.poolId, pool.poolId);
+    EXPECT_EQ(worker.service.requestAddress({copy.poolId, gateway.toString(), kGateway}).address, gateway);
+    EXPECT_EQ(worker.service.requestAddress({copy.poolId, task.toString(), {}}).address, task);
+    // Any other overlap is still refused, and the copy's release leaves the manager's block.
+    EXPECT_NE(errorOf([&] { worker.service.requestPool(local(truncatedSubnet(pool.pool))); }).find("overlaps"),
+              std::string::npos);
+    worker.service.releasePool(copy.poolId);
+    EXPECT_EQ(keys("/gipam-test/blocks/4/").size(), 1u);
+    // A worker restarting with the copy in its lease file starts.
+    const auto again = worker.service.requestPool(local(pool.pool.toString()));
+    EXPECT_NO_THROW(worker.cluster.reconcile(worker.written, ipam::scopeOf));
+    worker.service.releasePool(again.poolId);
+}
+
+TEST_F(EtcdStoreTest, AManagerTakingOverAsSwarmPoolReservesItsPredecessorsAddressesAgain) {
+    Host first(endpoints(), "m1");
+    const auto pool = first.service.requestPool(global());
+    std::set<ip::Address> held;
+    for (int i = 0; i < 5; ++i) held.insert(first.service.requestAddress({pool.poolId, "", {}}).address);
+    // m2 becomes the leader: swarmkit asks for the pool again by subnet, then for each address.
+    Host second(endpoints(), "m2");
+    EXPECT_EQ(second.service.requestPool(global(pool.pool.toString())).poolId, pool.poolId);
+    for (const auto& address : held) {
+        EXPECT_EQ(second.service.requestAddress({pool.poolId, address.toString(), {}}).address, address);
+    }
+    const auto fresh = second.service.requestAddress({pool.poolId, "", {}}).address;
+    EXPECT_EQ(held.count(fresh), 0u) << fresh.toString() << " was handed out twice";
+    // It frees what m1 allocated, once the task is gone.
+    second.service.releaseAddress(pool.poolId, held.begin()->toString());
+    EXPECT_EQ(keys("/gipam-test/pools/" + pool.poolId + "/addresses/").size(), 5u);
 }
 
 TEST_F(EtcdStoreTest, AWriteWhoseAnswerIsLostIsSettledByReadingItBack) {
