@@ -1,8 +1,6 @@
 #include "ipam/service.h"
 
 #include <memory>
-#include <random>
-#include <thread>
 
 #include "ipam/pool_options.h"
 #include "log/log.h"
@@ -17,36 +15,6 @@ alloc::AddressAllocator::Order orderFor(const PoolOptions& options) {
     return options.serial ? alloc::AddressAllocator::Order::RoundRobin : alloc::AddressAllocator::Order::LowestFirst;
 }
 
-// Hosts sharing a pool would all pick its lowest free address and collide in etcd at every
-// request: each host goes round from a random place of its own instead.
-ip::U128 randomCursor(const ip::Prefix& pool) {
-    thread_local std::mt19937_64 random(std::random_device{}());
-    const ip::U128 wide = (static_cast<ip::U128>(random()) << 64) | random();
-    return pool.lastOffset() == ~ip::U128{0} ? wide : wide % (pool.lastOffset() + 1);
-}
-
-alloc::AddressAllocator clusterAllocator(const ip::Prefix& pool, const std::optional<ip::Prefix>& range) {
-    alloc::AddressAllocator addresses(pool, range, alloc::AddressAllocator::Order::RoundRobin);
-    addresses.setCursor(randomCursor(pool));
-    return addresses;
-}
-
-ip::Prefix parsePrefix(const std::string& text, const std::string& what) {
-    try {
-        return ip::Prefix::parse(text);
-    } catch (const ip::ParseError& error) {
-        throw IpamError(what + " " + error.what());
-    }
-}
-
-ip::Address parseAddress(const std::string& text, const std::string& what) {
-    try {
-        return ip::Address::parse(text);
-    } catch (const ip::ParseError& error) {
-        throw IpamError(what + " " + error.what());
-    }
-}
-
 std::string noSupernetMessage(ip::Family family) {
     return "no " + std::string(ip::familyName(family)) + " supernet is configured in gipam (start it with " +
            (family == ip::Family::V4 ? "-v4" : "-v6") + " CIDR, or give --subnet)";
@@ -57,64 +25,7 @@ bool isIpv4Mapped(const ip::Prefix& prefix) {
     return mapped.overlaps(prefix);
 }
 
-bool isGatewayRequest(const Options& options) {
-    const auto it = options.find(std::string(kRequestAddressType));
-    return it != options.end() && it->second == kGatewayType;
-}
-
-std::string describeReserveFailure(ReserveResult result, const ip::Address& address, const ip::Prefix& pool,
-                                   const std::string& poolId) {
-    const std::string text = address.toString();
-    switch (result) {
-        case ReserveResult::AlreadyHeld:
-            return "address " + text + " is already allocated in pool " + poolId;
-        case ReserveResult::NotAHost:
-            if (address == pool.network()) return "address " + text + " is the network address of pool " + poolId;
-            return "address " + text + " is the broadcast address of pool " + poolId;
-        case ReserveResult::NotInPool:
-            if (address.family() != pool.family()) {
-                return "address " + text + " is " + std::string(ip::familyName(address.family())) + " but pool " +
-                       poolId + " is " + std::string(ip::familyName(pool.family()));
-            }
-            return "address " + text + " is outside pool " + poolId;
-        case ReserveResult::Reserved:
-            break;
-    }
-    return {};
-}
-
 }  // namespace
-
-std::string poolIdFor(std::string_view space, const ip::Prefix& pool, const std::optional<ip::Prefix>& range) {
-    return std::string(space) + "/" + pool.toString() + (range ? "/" + range->toString() : "");
-}
-
-store::Scope scopeOf(const store::PoolRecord& pool) {
-    return isInSpace(pool.id, kGlobalAddressSpace) || pool.options.count(std::string(kNetworkOption))
-               ? store::Scope::Cluster
-               : store::Scope::Host;
-}
-
-void pauseAfterConflict(int attempt) {
-    // Jittered, doubling from 1 ms: two hosts that collided once rarely collide again.
-    thread_local std::minstd_rand random(std::random_device{}());
-    const int ceiling = std::min(1 << attempt, 64) * 1000;
-    std::this_thread::sleep_for(std::chrono::microseconds(ceiling / 2 + random() % (ceiling / 2 + 1)));
-}
-
-std::string_view refusalName(Refusal reason) {
-    switch (reason) {
-        case Refusal::Overlap: return "overlap";
-        case Refusal::Exhausted: return "exhausted";
-        case Refusal::UnknownPool: return "unknown_pool";
-        case Refusal::AlreadyAllocated: return "already_allocated";
-        case Refusal::Limit: return "limit";
-        case Refusal::StoreFailure: return "store_failure";
-        case Refusal::Contention: return "contention";
-        case Refusal::Invalid: break;
-    }
-    return "invalid";
-}
 
 IpamService::IpamService(const store::Leases& leases, store::LeaseStore& store, std::vector<std::string>* warnings)
     : store_(store), table_(leases.v4, leases.v6) {
@@ -238,6 +149,28 @@ ip::Prefix IpamService::pickBlock(ip::Family family, std::optional<int> requeste
     return *block;
 }
 
+template <typename Grant>
+Grant IpamService::untilNoConflict(const std::function<Grant(int)>& attempt,
+                                   const std::function<bool(const store::Conflict&)>& learn) {
+    // Another host got there first: learn what it holds and try again, a bounded number of
+    // times, apart by a jittered pause so that hosts colliding once do not again.
+    std::string last;
+    bool pause = false;
+    for (int tried = 0; tried < kConflictAttempts; ++tried) {
+        if (pause) pauseAfterConflict(tried);
+        try {
+            Grant grant = attempt(tried);
+            countConflicts(tried);
+            return grant;
+        } catch (const store::Conflict& conflict) {
+            last = conflict.what();
+            metrics::instruments().storeConflicts.fetch_add(1, std::memory_order_relaxed);
+            pause = learn(conflict);
+        }
+    }
+    throw tooManyConflicts(last);
+}
+
 PoolGrant IpamService::requestPool(const PoolRequest& request) {
     std::string_view space = request.addressSpace;
     if (space.empty()) {
@@ -259,49 +192,37 @@ PoolGrant IpamService::requestPool(const PoolRequest& request) {
     const auto named = request.options.find(std::string(kNetworkOption));
     const std::string name = named == request.options.end() ? std::string() : named->second;
     const bool cluster = store_.shared() && (space == kGlobalAddressSpace || !name.empty());
-    // Conflicts mean another host got there first: learn what it holds and try again, a bounded
-    // number of times, apart by a jittered pause so that hosts colliding once do not again.
-    std::string lastConflict;
     std::string remoteCopyOf;  // the swarm pool in etcd this node's pool turned out a copy of
-    for (int attempt = 0; attempt < kConflictAttempts; ++attempt) {
-        if (attempt > 0 && remoteCopyOf.empty()) pauseAfterConflict(attempt);
-        // A shared pool another host created is granted as it is there.
-        std::optional<store::PoolRecord> existing;
-        if (cluster && !name.empty()) {
-            try {
-                existing = store_.findShared(name);
-            } catch (const store::StoreError& error) {
-                throw IpamError(std::string("gipam could not read shared pool ") + name + ": " + error.what(),
-                                Refusal::StoreFailure);
+    return untilNoConflict<PoolGrant>(
+        [&](int) {
+            // A shared pool another host created is granted as it is there.
+            std::optional<store::PoolRecord> existing;
+            if (cluster && !name.empty()) {
+                try {
+                    existing = store_.findShared(name);
+                } catch (const store::StoreError& error) {
+                    throw IpamError(std::string("gipam could not read shared pool ") + name + ": " + error.what(),
+                                    Refusal::StoreFailure);
+                }
             }
-        }
-        try {
-            auto grant = grantPool(space, request, options, cluster ? store::Scope::Cluster : store::Scope::Host, name,
-                                   existing, remoteCopyOf);
-            countConflicts(attempt);
-            return grant;
-        } catch (const store::Conflict& conflict) {
-            lastConflict = conflict.what();
-            metrics::instruments().storeConflicts.fetch_add(1, std::memory_order_relaxed);
+            return grantPool(space, request, options, cluster ? store::Scope::Cluster : store::Scope::Host, name,
+                             existing, remoteCopyOf);
+        },
+        [&](const store::Conflict& conflict) {
             std::unique_lock lock(mutex_);
             for (const auto& block : conflict.blocks) table_.holdElsewhere(block.pool);
+            lock.unlock();
             // A subnet asked for by name is that subnet or nothing.
             const bool dynamic = request.pool.empty() || parsePrefix(request.pool, "subnet").network().value() == 0;
-            if (!dynamic && conflict.holder) {
-                // A swarm node's copy of an overlay network whose pool a manager holds in etcd.
-                const bool swarmCopy = space == kLocalAddressSpace && remoteCopyOf.empty() &&
-                                       conflict.holder->pool == parsePrefix(request.pool, "subnet") &&
-                                       isInSpace(conflict.holder->id, kGlobalAddressSpace);
-                if (swarmCopy) {
-                    remoteCopyOf = conflict.holder->id;
-                    continue;
-                }
-                lock.unlock();
-                throw IpamError(lastConflict, Refusal::Overlap);
-            }
-        }
-    }
-    throw tooManyConflicts(lastConflict);
+            if (dynamic || !conflict.holder) return true;
+            // A swarm node's copy of an overlay network whose pool a manager holds in etcd.
+            const bool swarmCopy = space == kLocalAddressSpace && remoteCopyOf.empty() &&
+                                   conflict.holder->pool == parsePrefix(request.pool, "subnet") &&
+                                   isInSpace(conflict.holder->id, kGlobalAddressSpace);
+            if (!swarmCopy) throw IpamError(conflict.what(), Refusal::Overlap);
+            remoteCopyOf = conflict.holder->id;
+            return false;
+        });
 }
 
 PoolGrant IpamService::grantPool(std::string_view space, const PoolRequest& request, const PoolOptions& options,
@@ -378,31 +299,36 @@ PoolGrant IpamService::grantPool(std::string_view space, const PoolRequest& requ
     log::info("RequestPool " + id + " granted " + prefix.toString() +
               (copyOf.empty() ? "" : " (this node's copy of swarm pool " + copyOf + ")") +
               (remoteCopyOf.empty() ? "" : " (this node's copy of swarm pool " + remoteCopyOf + ", held in etcd)") +
-              (name.empty() || scope != store::Scope::Cluster ? "" : (existing ? " (joined shared pool " : " (created shared pool ") + name + ")"));
+              (name.empty() || scope != store::Scope::Cluster ? "" : " (shared pool " + name + ", kept in etcd)"));
     return {id, prefix};
 }
 
 void IpamService::releasePool(const std::string& poolId) {
     std::unique_lock lock(mutex_);
-    const auto held = findPool(poolId).addresses.held().count();
+    const Pool& pool = findPool(poolId);
+    // A shared pool's addresses are every host's: what this host knows of them says nothing.
+    const std::string held = pool.scope == store::Scope::Cluster
+                                 ? std::string(" by this host (its addresses are in etcd; the last host frees them)")
+                                 : " with " + ip::toDecimal(pool.addresses.held().count()) + " addresses still held";
     dropPool(lock, poolId);
-    log::info("ReleasePool " + poolId + " freed with " + ip::toDecimal(held) + " addresses still held");
+    log::info("ReleasePool " + poolId + " freed" + held);
 }
 
 AddressGrant IpamService::requestAddress(const AddressRequest& request) {
-    std::string lastConflict;
-    bool refreshed = false;
     bool heldOnce = true;  // a shared pool's gateway or aux address, until that turns out taken
-    for (int attempt = 0; attempt < kConflictAttempts; ++attempt) {
-        if (attempt > 0) pauseAfterConflict(attempt);
-        bool triedHeldOnce = false;
-        try {
-            auto grant = grantAddress(request, heldOnce, triedHeldOnce);
-            countConflicts(attempt);
-            return grant;
-        } catch (const store::Conflict& conflict) {
-            lastConflict = conflict.what();
-            metrics::instruments().storeConflicts.fetch_add(1, std::memory_order_relaxed);
+    bool triedHeldOnce = false;
+    return untilNoConflict<AddressGrant>(
+        [&](int) {
+            triedHeldOnce = false;
+            try {
+                return grantAddress(request, heldOnce, triedHeldOnce);
+            } catch (const IpamError& error) {
+                // Addresses other hosts held when this one last looked may be free again: read once.
+                if (error.reason() != Refusal::Exhausted || !refreshClusterPool(request.poolId)) throw;
+                return grantAddress(request, heldOnce, triedHeldOnce);
+            }
+        },
+        [&](const store::Conflict& conflict) {
             // Another host holds the address: learn what else it took since this host last looked.
             std::unique_lock lock(mutex_);
             if (Pool* pool = table_.find(request.poolId); pool && conflict.pool) {
@@ -418,15 +344,10 @@ AddressGrant IpamService::requestAddress(const AddressRequest& request) {
             if (triedHeldOnce) {
                 heldOnce = false;
             } else if (!request.address.empty()) {
-                throw IpamError(lastConflict, Refusal::AlreadyAllocated);
+                throw IpamError(conflict.what(), Refusal::AlreadyAllocated);
             }
-        } catch (const IpamError& error) {
-            // Addresses other hosts held when this one last looked may be free again: read once.
-            if (error.reason() != Refusal::Exhausted || refreshed || !refreshClusterPool(request.poolId)) throw;
-            refreshed = true;
-        }
-    }
-    throw tooManyConflicts(lastConflict);
+            return true;
+        });
 }
 
 IpamError IpamService::tooManyConflicts(const std::string& last) const {
@@ -533,40 +454,6 @@ void IpamService::releaseAddress(const std::string& poolId, const std::string& a
         return;
     }
     log::info("ReleaseAddress " + poolId + " freed " + parsed.toString());
-}
-
-IpamService::Observation IpamService::observe() {
-    std::lock_guard lock(mutex_);
-    return {table_.leases(), lastChange_, ++looks_};
-}
-
-bool IpamService::releaseLeaked(const std::string& poolId, const std::string& address, std::uint64_t observedChange,
-                                std::uint64_t look) {
-    std::unique_lock lock(mutex_);
-    Pool* found = table_.find(poolId);
-    if (!found) return false;
-    Pool& pool = *found;
-    // Releases by this gc run do not count against its own later ones: each address it releases
-    // was leaked at both its looks. Releases by anyone else, another gc run included, do.
-    const std::uint64_t lastForeign =
-        pool.gcRun == look ? pool.lastRelease : std::max(pool.lastRelease, pool.lastGcRelease);
-    if (pool.created > observedChange || lastForeign > observedChange) return false;
-    if (address.empty()) {
-        dropPool(lock, poolId);
-        log::warning("gc released leaked pool " + poolId + " (Docker has no network on it)");
-        return true;
-    }
-    const ip::Address parsed = parseAddress(address, "released address");
-    if (!pool.addresses.isHeld(parsed)) return false;
-    if (pool.gcRun != look) {
-        pool.lastRelease = std::max(pool.lastRelease, pool.lastGcRelease);
-        pool.gcRun = look;
-    }
-    pool.lastGcRelease = lastChange_ + 1;
-    freeAddress(lock, pool, parsed);
-    log::warning("gc released leaked address " + parsed.toString() + " of pool " + poolId +
-                 " (no container of Docker's uses it)");
-    return true;
 }
 
 store::Leases IpamService::snapshot() const {

@@ -3,65 +3,20 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "ipam/pool_options.h"
 #include "ipam/pool_table.h"
+#include "ipam/requests.h"
+#include "ipam/sharing.h"
 #include "store/lease_store.h"
 
 namespace gipam::ipam {
-
-inline constexpr std::string_view kLocalAddressSpace = "gipam-local";
-inline constexpr std::string_view kGlobalAddressSpace = "gipam-global";
-/// RequestAddress option that marks the network's gateway request.
-inline constexpr std::string_view kRequestAddressType = "RequestAddressType";
-inline constexpr std::string_view kGatewayType = "com.docker.network.gateway";
-/// Pool option: hand addresses out round-robin instead of lowest first.
-inline constexpr std::string_view kSerialOption = "com.docker.network.ipam.serial";
-/// Pool option (--ipam-opt gipam.network=NAME): with etcd, the pool of that name on every host,
-/// its addresses allocated cluster-wide.
-inline constexpr std::string_view kNetworkOption = "gipam.network";
-/// Who holds a swarm pool's addresses in etcd: the swarm, whichever manager allocated them.
-inline constexpr std::string_view kSwarmHolder = "swarm";
-/// How often a request is tried when other hosts keep getting there first.
-inline constexpr int kConflictAttempts = 8;
-/// RequestAddress option naming the container (Docker 29+); only logged.
-inline constexpr std::string_view kEndpointNameOption = "com.docker.network.endpoint.name";
-
-/// Where a stored pool is kept when hosts share a store: Cluster for swarm's (gipam-global) and
-/// shared (kNetworkOption) pools, Host for the rest.
-store::Scope scopeOf(const store::PoolRecord& pool);
-
-/// Sleeps before try `attempt` (1, 2, ...) after a conflict with another host.
-void pauseAfterConflict(int attempt);
-
-/// The PoolID gipam gives a pool: "<space>/<pool>[/<ip-range>]". It never changes.
-std::string poolIdFor(std::string_view space, const ip::Prefix& pool, const std::optional<ip::Prefix>& range);
-
-/// Why a request was refused: a fixed set, so that metrics labelled with it stay bounded.
-enum class Refusal { Invalid, Overlap, Exhausted, UnknownPool, AlreadyAllocated, Limit, StoreFailure, Contention };
-inline constexpr Refusal kRefusals[] = {Refusal::Invalid,     Refusal::Overlap,          Refusal::Exhausted,
-                                        Refusal::UnknownPool, Refusal::AlreadyAllocated, Refusal::Limit,
-                                        Refusal::StoreFailure, Refusal::Contention};
-/// "overlap", "exhausted", ... (snake case, for metric labels).
-std::string_view refusalName(Refusal reason);
-
-/// A refused request; the message is a sentence naming the offending value and reaches the
-/// Docker user verbatim.
-class IpamError : public std::runtime_error {
-public:
-    explicit IpamError(const std::string& message, Refusal reason = Refusal::Invalid)
-        : std::runtime_error(message), reason_(reason) {}
-    Refusal reason() const { return reason_; }
-
-private:
-    Refusal reason_;
-};
 
 struct PoolRequest {
     std::string addressSpace;
@@ -143,6 +98,11 @@ public:
     std::chrono::nanoseconds writeInFlightFor() const { return store_.writeInFlightFor(); }
 
 private:
+    // Tries `attempt` (given the number of tries before) until no Conflict stops it, at most
+    // kConflictAttempts times; `learn` takes each Conflict in and says whether to pause first.
+    template <typename Grant>
+    Grant untilNoConflict(const std::function<Grant(int)>& attempt,
+                          const std::function<bool(const store::Conflict&)>& learn);
     // One try of requestPool: Conflict when another host got there first.
     PoolGrant grantPool(std::string_view space, const PoolRequest& request, const PoolOptions& options,
                         store::Scope scope, const std::string& name, const std::optional<store::PoolRecord>& existing,

@@ -10,128 +10,6 @@
 #include "store/lease_codec.h"
 
 namespace gipam::store {
-namespace {
-
-std::string hexOf(const ip::Address& address) {
-    const int digits = address.family() == ip::Family::V4 ? 8 : 32;
-    std::string text(static_cast<std::size_t>(digits), '0');
-    ip::U128 value = address.value();
-    for (int i = digits - 1; i >= 0; --i, value >>= 4) text[static_cast<std::size_t>(i)] = "0123456789abcdef"[value & 0xf];
-    return text;
-}
-
-ip::Prefix truncated(const ip::Prefix& prefix, int length) {
-    const auto mask = ~ip::lowMask(ip::bitWidth(prefix.family()) - length);
-    return ip::Prefix(ip::Address(prefix.family(), prefix.network().value() & mask), length);
-}
-
-// One pool as etcd keeps it: the lease file's JSON for that pool alone, without addresses.
-std::string encodePool(PoolRecord record) {
-    record.addresses.clear();
-    return encodeLeases({std::nullopt, std::nullopt, {std::move(record)}});
-}
-
-std::optional<PoolRecord> decodePool(const std::string& text) {
-    try {
-        auto leases = decodeLeases(text);
-        if (leases.pools.size() == 1) return std::move(leases.pools.front());
-    } catch (const FormatError&) {
-    }
-    return std::nullopt;
-}
-
-struct BlockHolder {
-    std::string pool, node, scope;
-};
-
-BlockHolder decodeBlockValue(const std::string& text) {
-    try {
-        const auto object = Poco::JSON::Parser().parse(text).extract<Poco::JSON::Object::Ptr>();
-        return {object->optValue<std::string>("pool", ""), object->optValue<std::string>("node", ""),
-                object->optValue<std::string>("scope", "")};
-    } catch (const Poco::Exception&) {
-        return {};
-    }
-}
-
-Compare absent(const std::string& key) {
-    return {key, Compare::Target::Create, Compare::Result::Equal, 0, {}, {}};
-}
-
-Compare present(const std::string& key) {
-    return {key, Compare::Target::Create, Compare::Result::Greater, 0, {}, {}};
-}
-
-Operation put(const std::string& key, const std::string& value) {
-    return {Operation::Kind::Put, key, value, {}, 0, 0};
-}
-
-Operation remove(const std::string& key, const std::string& rangeEnd = {}) {
-    return {Operation::Kind::Delete, key, {}, rangeEnd, 0, 0};
-}
-
-Operation read(const std::string& key, const std::string& rangeEnd = {}, std::int64_t limit = 0,
-               std::int64_t minModRevision = 0) {
-    return {Operation::Kind::Range, key, {}, rangeEnd, limit, minModRevision};
-}
-
-// The last host to leave a Cluster pool deletes it, with its addresses, name and block.
-void deleteIfUnheld(EtcdClient& etcd, const EtcdKeys& keys, const std::string& poolId) {
-    const auto poolKey = keys.pool(poolId);
-    const auto stored = etcd.range(poolKey).kvs;
-    if (stored.empty()) return;
-    const auto record = decodePool(stored[0].value);
-    if (!record) return;
-    Compare none = absent(keys.holders(poolId));
-    none.rangeEnd = prefixEnd(keys.holders(poolId));
-    Compare same{poolKey, Compare::Target::Mod, Compare::Result::Equal, stored[0].modRevision, {}, {}};
-    std::vector<Operation> success{remove(poolKey), remove(keys.addresses(poolId), prefixEnd(keys.addresses(poolId))),
-                                   remove(keys.block(record->pool)), remove(poolKey + "/name")};
-    if (const auto name = etcd.range(poolKey + "/name").kvs; !name.empty()) {
-        // The name goes with the pool, unless it names another pool already.
-        Compare ours{keys.name(name[0].value), Compare::Target::Value, Compare::Result::Equal, 0, poolId, {}};
-        if (etcd.txn({ours}, {}).succeeded) success.push_back(remove(keys.name(name[0].value)));
-    }
-    try {
-        etcd.txn({none, same}, success);
-    } catch (const EtcdOutcomeUnknown&) {
-        // Either way the pool is deleted or still held by someone: nothing to settle.
-    }
-}
-
-}  // namespace
-
-std::string EtcdKeys::blocks(ip::Family family) const {
-    return prefix + "/blocks/" + (family == ip::Family::V4 ? "4/" : "6/");
-}
-
-std::string EtcdKeys::block(const ip::Prefix& block) const {
-    return blocks(block.family()) + hexOf(block.network()) + "/" + std::to_string(block.length());
-}
-
-std::string EtcdKeys::address(const std::string& poolId, const ip::Address& address) const {
-    return addresses(poolId) + address.toString();
-}
-
-std::optional<ip::Prefix> EtcdKeys::blockOf(const std::string& key) const {
-    for (const auto family : {ip::Family::V4, ip::Family::V6}) {
-        const auto start = blocks(family);
-        if (key.compare(0, start.size(), start) != 0) continue;
-        const auto rest = key.substr(start.size());
-        const auto slash = rest.find('/');
-        if (slash == std::string::npos) return std::nullopt;
-        try {
-            ip::U128 value = 0;
-            for (const char digit : rest.substr(0, slash)) {
-                value = value * 16 + static_cast<ip::U128>(std::stoi(std::string(1, digit), nullptr, 16));
-            }
-            return ip::Prefix(ip::Address(family, value), std::stoi(rest.substr(slash + 1)));
-        } catch (const std::exception&) {
-            return std::nullopt;
-        }
-    }
-    return std::nullopt;
-}
 
 ClusterStore::ClusterStore(SnapshotStore& local, EtcdClient& etcd, std::string node, std::string prefix)
     : local_(local), etcd_(etcd), node_(std::move(node)), keys_{std::move(prefix)} {}
@@ -144,8 +22,8 @@ std::string ClusterStore::blockValue(const std::string& poolId, Scope scope) con
 std::vector<Compare> ClusterStore::blockIsFree(const ip::Prefix& block) const {
     std::vector<Compare> compares;
     // A block starting inside this one (or at its start): one compare over the key range.
-    Compare inside = absent(keys_.blocks(block.family()) + hexOf(block.network()) + "/");
-    inside.rangeEnd = prefixEnd(keys_.blocks(block.family()) + hexOf(block.last()) + "/");
+    Compare inside = absent(keys_.blocksAt(block.network()));
+    inside.rangeEnd = prefixEnd(keys_.blocksAt(block.last()));
     compares.push_back(inside);
     // A block containing it: one of its ancestors, at most 127 of them (no pool is a /0).
     for (int length = 1; length < block.length(); ++length) {
@@ -157,7 +35,7 @@ std::vector<Compare> ClusterStore::blockIsFree(const ip::Prefix& block) const {
 
 Operation ClusterStore::blocksFrom(const ip::Prefix& block) const {
     // The blocks at and after this one: what the caller would stumble on next.
-    return read(keys_.blocks(block.family()) + hexOf(block.network()) + "/", prefixEnd(keys_.blocks(block.family())),
+    return read(keys_.blocksAt(block.network()), prefixEnd(keys_.blocks(block.family())),
                 64);
 }
 
@@ -462,75 +340,6 @@ void ClusterStore::commit(std::unique_lock<std::mutex>& lock, const Change& chan
         return;
     }
     local_.commit(lock, change, std::move(undo));
-}
-
-NodeRemoval ClusterStore::removeNode(EtcdClient& etcd, const std::string& prefix, const std::string& node) {
-    const EtcdKeys keys{prefix};
-    NodeRemoval removal;
-    const auto deleteIfSame = [&](const KeyValue& kv) {
-        Compare same{kv.key, Compare::Target::Mod, Compare::Result::Equal, kv.modRevision, {}, {}};
-        return etcd.txn({same}, {remove(kv.key)}).succeeded;
-    };
-    for (const auto family : {ip::Family::V4, ip::Family::V6}) {
-        const auto start = keys.blocks(family);
-        for (const auto& kv : etcd.rangeAll(start, prefixEnd(start)).kvs) {
-            const auto holder = decodeBlockValue(kv.value);
-            if (holder.node == node && holder.scope == "host" && deleteIfSame(kv)) ++removal.blocks;
-        }
-    }
-    const auto pools = keys.prefix + "/pools/";
-    std::set<std::string> left;
-    for (const auto& kv : etcd.rangeAll(pools, prefixEnd(pools)).kvs) {
-        const auto holders = kv.key.rfind("/holders/");
-        const auto addresses = kv.key.rfind("/addresses/");
-        if (holders != std::string::npos && kv.key.substr(holders + 9) == node) {
-            if (deleteIfSame(kv)) left.insert(kv.key.substr(pools.size(), holders - pools.size()));
-        } else if (addresses != std::string::npos && kv.value == node && deleteIfSame(kv)) {
-            ++removal.addresses;
-        }
-    }
-    removal.pools = left.size();
-    for (const auto& poolId : left) deleteIfUnheld(etcd, keys, poolId);
-    return removal;
-}
-
-void ClusterStore::reconcile(const Leases& local, const std::function<Scope(const PoolRecord&)>& scopeOf) {
-    std::map<std::string, const PoolRecord*> hostPools;
-    std::map<std::pair<ip::Family, ip::U128>, int> prefixes;  // pools per prefix: 2 for a swarm pool and its copy
-    for (const auto& pool : local.pools) ++prefixes[{pool.pool.family(), pool.pool.network().value()}];
-    for (const auto& pool : local.pools) {
-        if (scopeOf(pool) == Scope::Host && prefixes[{pool.pool.family(), pool.pool.network().value()}] == 1) {
-            hostPools.emplace(pool.id, &pool);
-        }
-    }
-    std::set<std::string> claimed;
-    for (const auto family : {ip::Family::V4, ip::Family::V6}) {
-        const auto start = keys_.blocks(family);
-        for (const auto& kv : etcd_.rangeAll(start, prefixEnd(start)).kvs) {
-            const auto holder = decodeBlockValue(kv.value);
-            const auto block = keys_.blockOf(kv.key);
-            if (holder.node != node_ || holder.scope != "host" || !block) continue;
-            if (hostPools.count(holder.pool)) {
-                claimed.insert(holder.pool);
-                continue;
-            }
-            unclaim(*block, holder.pool);
-            log::info("freed block " + block->toString() + " in etcd: this host claimed it for pool " + holder.pool +
-                      ", which its lease file does not hold");
-        }
-    }
-    for (const auto& [id, pool] : hostPools) {
-        if (claimed.count(id)) continue;
-        try {
-            claim(CreatePool{*pool, Scope::Host, false, {}});
-        } catch (const Conflict& conflict) {
-            // A swarm node's copy of a network whose pool etcd keeps: the block is that pool's.
-            const auto held = etcd_.range(keys_.block(pool->pool)).kvs;
-            if (!held.empty() && decodeBlockValue(held[0].value).scope == "cluster") continue;
-            throw StoreError("pool " + id + " of the lease file cannot be claimed in etcd: " + conflict.what());
-        }
-        log::info("claimed block " + pool->pool.toString() + " in etcd for pool " + id + " of the lease file");
-    }
 }
 
 }  // namespace gipam::store

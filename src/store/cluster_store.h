@@ -6,33 +6,11 @@
 #include <string>
 
 #include "store/etcd_client.h"
+#include "store/etcd_layout.h"
 #include "store/lease_store.h"
 #include "store/snapshot_store.h"
 
 namespace gipam::store {
-
-/// Keys, under the prefix (default /gipam), documented in README.md ("Several hosts"):
-///   config                              the supernets and block lengths (lease file JSON, no pools)
-///   blocks/<4|6>/<hex network>/<length> a held block: {"pool", "node", "scope"}
-///   pools/<pool ID>                     a Cluster pool (lease file JSON of that one pool)
-///   pools/<pool ID>/name                the name it is shared under, if any
-///   pools/<pool ID>/holders/<node>      a host whose Docker holds it
-///   pools/<pool ID>/addresses/<address> a held address: "<node>", or "<node> once" if held once
-///   names/<name>                        the pool ID of the shared pool of that name
-/// No value grows with a pool's size, and no transaction has more than 128 operations.
-struct EtcdKeys {
-    std::string prefix;
-    std::string config() const { return prefix + "/config"; }
-    std::string blocks(ip::Family family) const;
-    std::string block(const ip::Prefix& block) const;
-    std::string pool(const std::string& poolId) const { return prefix + "/pools/" + poolId; }
-    std::string holders(const std::string& poolId) const { return pool(poolId) + "/holders/"; }
-    std::string addresses(const std::string& poolId) const { return pool(poolId) + "/addresses/"; }
-    std::string address(const std::string& poolId, const ip::Address& address) const;
-    std::string name(const std::string& name) const { return prefix + "/names/" + name; }
-    /// The block a blocks/ key names; nullopt for anything else.
-    std::optional<ip::Prefix> blockOf(const std::string& key) const;
-};
 
 /// What `gipam node remove` freed.
 struct NodeRemoval {

@@ -73,14 +73,22 @@ on() {
 known() { [[ $1 == "$CUR" || -n ${SAVED[$1.T]+set} ]]; }
 dch() { ( on "$1"; dc "${@:2}" ); }   # dch HOST ARGS...: the docker CLI against HOST's dockerd
 
-# spawn JOB HOST ARGS...: `docker ARGS` on HOST in the background; join waits for all of them by PID
-# (never a bare wait: the watchdog, etcd and the gipams are children too) -> JOB_RC[JOB] JOB_OUT[JOB]
+# spawn JOB HOST ARGS...: `docker ARGS` on HOST in the background; join waits for all of them ->
+# JOB_RC[JOB] JOB_OUT[JOB]. join polls for status files instead of using the wait builtin: when
+# the watchdog's TERM ends the run from inside a `wait`, bash (5.2) can lose the status of the
+# watchdog, reaped at that moment, and finish_run's stop_watchdog then waits for it forever.
 declare -A JOB_PID=() JOB_RC=() JOB_OUT=()
-spawn() { ( on "$2"; dc "${@:3}" ) >"$ROOT/job.$1" 2>&1 & JOB_PID[$1]=$!; }
+spawn() {
+    rm -f "$ROOT/job.$1.rc"
+    ( on "$2"; dc "${@:3}" >"$ROOT/job.$1" 2>&1; echo $? >"$ROOT/job.$1.rc" ) &
+    JOB_PID[$1]=$!
+}
 join() {
     local j
     for j in "${!JOB_PID[@]}"; do
-        wait "${JOB_PID[$j]}"; JOB_RC[$j]=$?
+        # "N\n" comes in one write: once the file is not empty, it is complete
+        while [[ ! -s $ROOT/job.$j.rc ]] && alive "${JOB_PID[$j]}"; do sleep 0.1; done
+        JOB_RC[$j]=$(cat "$ROOT/job.$j.rc" 2>/dev/null || echo 255)
         JOB_OUT[$j]=$(cat "$ROOT/job.$j")
     done
     JOB_PID=()

@@ -2,39 +2,48 @@
 """Contention and failure test of gipam's etcd backend, on real processes.
 
     python3 tests/etcd/contention.py /path/to/gipam [--duration 30] [--seed N]
-                                     [--gipam-kills 3] [--etcd-kills 2]
-    (exit 0 pass, 1 fail, 77 skip; root not needed; takes ~45-60 s)
+        [--gipam-kills 2|3] [--etcd-kills 2] [--no-name-race]
+    (exit 0 pass, 1 fail, 77 skip; root not needed; takes ~35 s)
 
 A 3-member etcd cluster on free loopback ports and 3 gipam processes (hosts h1, h2, h3, each with
-its own directory, lease file and Unix socket) sharing one address plan in it. Every host asks for
-the shared pools "lan-a" and "lan-b" at once (each name must give the same pool everywhere), then
-8 client threads per host (24 in all) run random operations for --duration seconds: RequestPool
-of host-local pools (a fifth of them IPv6) and ReleasePool of their own, RequestAddress in their
-own pools and in the two shared pools, ReleaseAddress of what they got. Each thread only ever
-touches its own pools and addresses, so every answer can be checked against what it was told.
-Meanwhile gipam processes are SIGKILLed and restarted at once (--gipam-kills), and one etcd member
-at a time is SIGKILLed and restarted a few seconds later (--etcd-kills; the second time the
-leader). Requests to a dead gipam fail: threads try again later.
+its own directory, lease file and Unix socket, --log-level debug) sharing one address plan in it.
+Every host asks for the shared pool "lan-a" at once, then for "lan-b" at once: each name must give
+one pool everywhere, a different one per name. Names asked for by one host each (h2 "solo-x",
+then h3 "solo-y"; then both at once) must get different pools too (--no-name-race leaves that
+out); those pools are released again. Then 8 client threads per host (24 in all) run random
+operations for --duration seconds: RequestPool of host-local pools (a fifth of them IPv6) and
+ReleasePool of their own, RequestAddress in their own pools and in the two shared pools,
+ReleaseAddress of what they got. Each thread only ever touches its own pools and addresses, so
+every answer can be checked against what it was told.
+
+Meanwhile (--seed repeats a schedule): a gipam is SIGKILLed and restarted at once, 2 or 3 times
+(--gipam-kills), its clients then first releasing an address of a shared pool each (what dockerd
+does after a plugin restart for containers that stopped meanwhile); one etcd member at a time is
+SIGKILLed and restarted 3 s later, twice (--etcd-kills): first a random one, then the leader, right
+after a gipam restarted, whose clients then first ask for a shared-pool address (the host knowing
+least about its shared pools meets an election). Requests to a dead gipam fail: threads go on.
 
 Every acknowledged answer (200) is recorded with the time its request was sent and answered;
-errors are not acknowledged, and a request that got no answer (gipam killed, timeout) is "in
-doubt". A background thread samples etcd's revision, to date keys. Then the audit, from each lease
-file and everything under /gipam in etcd:
+errors are not acknowledged, and a request that got no answer (gipam killed, timeout), or whose
+Err says etcd may have applied it, is "in doubt". A background thread samples etcd's revision, to
+date keys. After the clients stop and etcd is healthy, the audit, from each lease file and
+everything under /gipam in etcd:
   1. no two pools overlap: host-local pools of the lease files, shared pools (once), etcd blocks;
   2. every host-local pool of a lease file has its block in etcd, naming that node and pool
-     (shared ones: a cluster block, the pool record and a holder key); no block in etcd that
-     neither a lease file nor a failed or unanswered request explains;
-  3. no address (and no pool) was acknowledged to two clients at once: replaying the log, a grant
-     is a DUPLICATE when the other holder could not have released it before (its release, if
-     any, was sent after this grant was answered, and the other way round);
+     (shared ones: a cluster block, the pool record and a holder key each); and no block in etcd
+     that neither a lease file nor a failed or unanswered RequestPool explains;
+  3. no address (and no pool) was acknowledged to two clients at once: replaying the log, two
+     grants of one address are a DUPLICATE when neither holder could have released it before the
+     other was granted it (the release, if any, was sent after the other grant was answered);
   4. every acknowledged grant not released since is held: in its host's lease file (host-local
      pools) or as its address key naming that host in etcd (shared pools); pools in lease files;
-  5. every acknowledged release is not held, unless granted again since: for host-local pools
-     no lease file holds it (nor may an unanswered request have taken it again); for shared
-     pools no address key created before the release was sent is left;
+  5. an address (or block) whose last grant was released, acknowledged, is held nowhere: in no
+     lease file (unless an unanswered request may have taken it since), and for shared pools no
+     address key created before that release was sent is left;
   plus: every request to a running gipam was answered within 10 s, every gipam still runs.
 Prints the counts of acknowledged grants and releases, failures by kind, allocations per second,
-latencies, and each host's gipam_store_conflicts_total (GET /metrics on its socket).
+latencies, and each host's gipam_store_conflicts_total (GET /metrics on its socket); on failure
+the offending keys and addresses, and the lines of gipam's logs that name them.
 
 Environment: CONTENTION_NO_ETCD=1 starts the gipams WITHOUT --etcd-endpoints (etcd still runs, for
 the audit), to see this test fail: the hosts then hand out the same blocks and addresses.
@@ -487,6 +496,7 @@ class Client(threading.Thread):
         self.pools = {}  # pool ID -> Tenure: this client's own host-local pools
         self.held = {}  # (pool ID, address) -> Tenure
         self.error = None
+        self.first_step = None  # "release" or "request" (in a shared pool), set when its gipam restarted
 
     def run(self):
         try:
@@ -502,6 +512,13 @@ class Client(threading.Thread):
 
     def step(self):
         rng = self.rng
+        first, self.first_step = self.first_step, None
+        if first == "release":
+            shared = sorted(k for k, t in self.held.items() if t.shared)
+            if shared:
+                return self.release_address(rng.choice(shared))
+        elif first == "request":
+            return self.request_address(self.run_.shared[rng.choice(SHARED_NAMES)])
         pools, held = len(self.pools), len(self.held)
         r = rng.random()
         if pools == 0 or (pools < 3 and r < 0.05):
@@ -539,9 +556,11 @@ class Client(threading.Thread):
             tenure.failed_releases += 1
         return answer
 
-    def request_address(self):
+    def request_address(self, pool_id=None):
         own = sorted(self.pools)
-        if own and self.rng.random() < 0.5:
+        if pool_id:
+            pass
+        elif own and self.rng.random() < 0.5:
             pool_id = self.rng.choice(own)
         else:
             pool_id = self.run_.shared[self.rng.choice(SHARED_NAMES)]
@@ -557,8 +576,8 @@ class Client(threading.Thread):
             self.held[(pool_id, addr)] = tenure
         return answer
 
-    def release_address(self):
-        key = self.rng.choice(sorted(self.held))
+    def release_address(self, key=None):
+        key = key or self.rng.choice(sorted(self.held))
         tenure = self.held[key]
         answer = call(self.sock, "IpamDriver.ReleaseAddress", {"PoolID": key[0], "Address": key[1]})
         self.run_.record("ReleaseAddress", self.host, answer, key[0])
@@ -1024,33 +1043,44 @@ def main():
             for i in range(THREADS_PER_HOST):
                 clients.append(Client(run, h, i, rng.randrange(1 << 31)))
 
-        # The schedule of failures, as fractions of the run.
-        events = []
-        # The second etcd kill (the leader) comes right after the second gipam kill: a host that
-        # just restarted knows least about its shared pools.
-        for i, fraction in enumerate((0.12, 0.45, 0.75)[:gipam_kills]):
-            events.append((fraction, "gipam", rng.choice(HOSTS)))
-        for i, fraction in enumerate((0.25, 0.46, 0.85)[:args.etcd_kills]):
-            events.append((fraction, "etcd", "leader" if i % 2 else rng.choice(sorted(cluster.members))))
-        events.sort()
+        # The schedule of failures, as fractions of the run: (fraction, etcd member to kill or None,
+        # gipam host to kill or None). The second etcd kill is of the leader, right after a gipam
+        # restarted: that host, knowing least about its shared pools, meets an election.
+        gipam_at = [0.12, 0.45, 0.75][:gipam_kills]
+        etcd_at = [0.25, 0.45, 0.85][:args.etcd_kills]
+        events = collections.defaultdict(lambda: [None, None])
+        for i, fraction in enumerate(etcd_at):
+            events[fraction][0] = "leader" if i % 2 else rng.choice(sorted(cluster.members))
+        for fraction in gipam_at:
+            events[fraction][1] = rng.choice(HOSTS)
         began = time.monotonic()
         for c in clients:
             c.start()
         TAP.note(f"t={now():.1f}s: {len(clients)} clients started")
-        for fraction, kind, target in events:
+        for fraction in sorted(events):
+            target, host_name = events[fraction]
             wait = began + fraction * args.duration - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
-            if kind == "gipam":
-                host = hosts[target]
+            if host_name:
+                host = hosts[host_name]
                 host.kill()
                 took = host.start()
-                TAP.note(f"t={now():.1f}s: SIGKILL gipam {target}, restarted; serving again after {took:.2f} s")
-            else:
-                member = cluster.leader() if target == "leader" else target
-                member = member or rng.choice(sorted(cluster.members))
+                # Like dockerd after a plugin restart, with containers that stopped meanwhile: each
+                # client's next step releases an address of a shared pool, if it holds one; or, when
+                # an election follows, asks for one (with what the host knows least about).
+                first = "request" if target else "release"
+                for c in clients:
+                    if c.host == host_name:
+                        c.first_step = first
+                TAP.note(f"t={now():.1f}s: SIGKILL gipam {host_name}, restarted; serving again after {took:.2f} s; "
+                         f"its clients {first} a shared-pool address first")
+            member = None
+            if target:
+                member = (cluster.leader() if target == "leader" else target) or rng.choice(sorted(cluster.members))
                 cluster.kill(member)
                 TAP.note(f"t={now():.1f}s: SIGKILL etcd member {member}{' (the leader)' if target == 'leader' else ''}")
+            if member:
                 time.sleep(3.0)
                 cluster.start(member)
                 took = cluster.wait_healthy(timeout=20)
@@ -1136,7 +1166,7 @@ def main():
                 TAP.note(f"---- {h}: warnings and errors of gipam's log (last 12 of {len(lines)}) ----")
                 for line in lines[-12:]:
                     TAP.note("  " + line[:300])
-    except Exception as error:
+    except (Exception, KeyboardInterrupt) as error:  # KeyboardInterrupt: SIGTERM, SIGALRM (watchdog)
         TAP.check(False, "harness", [f"{type(error).__name__}: {error}"] + str(error).splitlines()[1:])
         for h, g in hosts.items():
             TAP.note(f"---- {h}: last lines of gipam's log ----")
@@ -1168,7 +1198,7 @@ def on_signal(signum, frame):
 if __name__ == "__main__":
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGALRM, on_signal)
-    signal.alarm(240)  # a watchdog: the finally above still stops every process
+    signal.alarm(180)  # a watchdog: the finally above still stops every process
     try:
         sys.exit(main())
     except KeyboardInterrupt as interrupted:

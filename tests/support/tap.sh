@@ -79,7 +79,8 @@ start_watchdog() {
 }
 stop_watchdog() {
     [[ -n $WATCHDOG ]] || return 0
-    kill -TERM "$WATCHDOG" 2>/dev/null
-    wait "$WATCHDOG" 2>/dev/null
+    # Wait only for a watchdog still there: bash may have reaped one that fired during a `wait`
+    # builtin, and would then wait for it forever.
+    kill -TERM "$WATCHDOG" 2>/dev/null && wait "$WATCHDOG" 2>/dev/null
     WATCHDOG=""
 }
