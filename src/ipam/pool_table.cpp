@@ -52,6 +52,11 @@ Pool* PoolTable::find(const std::string& poolId) {
     return it == pools_.end() ? nullptr : &it->second;
 }
 
+const Pool* PoolTable::find(const std::string& poolId) const {
+    const auto it = pools_.find(poolId);
+    return it == pools_.end() ? nullptr : &it->second;
+}
+
 void PoolTable::insert(Pool pool) {
     const ip::Prefix prefix = pool.addresses.pool();
     const auto key = std::make_pair(prefix.family(), prefix.network().value());

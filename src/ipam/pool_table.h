@@ -38,6 +38,7 @@ struct Pool {
     std::uint64_t gcRun = 0;          // the gc run (its first look) that released here last
     std::uint64_t lastGcRelease = 0;  // gcRun's newest release here
     bool automaticGranted = false;    // a container address was picked here (no more aux addresses)
+    bool readFromStore = true;        // a Cluster pool: this process has read its addresses from etcd
 };
 
 /// Held pools never overlap, except a swarm pool and its copy (same prefix). Not thread-safe:
@@ -54,6 +55,7 @@ public:
     const Pool* overlapping(const ip::Prefix& prefix) const;
     /// The pool, or nullptr.
     Pool* find(const std::string& poolId);
+    const Pool* find(const std::string& poolId) const;
     const std::map<std::string, Pool>& pools() const { return pools_; }
 
     /// Adds a pool to all indexes (carving its block out of a supernet when inside one, unless

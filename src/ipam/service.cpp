@@ -49,6 +49,8 @@ IpamService::IpamService(const store::Leases& leases, store::LeaseStore& store, 
                   scope == store::Scope::Cluster ? clusterAllocator(record.pool, record.subPool)
                                                  : alloc::AddressAllocator(record.pool, record.subPool, orderFor(options)),
                   record.options, copyOf, {}, scope, 0, 0, 0, 0};
+        // Its addresses are in etcd, this host's among them: read them before the first pick.
+        pool.readFromStore = scope != store::Scope::Cluster;
         for (auto run : record.addresses) {
             if (record.pool.family() == ip::Family::V4 && run.last == record.pool.last() &&
                 pool.addresses.isReservedByProtocol(run.last)) {
@@ -293,6 +295,9 @@ PoolGrant IpamService::grantPool(std::string_view space, const PoolRequest& requ
     if (existing) {
         for (const auto& run : existing->addresses) pool.addresses.reserveRun(run.first, run.last);
     }
+    // Unless read just now, a Cluster pool is read at its first pick: this host may have joined
+    // it (a swarm pool by subnet, or a shared one another host created at the same moment).
+    pool.readFromStore = existing.has_value() || poolScope != store::Scope::Cluster;
     store::CreatePool create{table_.record(pool), pool.scope, !copyOf.empty() || !remoteCopyOf.empty(), name};
     table_.insert(std::move(pool));
     commit(lock, create, [this, id] { table_.erase(id); });
@@ -320,6 +325,9 @@ AddressGrant IpamService::requestAddress(const AddressRequest& request) {
     return untilNoConflict<AddressGrant>(
         [&](int) {
             triedHeldOnce = false;
+            // Picks in a shared pool this process has not read would skip none of what other
+            // hosts, or this one before a restart, hold there.
+            if (!poolReadFromStore(request.poolId)) refreshClusterPool(request.poolId);
             try {
                 return grantAddress(request, heldOnce, triedHeldOnce);
             } catch (const IpamError& error) {
@@ -382,7 +390,14 @@ bool IpamService::refreshClusterPool(const std::string& poolId) {
     for (const auto& run : stored->addresses) fresh.reserveRun(run.first, run.last);
     fresh.setCursor(addresses.cursor());
     addresses = std::move(fresh);
+    pool->readFromStore = true;
     return true;
+}
+
+bool IpamService::poolReadFromStore(const std::string& poolId) const {
+    std::lock_guard lock(mutex_);
+    const Pool* pool = table_.find(poolId);
+    return !pool || pool->readFromStore;
 }
 
 AddressGrant IpamService::grantAddress(const AddressRequest& request, bool heldOnceAllowed, bool& triedHeldOnce) {
@@ -421,7 +436,10 @@ AddressGrant IpamService::grantAddress(const AddressRequest& request, bool heldO
     } else {
         const ip::Address address = parseAddress(request.address, "requested address");
         const auto result = addresses.reserve(address);
-        if (result != ReserveResult::Reserved) {
+        // swarmkit asks again for every address it holds when a manager takes over; etcd says
+        // whether the swarm holds it.
+        heldHereAlready = swarm && result == ReserveResult::AlreadyHeld;
+        if (result != ReserveResult::Reserved && !heldHereAlready) {
             throw IpamError(describeReserveFailure(result, address, addresses.pool(), pool.id),
                             result == ReserveResult::AlreadyHeld ? Refusal::AlreadyAllocated : Refusal::Invalid);
         }

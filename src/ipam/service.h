@@ -113,6 +113,8 @@ private:
     void countConflicts(int conflicts) const;
     // The refusal after kConflictAttempts conflicts, `last` the newest; counted.
     IpamError tooManyConflicts(const std::string& last) const;
+    // Whether the pool needs no read from the store before a pick (unknown pools need none).
+    bool poolReadFromStore(const std::string& poolId) const;
     // Reads a Cluster pool's addresses from the store again; false if it is not one.
     bool refreshClusterPool(const std::string& poolId);
     // Makes `change` (already made in memory) durable through the store; `lock` is released on

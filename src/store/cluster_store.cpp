@@ -76,13 +76,15 @@ Conflict ClusterStore::blockConflict(const ip::Prefix& block, const std::vector<
 }
 
 TxnResult ClusterStore::write(const std::vector<Compare>& compares, const std::vector<Operation>& success,
-                              const std::vector<Operation>& failure, const std::function<bool()>& applied) {
+                              const std::vector<Operation>& failure,
+                              const std::function<bool(EtcdClient::Deadline)>& applied) {
+    const auto until = etcd_.deadlineFromNow();
     try {
-        return etcd_.txn(compares, success, failure);
+        return etcd_.txn(compares, success, failure, until);
     } catch (const EtcdOutcomeUnknown& unknown) {
         bool done = false;
         try {
-            done = applied();
+            done = applied(until);
         } catch (const EtcdUnavailable& error) {
             // Neither applied nor not: the caller undoes its change, which leaves at worst a key
             // nobody uses (a leak gipam check reports), never an address handed out twice.
@@ -93,7 +95,7 @@ TxnResult ClusterStore::write(const std::vector<Compare>& compares, const std::v
             result.succeeded = true;
             return result;
         }
-        return etcd_.txn(compares, success, failure);
+        return etcd_.txn(compares, success, failure, until);
     }
 }
 
@@ -122,8 +124,8 @@ void ClusterStore::claim(const CreatePool& create) {
     const auto& block = create.pool.pool;
     const auto key = keys_.block(block);
     const auto value = blockValue(create.pool.id, Scope::Host);
-    const auto result = write(blockIsFree(block), {put(key, value)}, {blocksFrom(block)}, [&] {
-        const auto found = etcd_.range(key).kvs;
+    const auto result = write(blockIsFree(block), {put(key, value)}, {blocksFrom(block)}, [&](EtcdClient::Deadline until) {
+        const auto found = etcd_.range(key, {}, 0, until).kvs;
         return found.size() == 1 && found[0].value == value;
     });
     if (!result.succeeded) throw blockConflict(block, result.ranges.at(0));
@@ -133,7 +135,7 @@ void ClusterStore::unclaim(const ip::Prefix& block, const std::string& poolId) {
     const auto key = keys_.block(block);
     const auto value = blockValue(poolId, Scope::Host);
     Compare ours{key, Compare::Target::Value, Compare::Result::Equal, 0, value, {}};
-    write({ours}, {remove(key)}, {}, [&] { return etcd_.range(key).kvs.empty(); });
+    write({ours}, {remove(key)}, {}, [&](EtcdClient::Deadline until) { return etcd_.range(key, {}, 0, until).kvs.empty(); });
 }
 
 void ClusterStore::createOrJoin(const CreatePool& create) {
@@ -148,18 +150,26 @@ void ClusterStore::createOrJoin(const CreatePool& create) {
     compares.push_back(absent(poolKey));
     std::vector<Operation> success{put(poolKey, encodePool(record)), put(keys_.block(block), blockValue(record.id, Scope::Cluster)),
                                    put(holderKey, "")};
-    std::vector<Operation> failure{read(poolKey), blocksFrom(block)};
+    std::vector<Operation> failure{read(poolKey), blocksFrom(block), read(poolKey + "/name")};
     if (!create.name.empty()) {
         compares.push_back(absent(keys_.name(create.name)));
         success.push_back(put(keys_.name(create.name), record.id));
         success.push_back(put(poolKey + "/name", create.name));
         failure.push_back(read(keys_.name(create.name)));
     }
-    const auto applied = [&] { return !etcd_.range(holderKey).kvs.empty(); };
+    const auto applied = [&](EtcdClient::Deadline until) { return !etcd_.range(holderKey, {}, 0, until).kvs.empty(); };
     const auto result = write(compares, success, failure, applied);
-    if (result.succeeded) return;
+    if (result.succeeded) {
+        std::lock_guard lock(revisionsMutex_);
+        seen_[record.id] = result.revision;  // a new pool: nothing in it before
+        return;
+    }
     const auto& existing = result.ranges.at(0);
-    if (!existing.empty()) {
+    const auto& storedName = result.ranges.at(2);
+    // The same pool under the same name (none for swarm's) is joined; under another name it is
+    // another network that happens to have this block.
+    const bool sameName = storedName.empty() ? create.name.empty() : storedName[0].value == create.name;
+    if (!existing.empty() && sameName) {
         const auto stored = decodePool(existing[0].value);
         if (!stored || stored->pool != record.pool || stored->subPool != record.subPool) {
             throw Conflict("pool " + record.id + " is stored differently in etcd");
@@ -171,15 +181,15 @@ void ClusterStore::createOrJoin(const CreatePool& create) {
         }
         return;
     }
-    if (!create.name.empty() && result.ranges.size() > 2 && !result.ranges[2].empty()) {
-        throw Conflict("the shared pool named " + create.name + " is " + result.ranges[2][0].value + " in etcd");
+    if (!create.name.empty() && result.ranges.size() > 3 && !result.ranges[3].empty()) {
+        throw Conflict("the shared pool named " + create.name + " is " + result.ranges[3][0].value + " in etcd");
     }
     throw blockConflict(block, result.ranges.at(1));
 }
 
 void ClusterStore::leave(const std::string& poolId) {
     const auto holderKey = keys_.holders(poolId) + node_;
-    write({present(holderKey)}, {remove(holderKey)}, {}, [&] { return etcd_.range(holderKey).kvs.empty(); });
+    write({present(holderKey)}, {remove(holderKey)}, {}, [&](EtcdClient::Deadline until) { return etcd_.range(holderKey, {}, 0, until).kvs.empty(); });
     deleteIfUnheld(etcd_, keys_, poolId);
     std::lock_guard lock(revisionsMutex_);
     seen_.erase(poolId);
@@ -191,15 +201,25 @@ void ClusterStore::reserve(const ReserveAddress& change) {
     std::int64_t since;
     {
         std::lock_guard lock(revisionsMutex_);
+        // One write per key at a time from this host, so that a lost answer is settled soundly:
+        // a key of this host's created after the pool was last read is then this write's.
+        if (!writing_.insert(key).second) {
+            throw Conflict("address " + change.address.toString() + " of pool " + change.poolId +
+                           " is being reserved by another request on this host");
+        }
         since = seen_[change.poolId];
     }
+    const std::unique_ptr<void, std::function<void(void*)>> written(this, [this, key](void*) {
+        std::lock_guard lock(revisionsMutex_);
+        writing_.erase(key);
+    });
     // On a conflict, what changed in the pool since it was last read comes back in the same
     // round trip: the caller's next pick is then likely free.
     const auto result = write({absent(key)}, {put(key, value)},
                               {read(key), read(keys_.addresses(change.poolId), prefixEnd(keys_.addresses(change.poolId)),
                                                0, since + 1)},
-                              [&] {
-                                  const auto found = etcd_.range(key).kvs;
+                              [&](EtcdClient::Deadline until) {
+                                  const auto found = etcd_.range(key, {}, 0, until).kvs;
                                   return found.size() == 1 && found[0].value == value && found[0].createRevision > since;
                               });
     if (result.succeeded) return;
@@ -212,7 +232,7 @@ void ClusterStore::reserve(const ReserveAddress& change) {
                       (existing.empty() ? std::string("(gone)") : existing[0].value.substr(0, existing[0].value.find(' '))));
     PoolRecord fresh{change.poolId, ip::Prefix(change.address, ip::bitWidth(change.address.family())), std::nullopt,
                      {}, std::nullopt, {}};
-    std::vector<ip::Address> held;
+    std::vector<ip::Address> held{change.address};
     const auto start = keys_.addresses(change.poolId);
     for (const auto& kv : result.ranges.at(1)) {
         try {
@@ -235,8 +255,8 @@ void ClusterStore::free(const FreeAddress& change) {
     // Only the holder's own: an address held once (a gateway) stays until the pool goes.
     const auto holder = change.holder.empty() ? node_ : change.holder;
     Compare ours{key, Compare::Target::Value, Compare::Result::Equal, 0, holder, {}};
-    write({ours}, {remove(key)}, {}, [&] {
-        const auto found = etcd_.range(key).kvs;
+    write({ours}, {remove(key)}, {}, [&](EtcdClient::Deadline until) {
+        const auto found = etcd_.range(key, {}, 0, until).kvs;
         return found.empty() || found[0].value != holder;
     });
 }

@@ -3,6 +3,7 @@
 
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 
 #include "store/etcd_client.h"
@@ -62,10 +63,11 @@ private:
     Operation blocksFrom(const ip::Prefix& block) const;
     Conflict blockConflict(const ip::Prefix& block, const std::vector<KeyValue>& after);
     std::string blockValue(const std::string& poolId, Scope scope) const;
-    // Runs a write; when its outcome is unknown, `applied` (a read) decides, and the write is sent
-    // again once if it was not.
+    // Runs a write; when its outcome is unknown, `applied` (a read, by the deadline it is given)
+    // decides, and the write is sent again once if it was not. All within one etcd deadline.
     TxnResult write(const std::vector<Compare>& compares, const std::vector<Operation>& success,
-                    const std::vector<Operation>& failure, const std::function<bool()>& applied);
+                    const std::vector<Operation>& failure,
+                    const std::function<bool(EtcdClient::Deadline)>& applied);
 
     SnapshotStore& local_;
     EtcdClient& etcd_;
@@ -73,6 +75,7 @@ private:
     EtcdKeys keys_;
     std::mutex revisionsMutex_;
     std::map<std::string, std::int64_t> seen_;  // Cluster pool -> the revision its addresses were last read at
+    std::set<std::string> writing_;             // address keys with a reserve in flight
 };
 
 }  // namespace gipam::store

@@ -13,6 +13,7 @@
 #include <Poco/StreamCopier.h>
 #include <Poco/URI.h>
 
+#include <algorithm>
 #include <sstream>
 #include <thread>
 
@@ -197,8 +198,13 @@ void EtcdClient::giveBack(std::unique_ptr<Session> session) {
     if (idle_.size() < 64) idle_.push_back(std::move(session));
 }
 
-std::string EtcdClient::post(const std::string& path, const std::string& body, bool idempotent) {
-    const auto deadline = Clock::now() + deadline_;
+void EtcdClient::forget(std::size_t endpoint) {
+    std::lock_guard lock(mutex_);
+    std::erase_if(idle_, [&](const std::unique_ptr<Session>& session) { return session->endpoint == endpoint; });
+    if (preferred_ == endpoint) preferred_ = (endpoint + 1) % endpoints_.size();
+}
+
+std::string EtcdClient::post(const std::string& path, const std::string& body, bool idempotent, Deadline deadline) {
     std::size_t endpoint;
     {
         std::lock_guard lock(mutex_);
@@ -213,7 +219,7 @@ std::string EtcdClient::post(const std::string& path, const std::string& body, b
         bool sent = false;
         try {
             // A share of what is left, so that one silent member leaves time for the others.
-            const auto share = std::max<std::int64_t>(left.count() / 2, 200000);
+            const auto share = std::clamp<std::int64_t>(left.count() / 2, 200000, 1000000);
             session->http->setTimeout(Poco::Timespan(std::min<std::int64_t>(share, left.count())));
             Poco::Net::HTTPRequest request(Poco::Net::HTTPRequest::HTTP_POST, path, Poco::Net::HTTPMessage::HTTP_1_1);
             request.setContentType("application/json");
@@ -239,11 +245,13 @@ std::string EtcdClient::post(const std::string& path, const std::string& body, b
             }
             failures += (failures.empty() ? "" : "; ") + endpoints_[endpoint] + ": " + message;
             giveBack(std::move(session));
+            forget(endpoint);
             if (response.getStatus() == Poco::Net::HTTPResponse::HTTP_BAD_REQUEST) {
                 throw StoreError("etcd at " + endpoints_[endpoint] + " refused the request: " + message);
             }
         } catch (const Poco::Exception& error) {
             failures += (failures.empty() ? "" : "; ") + endpoints_[endpoint] + ": " + error.displayText();
+            forget(endpoint);
             // A write that went out without an answer may have been applied: sending it again
             // would find its own effect and look like a conflict. The caller reads to know.
             if (sent && !idempotent) {
@@ -256,18 +264,19 @@ std::string EtcdClient::post(const std::string& path, const std::string& body, b
             if (pause.count() > 0) std::this_thread::sleep_for(pause);
         }
     }
-    const std::string message = "etcd is unreachable within " + std::to_string(deadline_.count()) + " ms (" +
-                                (failures.empty() ? "no attempt" : failures) + ")";
+    const std::string message = "etcd is unreachable within its deadline of " + std::to_string(deadline_.count()) +
+                                " ms (" + (failures.empty() ? "no time left to try" : failures) + ")";
     throw EtcdUnavailable(message);
 }
 
-RangeResult EtcdClient::range(const std::string& key, const std::string& rangeEnd, std::int64_t limit) {
-    return rangeAt(key, rangeEnd, limit, 0);
+RangeResult EtcdClient::range(const std::string& key, const std::string& rangeEnd, std::int64_t limit,
+                              std::optional<Deadline> until) {
+    return rangeAt(key, rangeEnd, limit, 0, until.value_or(deadlineFromNow()));
 }
 
 RangeResult EtcdClient::rangeAt(const std::string& key, const std::string& rangeEnd, std::int64_t limit,
-                                std::int64_t revision) {
-    const auto text = post("/v3/kv/range", rangeBody(key, rangeEnd, limit, 0, revision), true);
+                                std::int64_t revision, Deadline until) {
+    const auto text = post("/v3/kv/range", rangeBody(key, rangeEnd, limit, 0, revision), true, until);
     try {
         const auto object = parseObject(text);
         return {kvsOf(object), int64Of(object->getObject("header"), "revision"),
@@ -282,7 +291,7 @@ RangeResult EtcdClient::rangeAll(const std::string& key, const std::string& rang
     RangeResult all = range(key, rangeEnd, kPage);
     auto page = all;
     while (page.more && !page.kvs.empty()) {
-        page = rangeAt(page.kvs.back().key + std::string(1, '\0'), rangeEnd, kPage, all.revision);
+        page = rangeAt(page.kvs.back().key + std::string(1, '\0'), rangeEnd, kPage, all.revision, deadlineFromNow());
         all.kvs.insert(all.kvs.end(), page.kvs.begin(), page.kvs.end());
     }
     all.more = false;
@@ -290,7 +299,7 @@ RangeResult EtcdClient::rangeAll(const std::string& key, const std::string& rang
 }
 
 TxnResult EtcdClient::txn(const std::vector<Compare>& compares, const std::vector<Operation>& success,
-                          const std::vector<Operation>& failure) {
+                          const std::vector<Operation>& failure, std::optional<Deadline> until) {
     std::string body = "{\"compare\":[";
     for (std::size_t i = 0; i < compares.size(); ++i) body += (i ? "," : "") + compareJson(compares[i]);
     body += "],\"success\":[";
@@ -302,7 +311,7 @@ TxnResult EtcdClient::txn(const std::vector<Compare>& compares, const std::vecto
     body += "],\"failure\":[";
     for (std::size_t i = 0; i < failure.size(); ++i) body += (i ? "," : "") + operationJson(failure[i]);
     body += "]}";
-    const auto text = post("/v3/kv/txn", body, !writes);
+    const auto text = post("/v3/kv/txn", body, !writes, until.value_or(deadlineFromNow()));
     try {
         const auto object = parseObject(text);
         TxnResult result;

@@ -86,25 +86,35 @@ struct EtcdTls {
 /// sessions are pooled.
 class EtcdClient {
 public:
+    using Deadline = std::chrono::steady_clock::time_point;
+
     EtcdClient(std::vector<std::string> endpoints, EtcdTls tls = {},
                std::chrono::milliseconds deadline = std::chrono::milliseconds(2500));
     ~EtcdClient();
 
-    RangeResult range(const std::string& key, const std::string& rangeEnd = {}, std::int64_t limit = 0);
+    /// Now plus the deadline: for several calls that together must give up in time.
+    Deadline deadlineFromNow() const { return std::chrono::steady_clock::now() + deadline_; }
+
+    /// Each call gives up at `until` (default: deadlineFromNow()).
+    RangeResult range(const std::string& key, const std::string& rangeEnd = {}, std::int64_t limit = 0,
+                      std::optional<Deadline> until = std::nullopt);
     /// Every key in [key, rangeEnd), read in pages at one revision.
     RangeResult rangeAll(const std::string& key, const std::string& rangeEnd);
     TxnResult txn(const std::vector<Compare>& compares, const std::vector<Operation>& success,
-                  const std::vector<Operation>& failure = {});
+                  const std::vector<Operation>& failure = {}, std::optional<Deadline> until = std::nullopt);
 
     const std::vector<std::string>& endpoints() const { return endpoints_; }
 
 private:
     // POSTs `body` to `path`; the JSON answer. `idempotent`: a lost answer is EtcdUnavailable,
     // not EtcdOutcomeUnknown.
-    std::string post(const std::string& path, const std::string& body, bool idempotent);
+    std::string post(const std::string& path, const std::string& body, bool idempotent, Deadline until);
 
     RangeResult rangeAt(const std::string& key, const std::string& rangeEnd, std::int64_t limit,
-                        std::int64_t revision);
+                        std::int64_t revision, Deadline until);
+    // After a failure on `endpoint`: drop its idle sessions (one dead member's kept-alive
+    // connections would each fail once more) and prefer the next endpoint.
+    void forget(std::size_t endpoint);
 
     struct Session;
     std::unique_ptr<Session> takeSession(std::size_t endpoint);

@@ -149,8 +149,9 @@ cleanup_smh() {
     DC_TIMEOUT=20
     if run_failed "$rc"; then
         if known A && alive "$(pid_of A)"; then
-            dch A service ps --no-trunc s1 2>&1 | log_section "docker service ps --no-trunc s1 (on A)"
-            dch A node ls 2>&1 | log_section "docker node ls (on A)"
+            dch A service inspect s1 >/dev/null 2>&1 &&   # (a failed check 4 shows it already)
+                dch A service ps --no-trunc s1 2>&1 | log_section "docker service ps --no-trunc s1 (on A)"
+            (( SWARM_UP )) && dch A node ls 2>&1 | log_section "docker node ls (on A)"
         fi
         alive "$ETCD_PID" && etcd_kv 2>&1 | head -n 80 | log_section "etcd keys"
         for n in "${NODES[@]}"; do
