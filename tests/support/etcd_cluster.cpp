@@ -1,8 +1,6 @@
 #include "support/etcd_cluster.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,13 +16,9 @@ const char* const kEtcd = "/usr/bin/etcd";
 
 // GET /health on 127.0.0.1:port: {"health":"true"} once the member has a leader.
 bool healthy(int port) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(static_cast<uint16_t>(port));
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const int fd = connectLoopback(port);
     bool ok = false;
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) {
+    if (fd >= 0) {
         const std::string request = "GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
         timeval timeout{2, 0};
         ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
@@ -35,8 +29,8 @@ bool healthy(int port) {
             while ((n = ::read(fd, buffer, sizeof buffer)) > 0) answer.append(buffer, static_cast<size_t>(n));
             ok = answer.find("\"health\":\"true\"") != std::string::npos;
         }
+        ::close(fd);
     }
-    ::close(fd);
     return ok;
 }
 

@@ -40,7 +40,9 @@ int connectUnix(const std::filesystem::path& socket) {
     return fd;
 }
 
-int connectTcp(int port) {
+}  // namespace
+
+int connectLoopback(int port) {
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in address{};
     address.sin_family = AF_INET;
@@ -52,6 +54,8 @@ int connectTcp(int port) {
     }
     return fd;
 }
+
+namespace {
 
 std::string lower(std::string text) {
     for (auto& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -78,7 +82,7 @@ HttpConnection HttpConnection::unix(const std::filesystem::path& socket) {
 }
 
 HttpConnection HttpConnection::tcp(int port) {
-    const int fd = connectTcp(port);
+    const int fd = connectLoopback(port);
     if (fd < 0) throw std::runtime_error("cannot connect to 127.0.0.1:" + std::to_string(port));
     return HttpConnection(fd);
 }

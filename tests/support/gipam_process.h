@@ -91,6 +91,9 @@ void writeFile(const std::filesystem::path& path, const std::string& text);
 /// The address of a Unix socket at `path`, for bind() and connect().
 sockaddr_un unixSocketAddress(const std::filesystem::path& path);
 
+/// A TCP connection to 127.0.0.1:port; -1 if nothing listens there.
+int connectLoopback(int port);
+
 /// A free TCP port on 127.0.0.1 (bound and released).
 int freeLoopbackPort();
 
