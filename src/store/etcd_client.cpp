@@ -14,6 +14,7 @@
 #include <Poco/URI.h>
 
 #include <algorithm>
+#include <map>
 #include <sstream>
 #include <thread>
 
@@ -210,7 +211,12 @@ std::string EtcdClient::post(const std::string& path, const std::string& body, b
         std::lock_guard lock(mutex_);
         endpoint = preferred_;
     }
-    std::string failures;
+    std::map<std::size_t, std::string> failed;  // the last failure of each endpoint tried
+    const auto failures = [&] {
+        std::string text;
+        for (const auto& [index, why] : failed) text += (text.empty() ? "" : "; ") + endpoints_[index] + ": " + why;
+        return text.empty() ? std::string("no time left to try") : text;
+    };
     // Each endpoint once, then round again while time is left: a member restarting comes back.
     for (std::size_t attempt = 0; Clock::now() < deadline; ++attempt, endpoint = (endpoint + 1) % endpoints_.size()) {
         const auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline - Clock::now());
@@ -243,19 +249,19 @@ std::string EtcdClient::post(const std::string& path, const std::string& body, b
                 else if (object->has("message")) message = object->getValue<std::string>("message");
             } catch (const Poco::Exception&) {
             }
-            failures += (failures.empty() ? "" : "; ") + endpoints_[endpoint] + ": " + message;
+            failed[endpoint] = message;
             giveBack(std::move(session));
             forget(endpoint);
             if (response.getStatus() == Poco::Net::HTTPResponse::HTTP_BAD_REQUEST) {
                 throw StoreError("etcd at " + endpoints_[endpoint] + " refused the request: " + message);
             }
         } catch (const Poco::Exception& error) {
-            failures += (failures.empty() ? "" : "; ") + endpoints_[endpoint] + ": " + error.displayText();
+            failed[endpoint] = error.displayText();
             forget(endpoint);
             // A write that went out without an answer may have been applied: sending it again
             // would find its own effect and look like a conflict. The caller reads to know.
             if (sent && !idempotent) {
-                throw EtcdOutcomeUnknown("etcd did not answer a write (" + failures + "); it may have applied it");
+                throw EtcdOutcomeUnknown("etcd did not answer a write (" + failures() + "); it may have applied it");
             }
         }
         if (attempt + 1 >= endpoints_.size()) {
@@ -264,8 +270,8 @@ std::string EtcdClient::post(const std::string& path, const std::string& body, b
             if (pause.count() > 0) std::this_thread::sleep_for(pause);
         }
     }
-    const std::string message = "etcd is unreachable within its deadline of " + std::to_string(deadline_.count()) +
-                                " ms (" + (failures.empty() ? "no time left to try" : failures) + ")";
+    const std::string message =
+        "etcd is unreachable within its deadline of " + std::to_string(deadline_.count()) + " ms (" + failures() + ")";
     throw EtcdUnavailable(message);
 }
 

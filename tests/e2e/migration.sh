@@ -110,9 +110,7 @@ cleanup_mig() {
 # ---------------------------------------------------------------------------
 # preflight and setup
 
-[[ -n $GIPAM_BIN ]] || { echo "usage: $0 /path/to/gipam" >&2; exit 1; }
-[[ -x $GIPAM_BIN ]] || { echo "not ok - gipam binary $GIPAM_BIN is not executable"; echo "0 passed, 1 failed"; exit 1; }
-GIPAM_BIN=$(readlink -f "$GIPAM_BIN")
+require_gipam_bin
 dockerd_preflight
 [[ -x /bin/busybox ]] || skip "/bin/busybox missing (tests/e2e/run.sh installs busybox-static)"
 command -v python3 >/dev/null || skip "python3 missing (the Go gipam stand-in needs it)"

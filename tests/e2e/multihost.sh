@@ -16,12 +16,12 @@
 #      stays) and neither lease file holds a pool.
 #
 # Each host has its own directory ($ROOT/a, $ROOT/b) in the scratch directory $ROOT. The helpers of
-# tests/support/private_dockerd.sh keep one dockerd's state in globals ($T, DOCKERD_*, the CLI's
-# DOCKER_HOST): `on HOST` saves the current host's and loads HOST's, so they serve both; commands
-# run on both at once go to subshells that switch there (`spawn`). dockerd and gipam run as in
-# run.sh (own namespaces, gipam on the host with --socket HOSTDIR/plugins/NAME.sock); etcd listens
-# on free loopback ports with its data dir in $ROOT. Everything is stopped by PID. Only
-# 198.18.0.0/16 and 2001:db8:100::/56; no packet is sent to a container address.
+# tests/support/private_dockerd.sh serve one dockerd at a time: `dockerd_use HOST` makes HOST's the
+# current one, `dch HOST ...` runs the docker CLI against HOST; commands run on both at once go to
+# subshells that switch there (`spawn`). dockerd and gipam run as in run.sh (own namespaces, gipam
+# on the host with --socket HOSTDIR/plugins/NAME.sock); etcd listens on free loopback ports with
+# its data dir in $ROOT. Everything is stopped by PID. Only 198.18.0.0/16 and 2001:db8:100::/56; no
+# packet is sent to a container address.
 #
 # Environment: DOCKER=/path/to/docker (default /usr/bin/docker), E2E_KEEP=1 keeps $ROOT,
 # E2E_TIMEOUT=180 is the watchdog for the whole run, seconds. MH_NO_ETCD=1 starts both gipams
@@ -47,31 +47,7 @@ ROOT="" ETCD_PID="" ETCD_EP=""
 die() { fail "harness: $1" "${@:2}"; exit 1; }
 
 # ---------------------------------------------------------------------------
-# two hosts through one set of helper globals
-
-HOST_VARS=(T DOCKERD_TAG DOCKERD_PLUGIN_SOCKETS DOCKERD_PID DOCKERD_MNT_NS DOCKER_HOST DOCKER_CONFIG)
-declare -A SAVED=()      # SAVED[HOST.VAR]: a host's helper globals while another one is current
-CUR=""
-# on HOST: the helpers' globals are HOST's from now on (the first time: a new layout in $ROOT/host)
-on() {
-    local h=$1 v
-    [[ $h == "$CUR" ]] && return 0
-    if [[ -n $CUR ]]; then
-        for v in "${HOST_VARS[@]}"; do SAVED[$CUR.$v]=${!v}; done
-        SAVED[$CUR.args]=$(printf '%q ' "${DOCKERD_ARGS[@]}")
-    fi
-    CUR=$h
-    if [[ -n ${SAVED[$h.T]+set} ]]; then
-        for v in "${HOST_VARS[@]}"; do printf -v "$v" '%s' "${SAVED[$h.$v]}"; done
-        eval "DOCKERD_ARGS=(${SAVED[$h.args]})"
-    else
-        T=$ROOT/${h,,} DOCKERD_PID="" DOCKERD_MNT_NS=""
-        mkdir -p "$T/state"
-        dockerd_prepare "$NAME-${h,,}" "$T/plugins"
-    fi
-}
-known() { [[ $1 == "$CUR" || -n ${SAVED[$1.T]+set} ]]; }
-dch() { ( on "$1"; dc "${@:2}" ); }   # dch HOST ARGS...: the docker CLI against HOST's dockerd
+# commands on both hosts at once
 
 # spawn JOB HOST ARGS...: `docker ARGS` on HOST in the background; join waits for all of them ->
 # JOB_RC[JOB] JOB_OUT[JOB]. join polls for status files instead of using the wait builtin: when
@@ -80,7 +56,7 @@ dch() { ( on "$1"; dc "${@:2}" ); }   # dch HOST ARGS...: the docker CLI against
 declare -A JOB_PID=() JOB_RC=() JOB_OUT=()
 spawn() {
     rm -f "$ROOT/job.$1.rc"
-    ( on "$2"; dc "${@:3}" >"$ROOT/job.$1" 2>&1; echo $? >"$ROOT/job.$1.rc" ) &
+    ( dockerd_use "$2"; dc "${@:3}" >"$ROOT/job.$1" 2>&1; echo $? >"$ROOT/job.$1.rc" ) &
     JOB_PID[$1]=$!
 }
 join() {
@@ -133,20 +109,21 @@ block_key() { printf '/gipam/blocks/4/%08x/%s\n' "$(ip4_int "${1%/*}")" "${1#*/}
 # gipam, docker
 
 start_gipam() {   # the current host's gipam; waits until it answers Plugin.Activate
-    local sock=$T/plugins/$NAME.sock end=$((SECONDS + 15)) cluster=(--etcd-endpoints "$ETCD_EP" --node-id "${NODE[$CUR]}")
+    local h=$DOCKERD_NAME sock=$T/plugins/$NAME.sock end=$((SECONDS + 15))
+    local cluster=(--etcd-endpoints "$ETCD_EP" --node-id "${NODE[$h]}")
     [[ ${MH_NO_ETCD:-0} == 1 ]] && cluster=()
     "$GIPAM_BIN" -v4 "$V4_SUPER" -v6 "$V6_SUPER" -file "$T/state/leases.json" --socket "$sock" --name "$NAME" \
         "${cluster[@]}" >>"$T/gipam.log" 2>&1 &
-    GPID[$CUR]=$!
+    GPID[$h]=$!
     while (( SECONDS < end )); do
-        alive "${GPID[$CUR]}" || break
+        alive "${GPID[$h]}" || break
         timeout 2 curl -sf --unix-socket "$sock" -X POST -H 'Content-Length: 0' http://plugin/Plugin.Activate 2>/dev/null |
             grep -q IpamDriver && return 0
         sleep 0.25
     done
-    die "gipam of ${NODE[$CUR]} did not start serving on $sock" "$(tail -n 20 "$T/gipam.log")"
+    die "gipam of ${NODE[$h]} did not start serving on $sock" "$(tail -n 20 "$T/gipam.log")"
 }
-stop_gipam() { alive "${GPID[$CUR]:-}" && terminate "gipam of ${NODE[$CUR]}" "${GPID[$CUR]}" 10; GPID[$CUR]=""; }
+stop_gipam() { local h=$DOCKERD_NAME; alive "${GPID[$h]:-}" && terminate "gipam of ${NODE[$h]}" "${GPID[$h]}" 10; GPID[$h]=""; }
 subnet_gw() { dch "$1" network inspect -f '{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}}' "$2" 2>&1; }
 lan_addr() { dch "$1" inspect -f '{{with index .NetworkSettings.Networks "lan"}}{{.IPAddress}}{{end}}' "$2" 2>&1; }
 lease_pools() { jq -r '.pools | if type == "array" then (map(.id) | join(" ")) else "unreadable" end' "$1" 2>&1; }
@@ -159,8 +136,8 @@ cleanup_mh() {
     if run_failed "$rc"; then
         alive "$ETCD_PID" && etcd_kv 2>&1 | head -n 80 | log_section "etcd keys under /gipam/"
         for h in "${HOSTS[@]}"; do
-            known "$h" || continue
-            on "$h"
+            dockerd_known "$h" || continue
+            dockerd_use "$h"
             tail -n 60 "$T/gipam.log" 2>/dev/null | log_section "gipam log of ${NODE[$h]} (last 60 lines)"
             grep -E 'level=(error|fatal)' "$T/dockerd.log" 2>/dev/null | tail -n 15 |
                 log_section "dockerd log of ${NODE[$h]}: errors (last 15)"
@@ -170,23 +147,21 @@ cleanup_mh() {
             log_section "etcd log: warnings and errors (last 10)"
     fi
     for h in "${HOSTS[@]}"; do
-        known "$h" || continue
-        on "$h"
+        dockerd_known "$h" || continue
+        dockerd_use "$h"
         dockerd_remove_containers
         dockerd_stop
         stop_gipam
     done
     alive "$ETCD_PID" && terminate etcd "$ETCD_PID" 10
-    for h in "${HOSTS[@]}"; do known "$h" && { on "$h"; dockerd_remove_leftovers; }; done
+    for h in "${HOSTS[@]}"; do dockerd_known "$h" && { dockerd_use "$h"; dockerd_remove_leftovers; }; done
     T=$ROOT
 }
 
 # ---------------------------------------------------------------------------
 # preflight and setup
 
-[[ -n $GIPAM_BIN ]] || { echo "usage: $0 /path/to/gipam" >&2; exit 1; }
-[[ -x $GIPAM_BIN ]] || { echo "not ok - gipam binary $GIPAM_BIN is not executable"; echo "0 passed, 1 failed"; exit 1; }
-GIPAM_BIN=$(readlink -f "$GIPAM_BIN")
+require_gipam_bin
 dockerd_preflight
 for t in etcd etcdctl jq curl ss; do command -v $t >/dev/null || skip "$t missing"; done
 [[ -x /bin/busybox ]] || skip "/bin/busybox missing (Debian package busybox-static)"
@@ -198,7 +173,8 @@ start_etcd
 log "scratch dir $ROOT, plugin $NAME, etcd $(etcd --version | sed -n 's/^etcd Version: //p') on $ETCD_EP (pid $ETCD_PID)"
 [[ ${MH_NO_ETCD:-0} == 1 ]] && log "MH_NO_ETCD=1: the gipams run WITHOUT etcd; checks 2-6 are expected to fail"
 for h in "${HOSTS[@]}"; do
-    on "$h"
+    dockerd_add "$h" "$ROOT/${h,,}" "$NAME-${h,,}" "$ROOT/${h,,}/plugins"
+    mkdir -p "$T/state"
     start_gipam
     dockerd_start_or_skip
     dockerd_import_busybox "$IMG" sh sleep true
@@ -212,7 +188,7 @@ log "set up in $(( $(date +%s) - START_TS ))s"
 for h in "${HOSTS[@]}"; do
     out=$(dch "$h" network create --ipam-driver "$NAME" probe 2>&1); rc=$?
     read -r s g < <(subnet_gw "$h" probe)
-    on "$h"
+    dockerd_use "$h"
     DETAIL="create exit $rc: $out"$'\n'"probe: ${s:-?} gw ${g:-?}"$'\n'"$(tail -n 5 "$T/gipam.log")"
     check "1 ${NODE[$h]}: dockerd's probe network gets a /24 of $V4_SUPER ($s) from this host's gipam" \
         eval '(( rc == 0 )) && is_block "$s" 24 "$V4_SUPER" && grep -qF "RequestPool gipam-local/$s granted" "$T/gipam.log"'

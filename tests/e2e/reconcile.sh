@@ -99,9 +99,7 @@ cleanup_rc() {
 }
 
 # ---- preflight and setup
-[[ -n $GIPAM_BIN ]] || { echo "usage: $0 /path/to/gipam" >&2; exit 1; }
-[[ -x $GIPAM_BIN ]] || { echo "not ok - gipam binary $GIPAM_BIN is not executable"; echo "0 passed, 1 failed"; exit 1; }
-GIPAM_BIN=$(readlink -f "$GIPAM_BIN")
+require_gipam_bin
 if [[ $(id -u) == 0 ]] && ! { command -v dockerd && command -v jq && command -v curl && [[ -x /bin/busybox ]]; } >/dev/null; then
     log "installing docker.io busybox-static jq curl"
     export DEBIAN_FRONTEND=noninteractive

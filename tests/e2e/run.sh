@@ -146,9 +146,7 @@ cleanup_e2e() {
 # ---------------------------------------------------------------------------
 # preflight
 
-[[ -n $GIPAM_BIN ]] || { echo "usage: $0 /path/to/gipam" >&2; exit 1; }
-[[ -x $GIPAM_BIN ]] || { echo "not ok - gipam binary $GIPAM_BIN is not executable"; echo "0 passed, 1 failed"; exit 1; }
-GIPAM_BIN=$(readlink -f "$GIPAM_BIN")
+require_gipam_bin
 
 # Only root can install; dockerd_preflight skips for anyone else.
 if [[ $(id -u) == 0 ]] && { ! command -v dockerd >/dev/null || [[ ! -x /bin/busybox ]]; }; then

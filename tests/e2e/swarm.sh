@@ -36,6 +36,7 @@ ADV_ADDR=198.19.255.1             # the swarm's advertise address, on veth gsw0 
 IMG=gipam-swarm-img:latest
 KEEP_TEMP_DIR=${SWARM_KEEP:-0}
 DC_TIMEOUT=90                     # bound on one dc call, seconds
+WAIT_FOR_STEP=1                   # wait_for's interval, seconds (what it waits for asks dockerd)
 PLUGIN_ID="" NETNS=""
 
 # commands in dockerd's network namespace (veth, addresses); never the host's
@@ -45,11 +46,6 @@ pools() {   # the pools in the lease file, one "id pool" per line, sorted; "unre
     jq -r '.pools[] | "\(.id) \(.pool)"' "$T/state/leases.json" | sort
 }
 s1_tasks() { dc ps -q --filter label=com.docker.swarm.service.name=s1; }
-wait_for() {   # wait_for SECONDS COMMAND...: until COMMAND succeeds
-    local end=$((SECONDS + $1)); shift
-    while (( SECONDS < end )); do "$@" && return 0; sleep 1; done
-    "$@"
-}
 addr_of() {   # addr_of CONTAINER: its IPv4 address on ov1
     dc inspect -f '{{with index .NetworkSettings.Networks "ov1"}}{{.IPAddress}}{{end}}' "$1" 2>&1
 }
@@ -143,15 +139,9 @@ else
 fi
 
 # Addresses as dockerd assigned them (docker inspect; no packet goes to a container).
-declare -A seen=()
+declare -A seen=()   # for note_addr (tests/support/cidr.sh)
 det=() ok=1
-note() {   # note WHAT ADDR: ADDR must be in the subnet and new
-    det+=("$1: $2")
-    in_cidr "$2" "$SUBNET" || { ok=0; det+=("  $2 is not inside $SUBNET"); }
-    [[ -z ${seen[$2]:-} ]] || { ok=0; det+=("  $2 is also ${seen[$2]}"); }
-    seen[$2]=$1
-}
-for c in $(s1_tasks); do note "task $c" "$(addr_of "$c")"; done
+for c in $(s1_tasks); do note_addr "task $c" "$(addr_of "$c")"; done
 (( ${#seen[@]} == 2 )) || { ok=0; det+=("${#seen[@]} running tasks, want 2"); }
 DETAIL=$(printf '%s\n' "${det[@]}")
 check "the two tasks have distinct addresses inside $SUBNET" eval '(( ok ))'
@@ -160,11 +150,11 @@ out=$(dc run -d --name c1 --network ov1 "$IMG" sleep 3600 2>&1)
 if [[ $? -ne 0 ]]; then
     fail "docker run --network ov1 (attachable)" "$out"
 else
-    note c1 "$(addr_of c1)"
+    note_addr c1 "$(addr_of c1)"
     # the gateway and the service's VIP come from gipam too
-    note gateway "$(dc network inspect -f '{{range .IPAM.Config}}{{.Gateway}}{{end}}' ov1)"
+    note_addr gateway "$(dc network inspect -f '{{range .IPAM.Config}}{{.Gateway}}{{end}}' ov1)"
     vip=$(dc service inspect -f '{{range .Endpoint.VirtualIPs}}{{.Addr}}{{end}}' s1)
-    note VIP "${vip%/*}"
+    note_addr VIP "${vip%/*}"
     DETAIL=$(printf '%s\n' "${det[@]}")
     check "an attached container c1 gets a third address, distinct from the tasks, gateway and VIP" eval '(( ok ))'
 fi

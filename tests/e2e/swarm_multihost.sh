@@ -21,11 +21,11 @@
 # claimed as a block of its own. One node (swarm.sh) cannot show that.
 #
 # Layout. Each node has its own directory ($ROOT/a, $ROOT/b) and a private dockerd
-# (tests/support/private_dockerd.sh: own mount and network namespace). Those helpers keep one
-# dockerd's state in globals; `on NODE` saves the current node's and loads NODE's (the approach of
-# tests/e2e/multihost.sh), and `dch NODE ...` runs the docker CLI against NODE in a subshell. A veth
-# pair joins the two network namespaces: gsm0 198.19.255.1/30 in A's, gsm1 198.19.255.2/30 in B's;
-# swarm (2377), gossip (7946) and VXLAN (4789) go over it. etcd runs in A's network namespace on
+# (tests/support/private_dockerd.sh: own mount and network namespace). Those helpers serve one
+# dockerd at a time: `dockerd_use NODE` makes NODE's the current one (as in tests/e2e/multihost.sh),
+# and `dch NODE ...` runs the docker CLI against NODE in a subshell. A veth pair joins the two
+# network namespaces: gsm0 198.19.255.1/30 in A's, gsm1 198.19.255.2/30 in B's; swarm (2377),
+# gossip (7946) and VXLAN (4789) go over it. etcd runs in A's network namespace on
 # 198.19.255.1:2379 (peer port on A's loopback), so B's plugin reaches it over the veth; etcdctl
 # runs in etcd's network namespace. Both plugins run in their dockerd's network namespace (the
 # plugin's "host" network). dockerd's and the swarm's default address pools are moved into
@@ -54,6 +54,7 @@ KEEP_TEMP_DIR=${SMH_KEEP:-0}
 DC_TIMEOUT=90                     # bound on one dc call, seconds
 TASK_BOUND=90                     # bound on the service's tasks reaching Running, seconds
 FREE_BOUND=45                     # bound on everything being freed after removal, seconds
+WAIT_FOR_STEP=1                   # wait_for's interval, seconds (what it waits for asks dockerd)
 NODES=(A B)
 declare -A NODE=([A]=node-a [B]=node-b)               # GIPAM_NODE_ID
 declare -A VETH=([A]=gsm0 [B]=gsm1)
@@ -63,41 +64,11 @@ declare -A PLUGIN_ID=() NETNS=()
 ETCD_EP=http://${VADDR[A]}:2379
 ETCD_PID="" ROOT="" SWARM_UP=0
 die() { fail "harness: $1" "${@:2}"; exit 1; }
-wait_for() {   # wait_for SECONDS COMMAND...: until COMMAND succeeds
-    local end=$((SECONDS + $1)); shift
-    while (( SECONDS < end )); do "$@" && return 0; sleep 1; done
-    "$@"
-}
 
 # ---------------------------------------------------------------------------
-# two dockerds through one set of helper globals
+# the two dockerds
 
-NODE_VARS=(T DOCKERD_TAG DOCKERD_PLUGIN_SOCKETS DOCKERD_PID DOCKERD_MNT_NS DOCKER_HOST DOCKER_CONFIG)
-declare -A SAVED=()   # SAVED[NODE.VAR]: a node's helper globals while the other one is current
-CUR=""
-# on NODE: the helpers' globals are NODE's from now on (the first time: a new layout in $ROOT/node)
-on() {
-    local n=$1 v
-    [[ $n == "$CUR" ]] && return 0
-    if [[ -n $CUR ]]; then
-        for v in "${NODE_VARS[@]}"; do SAVED[$CUR.$v]=${!v}; done
-        SAVED[$CUR.args]=$(printf '%q ' "${DOCKERD_ARGS[@]}")
-    fi
-    CUR=$n
-    if [[ -n ${SAVED[$n.T]+set} ]]; then
-        for v in "${NODE_VARS[@]}"; do printf -v "$v" '%s' "${SAVED[$n.$v]}"; done
-        eval "DOCKERD_ARGS=(${SAVED[$n.args]})"
-    else
-        T=$ROOT/${n,,} DOCKERD_PID="" DOCKERD_MNT_NS=""
-        mkdir -p -m 0700 "$T/state"   # the plugin's state mount (stands for /var/lib/gipam)
-        dockerd_prepare "gipam-smh-$$-${n,,}"
-        # docker_gwbridge takes its subnet from dockerd's default pools (172.17.0.0/16... otherwise)
-        DOCKERD_ARGS+=(--default-address-pool base=198.19.0.0/18,size=24)
-    fi
-}
-known() { [[ $1 == "$CUR" || -n ${SAVED[$1.T]+set} ]]; }
-pid_of() { ( on "$1"; echo "$DOCKERD_PID" ); }   # NODE's dockerd
-dch() { ( on "$1"; dc "${@:2}" ); }   # dch NODE ARGS...: the docker CLI against NODE's dockerd
+pid_of() { ( dockerd_use "$1"; echo "$DOCKERD_PID" ); }   # NODE's dockerd
 in_netns() { nsenter --net="${NETNS[$1]}" "${@:2}"; }   # in_netns NODE COMMAND...: in NODE's network namespace
 tasks_on() { dch "$1" ps -q --filter label=com.docker.swarm.service.name=s1; }
 addr_on() {   # addr_on NODE CONTAINER: its IPv4 address on ov1
@@ -148,14 +119,14 @@ cleanup_smh() {
     local rc=$1 n
     DC_TIMEOUT=20
     if run_failed "$rc"; then
-        if known A && alive "$(pid_of A)"; then
+        if dockerd_known A && alive "$(pid_of A)"; then
             dch A service inspect s1 >/dev/null 2>&1 &&   # (a failed check 4 shows it already)
                 dch A service ps --no-trunc s1 2>&1 | log_section "docker service ps --no-trunc s1 (on A)"
             (( SWARM_UP )) && dch A node ls 2>&1 | log_section "docker node ls (on A)"
         fi
         alive "$ETCD_PID" && etcd_kv 2>&1 | head -n 80 | log_section "etcd keys"
         for n in "${NODES[@]}"; do
-            known "$n" || continue
+            dockerd_known "$n" || continue
             # the plugin's lines but its debug ones that report success
             plugin_log "$n" | grep -vE 'gipam debug:.* -> 200 ' | tail -n 30 |
                 log_section "plugin log of ${NODE[$n]} (last 30, no successful debug lines)"
@@ -168,16 +139,16 @@ cleanup_smh() {
         [[ -s $ROOT/etcd.log ]] && grep -E '"level":"(warn|error|fatal)"' "$ROOT/etcd.log" | tail -n 10 |
             log_section "etcd log: warnings and errors (last 10)"
     fi
-    if known A; then
-        on A
+    if dockerd_known A; then
+        dockerd_use A
         if alive "$DOCKERD_PID"; then
             dc service rm s1 >/dev/null 2>&1
             dc network rm ov1 >/dev/null 2>&1
         fi
     fi
     for n in B A; do   # the worker leaves first
-        known "$n" || continue
-        on "$n"
+        dockerd_known "$n" || continue
+        dockerd_use "$n"
         if alive "$DOCKERD_PID"; then
             dockerd_remove_containers
             (( SWARM_UP )) && dc swarm leave --force >/dev/null 2>&1
@@ -189,8 +160,8 @@ cleanup_smh() {
     done
     alive "$ETCD_PID" && terminate etcd "$ETCD_PID" 10
     for n in "${NODES[@]}"; do
-        known "$n" || continue
-        on "$n"
+        dockerd_known "$n" || continue
+        dockerd_use "$n"
         dockerd_remove_leftovers
         [[ ${PLUGIN_ID[$n]:-} =~ ^[0-9a-f]{64}$ ]] && remove_cgroups "${PLUGIN_ID[$n]}"
     done
@@ -214,7 +185,10 @@ export DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1
 [[ ${PREFIX[A]} != "${PREFIX[B]}" ]] &&
     log "SMH_WORKER_PREFIX=${PREFIX[B]}: B's plugin does not see A's keys (${PREFIX[A]}); checks 3-5 are expected to fail"
 for n in "${NODES[@]}"; do
-    on "$n"
+    dockerd_add "$n" "$ROOT/${n,,}" "gipam-smh-$$-${n,,}"
+    mkdir -p -m 0700 "$T/state"   # the plugin's state mount (stands for /var/lib/gipam)
+    # docker_gwbridge takes its subnet from dockerd's default pools (172.17.0.0/16... otherwise)
+    DOCKERD_ARGS+=(--default-address-pool base=198.19.0.0/18,size=24)
     dockerd_start_or_skip
     dockerd_import_busybox "$IMG" sh sleep true
     NETNS[$n]=/proc/$DOCKERD_PID/ns/net
@@ -253,7 +227,7 @@ log "swarm up in $(( $(date +%s) - START_TS ))s"
 # 2. the managed plugin on both nodes, with the etcd settings
 
 for n in "${NODES[@]}"; do
-    on "$n"
+    dockerd_use "$n"
     out=$(dc plugin create "$PLUGIN" "$PLUGIN_DIR" 2>&1) || die "${NODE[$n]}: docker plugin create $PLUGIN" "$out"
     PLUGIN_ID[$n]=$(dc plugin inspect -f '{{.Id}}' "$PLUGIN" 2>/dev/null)
     out=$(dc plugin set "$PLUGIN" state.source="$T/state" GIPAM_V4="$V4_SUPER" GIPAM_ETCD_ENDPOINTS="$ETCD_EP" \
@@ -326,22 +300,16 @@ check "4 B grants its copy of ov1 as \"this node's copy of swarm pool $POOL, hel
 # ---------------------------------------------------------------------------
 # 5. the tasks' addresses (as dockerd assigned them: docker inspect; no packet goes to a container)
 
-declare -A seen=() TADDR=()
+declare -A seen=() TADDR=()   # seen: for note_addr (tests/support/cidr.sh)
 det=() ok=1
-note() {   # note WHAT ADDR: ADDR must be in the subnet and new
-    det+=("$1: $2")
-    in_cidr "$2" "$SUBNET" || { ok=0; det+=("  $2 is not inside $SUBNET"); }
-    [[ -z ${seen[$2]:-} ]] || { ok=0; det+=("  $2 is also ${seen[$2]}"); }
-    seen[$2]=$1
-}
-note gateway "$GW"
+note_addr gateway "$GW"
 vip=$(dch A service inspect -f '{{range .Endpoint.VirtualIPs}}{{.Addr}}{{end}}' s1 2>&1)
-note VIP "${vip%/*}"
+note_addr VIP "${vip%/*}"
 for n in "${NODES[@]}"; do
     c=$(tasks_on "$n" | head -n 1)
     [[ -n $c ]] || { ok=0; det+=("no task container on ${NODE[$n]}"); continue; }
     TADDR[$n]=$(addr_on "$n" "$c")
-    note "task on ${NODE[$n]} (${c:0:12})" "${TADDR[$n]}"
+    note_addr "task on ${NODE[$n]} (${c:0:12})" "${TADDR[$n]}"
 done
 if (( ok )); then pass "5 the tasks have distinct addresses inside $SUBNET, other than the gateway and the VIP"
 else fail "5 the tasks have distinct addresses inside $SUBNET, other than the gateway and the VIP" "${det[@]}"; fi

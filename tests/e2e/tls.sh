@@ -47,11 +47,6 @@ pools() {   # "id pool held-runs" per pool; "unreadable" if the file is not a le
     jq -e '.pools | type == "array"' "$T/leases.json" >/dev/null 2>&1 || { echo "unreadable lease file"; return; }
     jq -r '.pools[] | "\(.id) \(.pool) \(.addresses | length)"' "$T/leases.json"
 }
-wait_for() {   # wait_for SECONDS COMMAND...: until COMMAND succeeds
-    local end=$((SECONDS + $1)); shift
-    while (( SECONDS < end )); do "$@" && return 0; sleep 0.25; done
-    "$@"
-}
 
 # Before the temp dir goes: containers, dockerd, then gipam (stop it after dockerd, as the README
 # says), all by PID; logs on failure; leaked mounts and cgroups.
@@ -72,9 +67,7 @@ cleanup_tls() {
 # ---------------------------------------------------------------------------
 # preflight, certificates, dockerd
 
-[[ -n $GIPAM_BIN ]] || { echo "usage: $0 /path/to/gipam" >&2; exit 1; }
-[[ -x $GIPAM_BIN ]] || { echo "not ok - gipam binary $GIPAM_BIN is not executable"; echo "0 passed, 1 failed"; exit 1; }
-GIPAM_BIN=$(readlink -f "$GIPAM_BIN")
+require_gipam_bin
 dockerd_preflight
 for tool in nsenter openssl curl jq ss; do command -v $tool >/dev/null || skip "$tool missing"; done
 [[ -x /bin/busybox ]] || skip "/bin/busybox missing (Debian package busybox-static)"

@@ -422,5 +422,41 @@ TEST_F(EtcdStoreTest, AWriteWhoseAnswerIsLostIsSettledByReadingItBack) {
     EXPECT_NE(a.service.requestAddress({sharedPool.poolId, "", {}}).address, address.address);
 }
 
+// A CA with a certificate for 127.0.0.1 (the etcd member, which also uses it as a client) and one
+// for gipam, and another CA with a certificate of its own: openssl, as the TLS e2e test does.
+void makeCertificates(const std::filesystem::path& dir) {
+    const auto d = "'" + dir.string() + "/";
+    testing::writeFile(dir / "ext.cnf", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n");
+    const std::string script = "set -e; cd " + d + "'; key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out $1.key; }; "
+                         "ca() { key $1; openssl req -x509 -new -key $1.key -subj \"/CN=gipam test $1\" -days 1 -out $1.pem; }; "
+                         "cert() { key $1; openssl req -new -key $1.key -subj /CN=$1 -out $1.csr; "
+                         "openssl x509 -req -in $1.csr -CA $2.pem -CAkey $2.key -CAcreateserial -days 1 -extfile ext.cnf -out $1.pem; }; "
+                         "ca ca; ca otherca; cert member ca; cert gipam ca; cert stranger otherca";
+    ASSERT_EQ(std::system(("(" + script + ") >/dev/null 2>&1").c_str()), 0) << "openssl failed";
+}
+
+TEST(EtcdTlsTest, MutualTlsToEtcdWorksAndACertificateOfAnotherCaIsRefused) {
+    if (!EtcdCluster::installed()) GTEST_SKIP() << "etcd is not installed";
+    testing::TempDir certificates;
+    ASSERT_NO_FATAL_FAILURE(makeCertificates(certificates.path()));
+    const auto at = [&](const char* name) { return (certificates / name).string(); };
+    EtcdCluster etcd(1, testing::EtcdServerTls{at("member.pem"), at("member.key"), at("ca.pem")});
+    ASSERT_TRUE(etcd.waitHealthy()) << "etcd with TLS did not start";
+    log::setLevel(log::Level::Error);
+    const auto endpoint = etcd.endpoints()[0];
+    ASSERT_EQ(endpoint.rfind("https://", 0), 0u);
+    store::EtcdClient trusted({endpoint}, {at("ca.pem"), at("gipam.pem"), at("gipam.key")});
+    store::SnapshotStore file(kPlan, [](const store::Leases&) {});
+    store::ClusterStore cluster(file, trusted, "a", "/gipam-test");
+    ipam::IpamService service(kPlan, cluster);
+    EXPECT_NO_THROW(service.requestPool(local()));
+    for (const auto& tls : {store::EtcdTls{at("ca.pem"), at("stranger.pem"), at("stranger.key")},
+                            store::EtcdTls{at("ca.pem"), "", ""}, store::EtcdTls{at("otherca.pem"), at("gipam.pem"), at("gipam.key")}}) {
+        store::EtcdClient refused({endpoint}, tls);
+        const auto message = errorOf([&] { refused.range("/gipam-test/config"); });
+        EXPECT_NE(message.find(endpoint), std::string::npos) << message;
+    }
+}
+
 }  // namespace
 }  // namespace gipam

@@ -25,11 +25,6 @@ terminate() {   # terminate NAME PID SECONDS: TERM, then KILL after SECONDS, the
     alive "$2" && { log "$1 did not stop within $3s, killing it"; kill -KILL "$2" 2>/dev/null; }
     wait "$2" 2>/dev/null
 }
-wait_for() {   # wait_for SECONDS COMMAND...: until COMMAND succeeds
-    local end=$((SECONDS + $1)); shift
-    while (( SECONDS < end )); do "$@" && return 0; sleep 0.25; done
-    "$@"
-}
 listening() { [[ -n $(ss -Htln "sport = :$1") ]]; }
 free_port() {   # free_port [NOT]: a loopback TCP port nothing listens on, other than NOT
     local p i

@@ -90,3 +90,12 @@ first_host() {
         ip4_str $(( $(ip4_int "${c%/*}") + 1 ))
     fi
 }
+# note_addr WHAT ADDR: for a check that addresses are distinct and inside $SUBNET. Adds "WHAT: ADDR"
+# to the array det; ADDR outside $SUBNET or noted before (in the associative array seen, declared
+# by the caller) adds a line saying so and sets ok=0.
+note_addr() {
+    det+=("$1: $2")
+    in_cidr "$2" "$SUBNET" || { ok=0; det+=("  $2 is not inside $SUBNET"); }
+    [[ -z ${seen[$2]:-} ]] || { ok=0; det+=("  $2 is also ${seen[$2]}"); }
+    seen[$2]=$1
+}

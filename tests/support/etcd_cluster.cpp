@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <csignal>
 #include <thread>
 
@@ -15,7 +16,7 @@ namespace {
 const char* const kEtcd = "/usr/bin/etcd";
 
 // GET /health on 127.0.0.1:port: {"health":"true"} once the member has a leader.
-bool healthy(int port) {
+bool plainHealthy(int port) {
     const int fd = connectLoopback(port);
     bool ok = false;
     if (fd >= 0) {
@@ -40,7 +41,7 @@ bool EtcdCluster::installed() {
     return ::access(kEtcd, X_OK) == 0;
 }
 
-EtcdCluster::EtcdCluster(int size) {
+EtcdCluster::EtcdCluster(int size, std::optional<EtcdServerTls> tls) : tls_(std::move(tls)) {
     if (!installed()) return;
     for (int i = 0; i < size; ++i) {
         members_.push_back({"m" + std::to_string(i), freeLoopbackPort(), freeLoopbackPort()});
@@ -57,7 +58,7 @@ void EtcdCluster::start(int index) {
     auto& member = members_[index];
     const auto data = dir_ / member.name;
     const auto log = dir_ / (member.name + ".log");
-    const std::string client = "http://127.0.0.1:" + std::to_string(member.clientPort);
+    const std::string client = (tls_ ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(member.clientPort);
     const std::string peer = "http://127.0.0.1:" + std::to_string(member.peerPort);
     std::vector<std::string> args{kEtcd, "--name", member.name, "--data-dir", data.string(),
                                   "--listen-client-urls", client, "--advertise-client-urls", client,
@@ -65,6 +66,10 @@ void EtcdCluster::start(int index) {
                                   "--initial-cluster", initialCluster_, "--initial-cluster-token", "gipam-test",
                                   // Short elections: a killed member's place is taken quickly.
                                   "--heartbeat-interval", "50", "--election-timeout", "500"};
+    if (tls_) {
+        args.insert(args.end(), {"--cert-file", tls_->certificate.string(), "--key-file", tls_->key.string(),
+                                 "--trusted-ca-file", tls_->ca.string(), "--client-cert-auth"});
+    }
     member.pid = ::fork();
     if (member.pid == 0) {
         const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -78,10 +83,20 @@ void EtcdCluster::start(int index) {
     }
 }
 
+bool EtcdCluster::healthy(const Member& member) const {
+    if (!tls_) return plainHealthy(member.clientPort);
+    // The same question over TLS, asked with curl (a test dependency) and the members' own key.
+    const std::string command = "curl -sf --max-time 2 --cacert '" + tls_->ca.string() + "' --cert '" +
+                                tls_->certificate.string() + "' --key '" + tls_->key.string() +
+                                "' https://127.0.0.1:" + std::to_string(member.clientPort) +
+                                "/health 2>/dev/null | grep -q '\"health\":\"true\"'";
+    return std::system(command.c_str()) == 0;
+}
+
 bool EtcdCluster::waitHealthy(int seconds) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
     for (const auto& member : members_) {
-        while (!healthy(member.clientPort)) {
+        while (!healthy(member)) {
             if (std::chrono::steady_clock::now() > deadline) return false;
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
         }
@@ -91,7 +106,9 @@ bool EtcdCluster::waitHealthy(int seconds) {
 
 std::vector<std::string> EtcdCluster::endpoints() const {
     std::vector<std::string> urls;
-    for (const auto& member : members_) urls.push_back("http://127.0.0.1:" + std::to_string(member.clientPort));
+    for (const auto& member : members_) {
+        urls.push_back((tls_ ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(member.clientPort));
+    }
     return urls;
 }
 

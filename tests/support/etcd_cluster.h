@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -11,17 +12,23 @@
 
 namespace gipam::testing {
 
+/// Client TLS for the members: their certificate and key, and the CA their clients' come from.
+struct EtcdServerTls {
+    std::filesystem::path certificate, key, ca;
+};
+
 /// `size` etcd members forming one cluster; empty when etcd is not installed (tests skip).
+/// With `tls`, clients speak https and need a certificate of the CA.
 class EtcdCluster {
 public:
-    explicit EtcdCluster(int size = 1);
+    explicit EtcdCluster(int size = 1, std::optional<EtcdServerTls> tls = std::nullopt);
     ~EtcdCluster();
     EtcdCluster(const EtcdCluster&) = delete;
 
     static bool installed();
     /// Every member answers /health (true) within `seconds`.
     bool waitHealthy(int seconds = 20);
-    /// Client URLs, "http://127.0.0.1:PORT".
+    /// Client URLs, "http://127.0.0.1:PORT" (https with TLS).
     std::vector<std::string> endpoints() const;
     std::string endpointList() const;  // comma-separated
     void kill(int member);             // SIGKILL, and reaped
@@ -37,7 +44,10 @@ private:
     };
     void start(int member);
 
+    bool healthy(const Member& member) const;
+
     TempDir dir_;
+    std::optional<EtcdServerTls> tls_;
     std::vector<Member> members_;
     std::string initialCluster_;
 };

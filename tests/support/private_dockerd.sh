@@ -10,6 +10,16 @@
 #
 # Order of use: dockerd_preflight; make_temp_dir; dockerd_prepare; dockerd_start_or_skip;
 # dockerd_import_busybox; dc ...; and in the test's cleanup dockerd_stop, dockerd_remove_leftovers.
+#
+# Several dockerds in one test (tests/e2e/multihost.sh, swarm_multihost.sh): the globals below hold
+# one dockerd's state ($T, DOCKERD_*, the CLI's DOCKER_HOST and DOCKER_CONFIG), and every helper
+# serves the current one. Order of use: dockerd_preflight; make_temp_dir (keep its $T, say ROOT);
+# for each dockerd dockerd_add NAME $ROOT/DIR TAG [PLUGIN_SOCKETS] (instead of dockerd_prepare;
+# NAME is current from then on), dockerd_start_or_skip, dockerd_import_busybox; then
+# dockerd_use NAME before the helpers or dc, or dch NAME ARGS... (a subshell, the current dockerd
+# stays); in the test's cleanup, for each NAME that dockerd_known, dockerd_use NAME, dockerd_stop,
+# and after all of them are stopped dockerd_remove_leftovers for each; last T=$ROOT again, for
+# make_temp_dir's cleanup to remove.
 
 DOCKER=${DOCKER:-}         # the docker CLI; by default /usr/bin/docker (the docker.io one)
 DC_TIMEOUT=60              # seconds one dc call may take
@@ -18,6 +28,9 @@ DOCKERD_PLUGIN_SOCKETS=""  # host directory mounted over /run/docker/plugins, if
 DOCKERD_ARGS=()
 DOCKERD_PID=""             # the unshare process, which execs into dockerd
 DOCKERD_MNT_NS=""          # dockerd's mount namespace (mnt:[inode])
+DOCKERD_NAME=""            # with several dockerds: the current one's NAME (dockerd_add, dockerd_use)
+DOCKERD_STATE=(T DOCKERD_TAG DOCKERD_PLUGIN_SOCKETS DOCKERD_PID DOCKERD_MNT_NS DOCKER_HOST DOCKER_CONFIG)
+declare -A DOCKERD_SAVED=()  # [NAME.VAR]: the globals of a dockerd while another one is current
 
 # The docker CLI against the private dockerd, with a bound on every call.
 dc() { timeout -k 5 "$DC_TIMEOUT" "$DOCKER" "$@"; }
@@ -89,6 +102,35 @@ EOF
                   --cgroup-parent "/$DOCKERD_TAG"
                   --containerd-namespace "$DOCKERD_TAG" --containerd-plugins-namespace "$DOCKERD_TAG-plugins")
 }
+
+# dockerd_add NAME DIR TAG [PLUGIN_SOCKETS]: a further dockerd NAME, current from now on, laid out
+# in DIR (made here) as dockerd_prepare TAG PLUGIN_SOCKETS does in $T.
+dockerd_add() {
+    dockerd_save
+    DOCKERD_NAME=$1 T=$2 DOCKERD_PID="" DOCKERD_MNT_NS=""
+    mkdir -p "$T"
+    dockerd_prepare "$3" "${4:-}"
+}
+# dockerd_use NAME: the globals are those of dockerd NAME from now on (1, nothing changed: no such NAME)
+dockerd_use() {
+    local v
+    [[ $1 == "$DOCKERD_NAME" ]] && return 0
+    dockerd_known "$1" || return 1
+    dockerd_save
+    DOCKERD_NAME=$1
+    for v in "${DOCKERD_STATE[@]}"; do printf -v "$v" '%s' "${DOCKERD_SAVED[$1.$v]}"; done
+    eval "DOCKERD_ARGS=(${DOCKERD_SAVED[$1.args]})"
+}
+dockerd_save() {   # the current dockerd's globals into DOCKERD_SAVED, if it has a NAME
+    local v
+    [[ -n $DOCKERD_NAME ]] || return 0
+    for v in "${DOCKERD_STATE[@]}"; do DOCKERD_SAVED[$DOCKERD_NAME.$v]=${!v}; done
+    DOCKERD_SAVED[$DOCKERD_NAME.args]=$(printf '%q ' "${DOCKERD_ARGS[@]}")
+}
+# dockerd_known NAME: dockerd_add made dockerd NAME
+dockerd_known() { [[ $1 == "$DOCKERD_NAME" || -n ${DOCKERD_SAVED[$1.T]+set} ]]; }
+# dch NAME ARGS...: dc ARGS against dockerd NAME, in a subshell (the current dockerd stays current)
+dch() { ( dockerd_use "$1"; dc "${@:2}" ); }
 
 # Starts dockerd (log in $T/dockerd.log) and waits up to 40s for its API; fails if it exits first.
 dockerd_start() {
@@ -167,6 +209,14 @@ dockerd_import_busybox() {
     for applet in "$@"; do ln -s busybox "$rootfs/bin/$applet"; done
     out=$(tar -C "$rootfs" -c . | dc import - "$image" 2>&1) || skip "docker import failed: $out"
     out=$(dc run --rm --network none "$image" true 2>&1) || skip "dockerd cannot run a container here: $out"
+}
+
+# require_gipam_bin: GIPAM_BIN must be an executable (usage, exit 1 without one; fails the run if it
+# is not executable), and is made absolute.
+require_gipam_bin() {
+    [[ -n $GIPAM_BIN ]] || { echo "usage: $0 /path/to/gipam" >&2; exit 1; }
+    [[ -x $GIPAM_BIN ]] || { echo "not ok - gipam binary $GIPAM_BIN is not executable"; echo "0 passed, 1 failed"; exit 1; }
+    GIPAM_BIN=$(readlink -f "$GIPAM_BIN")
 }
 
 # require_plugin_dir: PLUGIN_DIR must hold a managed plugin (config.json, rootfs with gipam); fails

@@ -11,6 +11,7 @@ DETAIL=""            # explains the next check if it fails
 T=""                 # the scratch directory, once make_temp_dir has made it
 TEMP_DIR_CLEANUP=""  # the function make_temp_dir was given
 WATCHDOG=""          # the watchdog's PID
+WAIT_FOR_STEP=0.25   # seconds between wait_for's tries
 
 log()  { printf '# %s\n' "$*"; }
 skip() { printf 'SKIP: %s\n' "$*"; exit 77; }
@@ -28,6 +29,13 @@ check() {
     local what=$1; shift
     if "$@"; then pass "$what"; else fail "$what" "${DETAIL:-}"; fi
     DETAIL=""
+}
+# wait_for SECONDS COMMAND...: runs COMMAND every WAIT_FOR_STEP seconds until it succeeds, for up
+# to SECONDS, then once more; COMMAND's last exit status.
+wait_for() {
+    local end=$((SECONDS + $1)); shift
+    while (( SECONDS < end )); do "$@" && return 0; sleep "$WAIT_FOR_STEP"; done
+    "$@"
 }
 # run_failed STATUS: the run ending with exit status STATUS failed a check or broke (77 is a skip)
 run_failed() { (( FAILED > 0 || $1 != 0 )) && (( $1 != 77 )); }
