@@ -130,7 +130,7 @@ lease_pools() { jq -r '.pools | if type == "array" then (map(.id) | join(" ")) e
 
 # Before the scratch directory goes (tap.sh's finish_run): on failure what etcd and each host hold
 # and their logs; then containers, dockerd and gipam of each host and etcd, by PID; leaked mounts
-# and cgroups. $T is $ROOT again at the end, for finish_run to remove.
+# and cgroups. $T is $ROOT again at the end (dockerd_remove_all_leftovers), for finish_run to remove.
 cleanup_mh() {
     local rc=$1 h
     if run_failed "$rc"; then
@@ -154,17 +154,14 @@ cleanup_mh() {
         stop_gipam
     done
     alive "$ETCD_PID" && terminate etcd "$ETCD_PID" 10
-    for h in "${HOSTS[@]}"; do dockerd_known "$h" && { dockerd_use "$h"; dockerd_remove_leftovers; }; done
-    T=$ROOT
+    dockerd_remove_all_leftovers
 }
 
 # ---------------------------------------------------------------------------
 # preflight and setup
 
 require_gipam_bin
-dockerd_preflight
-for t in etcd etcdctl jq curl ss; do command -v $t >/dev/null || skip "$t missing"; done
-[[ -x /bin/busybox ]] || skip "/bin/busybox missing (Debian package busybox-static)"
+dockerd_preflight etcd etcdctl jq curl ss /bin/busybox
 
 make_temp_dir gipam-mh cleanup_mh
 ROOT=$T

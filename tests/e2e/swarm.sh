@@ -80,9 +80,7 @@ cleanup_swarm() {
 # preflight: a private dockerd with the busybox image, the veth, a single-node swarm
 
 require_plugin_dir
-dockerd_preflight
-for tool in nsenter jq ip; do command -v $tool >/dev/null || skip "$tool missing"; done
-[[ -x /bin/busybox ]] || skip "/bin/busybox missing (Debian package busybox-static)"
+dockerd_preflight nsenter jq ip /bin/busybox
 
 make_temp_dir gipam-swarm cleanup_swarm
 start_watchdog "${SWARM_TIMEOUT:-300}"

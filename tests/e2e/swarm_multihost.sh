@@ -159,22 +159,17 @@ cleanup_smh() {
         dockerd_stop
     done
     alive "$ETCD_PID" && terminate etcd "$ETCD_PID" 10
+    dockerd_remove_all_leftovers   # $T is $ROOT again, for finish_run to remove
     for n in "${NODES[@]}"; do
-        dockerd_known "$n" || continue
-        dockerd_use "$n"
-        dockerd_remove_leftovers
         [[ ${PLUGIN_ID[$n]:-} =~ ^[0-9a-f]{64}$ ]] && remove_cgroups "${PLUGIN_ID[$n]}"
     done
-    T=$ROOT
 }
 
 # ---------------------------------------------------------------------------
 # preflight and setup: two dockerds, the veth between them, etcd
 
 require_plugin_dir
-dockerd_preflight
-for tool in nsenter jq ip etcd etcdctl; do command -v $tool >/dev/null || skip "$tool missing"; done
-[[ -x /bin/busybox ]] || skip "/bin/busybox missing (Debian package busybox-static)"
+dockerd_preflight nsenter jq ip etcd etcdctl /bin/busybox
 
 make_temp_dir gipam-smh cleanup_smh
 ROOT=$T

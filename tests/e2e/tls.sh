@@ -68,9 +68,7 @@ cleanup_tls() {
 # preflight, certificates, dockerd
 
 require_gipam_bin
-dockerd_preflight
-for tool in nsenter openssl curl jq ss; do command -v $tool >/dev/null || skip "$tool missing"; done
-[[ -x /bin/busybox ]] || skip "/bin/busybox missing (Debian package busybox-static)"
+dockerd_preflight nsenter openssl curl jq ss /bin/busybox
 
 make_temp_dir gipam-tls cleanup_tls
 start_watchdog "${TLS_TIMEOUT:-240}"

@@ -397,6 +397,31 @@ TEST_F(EtcdStoreTest, AManagerTakingOverAsSwarmPoolReservesItsPredecessorsAddres
     EXPECT_EQ(keys("/gipam-test/pools/" + pool.poolId + "/addresses/").size(), 5u);
 }
 
+TEST_F(EtcdStoreTest, NodeRemoveFreesWhatAHostGoneForGoodHeld) {
+    Host gone(endpoints(), "gone"), kept(endpoints(), "kept");
+    const auto own = gone.service.requestPool(local());
+    const auto lan = gone.service.requestPool(local("", shared("lan")));
+    kept.service.requestPool(local("", shared("lan")));
+    const auto gateway = gone.service.requestAddress({lan.poolId, "", kGateway}).address;
+    gone.service.requestAddress({lan.poolId, "", {}});
+    gone.service.requestAddress({lan.poolId, "", {}});
+    const auto theirs = kept.service.requestAddress({lan.poolId, "", {}}).address;
+    const auto solo = gone.service.requestPool(local("", shared("solo")));
+    gone.service.requestAddress({solo.poolId, "", {}});
+    const auto [status, output] = testing::runToExit(
+        {"node", "remove", "gone", "--etcd-endpoints", etcd_.endpointList(), "--etcd-prefix", "/gipam-test"});
+    EXPECT_EQ(status, 0) << output;
+    EXPECT_NE(output.find("1 blocks, 3 addresses in shared pools; left 2 shared pools"), std::string::npos) << output;
+    // Its own block is free for others; lan stays with kept's address and the gateway held once;
+    // solo, which only it held, is gone.
+    EXPECT_NO_THROW(kept.service.requestPool(local(own.pool.toString())));
+    std::set<std::string> held;
+    for (const auto& kv : keys("/gipam-test/pools/" + lan.poolId + "/addresses/")) held.insert(kv.key.substr(kv.key.rfind('/') + 1));
+    EXPECT_EQ(held, (std::set<std::string>{gateway.toString(), theirs.toString()}));
+    EXPECT_TRUE(keys("/gipam-test/pools/" + solo.poolId).empty());
+    EXPECT_EQ(keys("/gipam-test/names/").size(), 1u);
+}
+
 TEST_F(EtcdStoreTest, AWriteWhoseAnswerIsLostIsSettledByReadingItBack) {
     const auto etcdPort = std::stoi(endpoints()[0].substr(endpoints()[0].rfind(':') + 1));
     AnswerDroppingProxy proxy(etcdPort);

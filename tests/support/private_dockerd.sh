@@ -13,13 +13,12 @@
 #
 # Several dockerds in one test (tests/e2e/multihost.sh, swarm_multihost.sh): the globals below hold
 # one dockerd's state ($T, DOCKERD_*, the CLI's DOCKER_HOST and DOCKER_CONFIG), and every helper
-# serves the current one. Order of use: dockerd_preflight; make_temp_dir (keep its $T, say ROOT);
-# for each dockerd dockerd_add NAME $ROOT/DIR TAG [PLUGIN_SOCKETS] (instead of dockerd_prepare;
-# NAME is current from then on), dockerd_start_or_skip, dockerd_import_busybox; then
-# dockerd_use NAME before the helpers or dc, or dch NAME ARGS... (a subshell, the current dockerd
-# stays); in the test's cleanup, for each NAME that dockerd_known, dockerd_use NAME, dockerd_stop,
-# and after all of them are stopped dockerd_remove_leftovers for each; last T=$ROOT again, for
-# make_temp_dir's cleanup to remove.
+# serves the current one. Order of use: dockerd_preflight; make_temp_dir (its $T is the scratch
+# directory, say ROOT); for each dockerd dockerd_add NAME $ROOT/DIR TAG [PLUGIN_SOCKETS] (instead
+# of dockerd_prepare; NAME is current from then on), dockerd_start_or_skip, dockerd_import_busybox;
+# then dockerd_use NAME before the helpers or dc, or dch NAME ARGS... (in a subshell: the current
+# dockerd stays); in the test's cleanup, for each NAME that dockerd_known, dockerd_use NAME and
+# dockerd_stop, then, all of them stopped, dockerd_remove_all_leftovers ($T is ROOT again after it).
 
 DOCKER=${DOCKER:-}         # the docker CLI; by default /usr/bin/docker (the docker.io one)
 DC_TIMEOUT=60              # seconds one dc call may take
@@ -29,6 +28,8 @@ DOCKERD_ARGS=()
 DOCKERD_PID=""             # the unshare process, which execs into dockerd
 DOCKERD_MNT_NS=""          # dockerd's mount namespace (mnt:[inode])
 DOCKERD_NAME=""            # with several dockerds: the current one's NAME (dockerd_add, dockerd_use)
+DOCKERD_NAMES=()           # every NAME dockerd_add made, in that order
+DOCKERD_ROOT=""            # $T before the first dockerd_add: the scratch directory
 DOCKERD_STATE=(T DOCKERD_TAG DOCKERD_PLUGIN_SOCKETS DOCKERD_PID DOCKERD_MNT_NS DOCKER_HOST DOCKER_CONFIG)
 declare -A DOCKERD_SAVED=()  # [NAME.VAR]: the globals of a dockerd while another one is current
 
@@ -54,8 +55,10 @@ terminate() {
     wait "$pid" 2>/dev/null
 }
 
-# Skips (exit 77) unless this is root with dockerd, unshare and a docker CLI; sets DOCKER.
+# dockerd_preflight [TOOL...]: skips (exit 77) unless this is root with dockerd, unshare, a docker
+# CLI and each TOOL (a command; or /bin/busybox, which dockerd_import_busybox needs); sets DOCKER.
 dockerd_preflight() {
+    local t
     [[ $(id -u) == 0 ]] || skip "needs root (private dockerd in a mount namespace)"
     command -v dockerd >/dev/null || skip "dockerd not installed (scripts/deps test installs docker.io)"
     command -v unshare >/dev/null || skip "unshare (util-linux) missing"
@@ -63,6 +66,10 @@ dockerd_preflight() {
         if [[ -x /usr/bin/docker ]]; then DOCKER=/usr/bin/docker; else DOCKER=$(command -v docker || true); fi
     fi
     [[ -n $DOCKER ]] || skip "docker CLI missing"
+    for t in "$@"; do
+        if [[ $t == /bin/busybox ]]; then [[ -x $t ]] || skip "$t missing (Debian package busybox-static)"
+        else command -v "$t" >/dev/null || skip "$t missing"; fi
+    done
 }
 
 # dockerd_prepare TAG [PLUGIN_SOCKETS]: lays out $T for dockerd and points the docker CLI at it.
@@ -106,7 +113,9 @@ EOF
 # dockerd_add NAME DIR TAG [PLUGIN_SOCKETS]: a further dockerd NAME, current from now on, laid out
 # in DIR (made here) as dockerd_prepare TAG PLUGIN_SOCKETS does in $T.
 dockerd_add() {
+    (( ${#DOCKERD_NAMES[@]} )) || DOCKERD_ROOT=$T
     dockerd_save
+    DOCKERD_NAMES+=("$1")
     DOCKERD_NAME=$1 T=$2 DOCKERD_PID="" DOCKERD_MNT_NS=""
     mkdir -p "$T"
     dockerd_prepare "$3" "${4:-}"
@@ -191,6 +200,15 @@ dockerd_remove_leftovers() {
         umount -l "$m" 2>/dev/null
     done
     [[ -n $DOCKERD_TAG ]] && remove_cgroups "$DOCKERD_TAG"
+}
+# dockerd_remove_all_leftovers: with several dockerds, all stopped: dockerd_remove_leftovers for
+# each one dockerd_add made; then no dockerd is current and $T is the scratch directory again.
+dockerd_remove_all_leftovers() {
+    local n
+    for n in "${DOCKERD_NAMES[@]}"; do dockerd_use "$n"; dockerd_remove_leftovers; done
+    (( ${#DOCKERD_NAMES[@]} )) || return 0
+    dockerd_save
+    DOCKERD_NAME="" T=$DOCKERD_ROOT
 }
 remove_cgroups() {   # remove_cgroups NAME: every cgroup directory called NAME, with its children
     local d
