@@ -23,7 +23,8 @@ constexpr const char* kLongNames[] = {"address",   "file",    "v4",     "v4ab", 
                                       "log-level", "log-split", "tls-cert",   "tls-key",    "tls-ca",
                                       "docker-tls-cert", "docker-tls-key", "metrics-address", "json",
                                       "verbose", "docker-host", "reserve-missing", "grace", "dry-run",
-                                      "from-docker", "help", "version"};
+                                      "from-docker", "etcd-endpoints", "node-id", "etcd-prefix", "etcd-cacert",
+                                      "etcd-cert", "etcd-key", "help", "version"};
 
 // The Go flag package accepts -name as well as --name; CLI11 only the latter.
 std::vector<std::string> normalizeGoFlags(std::vector<std::string> args) {

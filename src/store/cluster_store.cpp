@@ -3,6 +3,8 @@
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
 
+#include <cstdio>
+#include <random>
 #include <set>
 
 #include "json/json_string.h"
@@ -15,8 +17,27 @@ ClusterStore::ClusterStore(SnapshotStore& local, EtcdClient& etcd, std::string n
     : local_(local), etcd_(etcd), node_(std::move(node)), keys_{std::move(prefix)} {}
 
 std::string ClusterStore::blockValue(const std::string& poolId, Scope scope) const {
+    // A claim of its own, told apart from an earlier one of the same pool by this host (whose
+    // release etcd may still apply late) when a lost answer is settled by reading it back.
+    thread_local std::mt19937_64 random(std::random_device{}());
+    char claim[17];
+    std::snprintf(claim, sizeof claim, "%016llx", static_cast<unsigned long long>(random()));
     return "{\"pool\":" + json::quote(poolId) + ",\"node\":" + json::quote(node_) + ",\"scope\":\"" +
-           (scope == Scope::Host ? "host" : "cluster") + "\"}";
+           (scope == Scope::Host ? "host" : "cluster") + "\",\"claim\":\"" + claim + "\"}";
+}
+
+void ClusterStore::deleteIfOwned(const std::string& key, const std::function<bool(const std::string&)>& ours) {
+    const auto until = etcd_.deadlineFromNow();
+    const auto found = etcd_.range(key, {}, 0, until).kvs;
+    if (found.empty() || !ours(found[0].value)) return;
+    const Compare same{key, Compare::Target::Mod, Compare::Result::Equal, found[0].modRevision, {}, {}};
+    write(
+        {same}, {remove(key)}, {},
+        [&](EtcdClient::Deadline by) {
+            const auto now = etcd_.range(key, {}, 0, by).kvs;
+            return now.empty() || now[0].modRevision != found[0].modRevision;
+        },
+        until);
 }
 
 std::vector<Compare> ClusterStore::blockIsFree(const ip::Prefix& block) const {
@@ -77,8 +98,9 @@ Conflict ClusterStore::blockConflict(const ip::Prefix& block, const std::vector<
 
 TxnResult ClusterStore::write(const std::vector<Compare>& compares, const std::vector<Operation>& success,
                               const std::vector<Operation>& failure,
-                              const std::function<bool(EtcdClient::Deadline)>& applied) {
-    const auto until = etcd_.deadlineFromNow();
+                              const std::function<bool(EtcdClient::Deadline)>& applied,
+                              std::optional<EtcdClient::Deadline> by) {
+    const auto until = by.value_or(etcd_.deadlineFromNow());
     try {
         return etcd_.txn(compares, success, failure, until);
     } catch (const EtcdOutcomeUnknown& unknown) {
@@ -132,10 +154,10 @@ void ClusterStore::claim(const CreatePool& create) {
 }
 
 void ClusterStore::unclaim(const ip::Prefix& block, const std::string& poolId) {
-    const auto key = keys_.block(block);
-    const auto value = blockValue(poolId, Scope::Host);
-    Compare ours{key, Compare::Target::Value, Compare::Result::Equal, 0, value, {}};
-    write({ours}, {remove(key)}, {}, [&](EtcdClient::Deadline until) { return etcd_.range(key, {}, 0, until).kvs.empty(); });
+    deleteIfOwned(keys_.block(block), [&](const std::string& value) {
+        const auto holder = decodeBlockValue(value);
+        return holder.node == node_ && holder.pool == poolId && holder.scope == "host";
+    });
 }
 
 void ClusterStore::createOrJoin(const CreatePool& create) {
@@ -188,8 +210,7 @@ void ClusterStore::createOrJoin(const CreatePool& create) {
 }
 
 void ClusterStore::leave(const std::string& poolId) {
-    const auto holderKey = keys_.holders(poolId) + node_;
-    write({present(holderKey)}, {remove(holderKey)}, {}, [&](EtcdClient::Deadline until) { return etcd_.range(holderKey, {}, 0, until).kvs.empty(); });
+    deleteIfOwned(keys_.holders(poolId) + node_, [](const std::string&) { return true; });
     deleteIfUnheld(etcd_, keys_, poolId);
     std::lock_guard lock(revisionsMutex_);
     seen_.erase(poolId);
@@ -251,14 +272,9 @@ void ClusterStore::reserve(const ReserveAddress& change) {
 }
 
 void ClusterStore::free(const FreeAddress& change) {
-    const auto key = keys_.address(change.poolId, change.address);
     // Only the holder's own: an address held once (a gateway) stays until the pool goes.
     const auto holder = change.holder.empty() ? node_ : change.holder;
-    Compare ours{key, Compare::Target::Value, Compare::Result::Equal, 0, holder, {}};
-    write({ours}, {remove(key)}, {}, [&](EtcdClient::Deadline until) {
-        const auto found = etcd_.range(key, {}, 0, until).kvs;
-        return found.empty() || found[0].value != holder;
-    });
+    deleteIfOwned(keys_.address(change.poolId, change.address), [&](const std::string& value) { return value == holder; });
 }
 
 std::optional<PoolRecord> ClusterStore::readPool(const std::string& poolId) {

@@ -62,12 +62,17 @@ private:
     // What the failure branch of a claim reads: the blocks at and after `block`.
     Operation blocksFrom(const ip::Prefix& block) const;
     Conflict blockConflict(const ip::Prefix& block, const std::vector<KeyValue>& after);
+    // A blocks/ value for a new claim, unique to it.
     std::string blockValue(const std::string& poolId, Scope scope) const;
     // Runs a write; when its outcome is unknown, `applied` (a read, by the deadline it is given)
     // decides, and the write is sent again once if it was not. All within one etcd deadline.
     TxnResult write(const std::vector<Compare>& compares, const std::vector<Operation>& success,
-                    const std::vector<Operation>& failure,
-                    const std::function<bool(EtcdClient::Deadline)>& applied);
+                    const std::vector<Operation>& failure, const std::function<bool(EtcdClient::Deadline)>& applied,
+                    std::optional<EtcdClient::Deadline> by = std::nullopt);
+    // Deletes `key` if its value passes `ours`, as a compare-and-swap on the revision just read:
+    // a delete etcd applies late (after a timeout) then never removes a later write of the key
+    // with the same value (this host's next claim of the pool, or its next hold of the address).
+    void deleteIfOwned(const std::string& key, const std::function<bool(const std::string&)>& ours);
 
     SnapshotStore& local_;
     EtcdClient& etcd_;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <map>
 
@@ -14,8 +16,9 @@ ip::Prefix prefix(std::string_view text) {
     return ip::Prefix::parse(text);
 }
 
-const char* const kVariables[] = {"GIPAM_ADDRESS", "GIPAM_FILE", "GIPAM_V4",     "GIPAM_V4AB",
-                                  "GIPAM_V6",      "GIPAM_V6AB", "GIPAM_TLS_CERT", "DOCKER_HOST"};
+const char* const kVariables[] = {"GIPAM_ADDRESS",        "GIPAM_FILE",    "GIPAM_V4",          "GIPAM_V4AB",
+                                  "GIPAM_V6",             "GIPAM_V6AB",    "GIPAM_TLS_CERT",    "DOCKER_HOST",
+                                  "GIPAM_ETCD_ENDPOINTS", "GIPAM_NODE_ID", "GIPAM_ETCD_PREFIX"};
 
 // Runs every test with no GIPAM_* variables and puts the caller's back afterwards.
 class ConfigTest : public ::testing::Test {
@@ -138,6 +141,35 @@ TEST_F(ConfigTest, FlagsWinOverEnvironmentVariables) {
     const auto config = parseOk({"-v4=198.18.0.0/16", "-v4ab", "26", "--file", "/from/flag.json"});
     EXPECT_EQ(config.v4.supernet, (store::Supernet{prefix("198.18.0.0/16"), 26}));
     EXPECT_EQ(config.file, "/from/flag.json");
+}
+
+TEST_F(ConfigTest, EtcdSettingsComeFromFlagsOrVariablesWithTheHostnameAsNodeId) {
+    auto config = parseOk({});
+    EXPECT_TRUE(config.etcdEndpoints.empty());
+    EXPECT_EQ(config.etcdPrefix, "/gipam");
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    EXPECT_EQ(config.nodeId, host);
+    ::setenv("GIPAM_ETCD_ENDPOINTS", "http://127.0.0.1:2379,https://127.0.0.2:2379", 1);
+    ::setenv("GIPAM_NODE_ID", "from-env", 1);
+    ::setenv("GIPAM_ETCD_PREFIX", "/plan", 1);
+    config = parseOk({});
+    EXPECT_EQ(config.etcdEndpoints, (std::vector<std::string>{"http://127.0.0.1:2379", "https://127.0.0.2:2379"}));
+    EXPECT_EQ(config.nodeId, "from-env");
+    EXPECT_EQ(config.etcdPrefix, "/plan");
+    config = parseOk({"-etcd-endpoints", "http://127.0.0.1:12379", "--node-id=a"});
+    EXPECT_EQ(config.etcdEndpoints, std::vector<std::string>{"http://127.0.0.1:12379"});
+    EXPECT_EQ(config.nodeId, "a");
+}
+
+TEST_F(ConfigTest, BadEtcdSettingsAreRefusedNamingThem) {
+    EXPECT_PRED_FORMAT2(IsSubstring, "--etcd-endpoints", parseFails({"--etcd-endpoints", "127.0.0.1:2379"}));
+    EXPECT_PRED_FORMAT2(IsSubstring, "--node-id", parseFails({"--node-id", "a/b"}));
+    EXPECT_PRED_FORMAT2(IsSubstring, "--node-id", parseFails({"--node-id", "swarm"}));
+    EXPECT_PRED_FORMAT2(IsSubstring, "--etcd-prefix", parseFails({"--etcd-prefix", "gipam"}));
+    EXPECT_PRED_FORMAT2(IsSubstring, "--etcd-prefix", parseFails({"--etcd-prefix", "/gipam/"}));
+    EXPECT_PRED_FORMAT2(IsSubstring, "node remove needs --etcd-endpoints", parseFails({"node", "remove", "h1"}));
+    EXPECT_EQ(parseOk({"node", "remove", "h1", "--etcd-endpoints", "http://127.0.0.1:2379"}).removeNode, "h1");
 }
 
 TEST_F(ConfigTest, InvalidValuesExitWithTwo) {
