@@ -439,26 +439,32 @@ def audit(run, cluster, sampler, state, logs_said_held, evidence):
         return not a_first and not b_first
 
     duplicates = []
-    by_address = collections.defaultdict(list)
-    for t in tenures:
-        by_address[t.addr].append(t)
-    for address, group in by_address.items():
-        group.sort(key=lambda t: t.g0)
-        for i in range(len(group)):
-            for j in range(i + 1, len(group)):
-                if together(group[i], group[j]):
-                    duplicates.append(f"DUPLICATE {address}: {group[i]} / {group[j]}")
-                    if len(duplicates) <= 2:
-                        evidence.append((group[j].host, address, duplicates[-1]))
-    by_block = collections.defaultdict(list)
-    for t in pool_tenures:
-        by_block[t.prefix].append(t)
-    for block, group in by_block.items():
-        group.sort(key=lambda t: t.g0)
-        for i in range(len(group)):
-            for j in range(i + 1, len(group)):
-                if together(group[i], group[j]):
-                    duplicates.append(f"DUPLICATE pool {block}: {group[i]} / {group[j]}")
+
+    def grouped(items, key):
+        """Tenures by key (an address, a block), oldest grant first."""
+        groups = collections.defaultdict(list)
+        for t in items:
+            groups[key(t)].append(t)
+        for group in groups.values():
+            group.sort(key=lambda t: t.g0)
+        return groups
+
+    def overlapping_tenures(groups, label):
+        """Pairs of tenures of one key that overlapped in time."""
+        for what, group in groups.items():
+            for i in range(len(group)):
+                for j in range(i + 1, len(group)):
+                    if together(group[i], group[j]):
+                        yield what, group[j], f"DUPLICATE {label}{what}: {group[i]} / {group[j]}"
+
+    by_address = grouped(tenures, lambda t: t.addr)
+    by_block = grouped(pool_tenures, lambda t: t.prefix)
+    for address, later, line in overlapping_tenures(by_address, ""):
+        duplicates.append(line)
+        if len(duplicates) <= 2:
+            evidence.append((later.host, address, line))
+    for _, _, line in overlapping_tenures(by_block, "pool "):
+        duplicates.append(line)
     TAP.check(not duplicates, f"no address or pool acknowledged to two clients at once "
                               f"({len(tenures)} address grants, {len(pool_tenures)} pool grants replayed)",
               [f"{len(duplicates)} duplicates"] + limited(duplicates, 20))
