@@ -82,18 +82,18 @@ int runCommand(const config::Config& config) {
 
 // With etcd: the first host writes the supernets into etcd, the others take what etcd holds and
 // warn about flags or a lease file that differ. Unreachable etcd leaves the lease file's plan.
-void adoptPlan(const config::Config& config, store::EtcdClient& etcd, store::LeaseFile& leaseFile,
-               store::Leases& leases) {
+// True if `leases` now has etcd's supernets instead of its own (the lease file is to be saved).
+bool adoptPlan(const config::Config& config, store::EtcdClient& etcd, store::Leases& leases) {
     store::Leases plan;
     try {
         plan = store::ClusterStore::agreePlan(etcd, config.etcdPrefix, leases);
     } catch (const store::EtcdUnavailable& error) {
         log::warning(std::string("etcd is unreachable at start, serving the lease file's plan: ") + error.what());
-        return;
+        return false;
     }
     if (plan.v4 == leases.v4 && plan.v6 == leases.v6) {
         log::info("address plan shared through etcd (" + etcd.endpoints().front() + "): " + describeSupernets(plan));
-        return;
+        return false;
     }
     const auto differences = config::differencesFromLeases(config, plan);
     log::warning("etcd holds the address plan " + describeSupernets(plan) + ", not this host's " +
@@ -101,7 +101,7 @@ void adoptPlan(const config::Config& config, store::EtcdClient& etcd, store::Lea
                  (differences.empty() ? std::string() : " (ignoring flags that differ from it)"));
     leases.v4 = plan.v4;
     leases.v6 = plan.v6;
-    leaseFile.save(leases);
+    return true;
 }
 
 int run(const config::Config& config) {
@@ -133,22 +133,17 @@ int run(const config::Config& config) {
     }
 
     std::optional<store::EtcdClient> etcd;
+    bool planAdopted = false;
     if (!config.etcdEndpoints.empty()) {
         etcd.emplace(config.etcdEndpoints, store::EtcdTls{config.etcdCa, config.etcdCertificate, config.etcdKey});
-        adoptPlan(config, *etcd, leaseFile, leases);
+        planAdopted = adoptPlan(config, *etcd, leases);
     }
     store::SnapshotStore fileStore(leases, [&leaseFile](const store::Leases& state) { leaseFile.save(state); });
     std::optional<store::ClusterStore> clusterStore;
-    if (etcd) {
-        clusterStore.emplace(fileStore, *etcd, config.nodeId, config.etcdPrefix);
-        try {
-            clusterStore->reconcile(leases, ipam::scopeOf);
-        } catch (const store::EtcdUnavailable& error) {
-            log::warning(std::string("cannot check this host's blocks in etcd at start: ") + error.what() +
-                         "; pools of this host's own keep working, the rest waits for etcd");
-        }
-    }
+    if (etcd) clusterStore.emplace(fileStore, *etcd, config.nodeId, config.etcdPrefix);
     store::LeaseStore& store = clusterStore ? static_cast<store::LeaseStore&>(*clusterStore) : fileStore;
+    // The service checks the leases before anything is written or claimed: a bad lease file stops
+    // gipam, untouched.
     std::vector<std::string> warnings;
     ipam::IpamService service = [&] {
         try {
@@ -157,6 +152,15 @@ int run(const config::Config& config) {
             throw store::StoreError("lease file " + config.file + ": " + error.what());
         }
     }();
+    if (planAdopted) leaseFile.save(leases);
+    if (clusterStore) {
+        try {
+            clusterStore->reconcile(leases, ipam::scopeOf);
+        } catch (const store::EtcdUnavailable& error) {
+            log::warning(std::string("cannot check this host's blocks in etcd at start: ") + error.what() +
+                         "; pools of this host's own keep working, the rest waits for etcd");
+        }
+    }
     for (const auto& warning : warnings) log::warning("lease file " + config.file + ": " + warning);
     log::info("serving " + describeSupernets(leases) + "; " + std::to_string(leases.pools.size()) + " pools held in " +
               config.file);

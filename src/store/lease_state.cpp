@@ -17,7 +17,12 @@ const std::string& poolIdOf(const Change& change) {
 }
 
 LeaseState::LeaseState(const Leases& leases) : v4_(leases.v4), v6_(leases.v6) {
-    for (const auto& record : leases.pools) apply(CreatePool{record, Scope::Host, false, {}});
+    // As stored, checks left to the IPAM service, which refuses a lease file with the same ID
+    // twice, naming the file (the first of the two is kept here).
+    for (const auto& record : leases.pools) {
+        if (pools_.count(record.id)) continue;
+        apply(CreatePool{record, Scope::Host, false, {}});
+    }
 }
 
 LeaseState::Pool& LeaseState::existing(const std::string& poolId, const char* change) {

@@ -15,6 +15,8 @@ namespace gipam::store {
 /// guards it.
 class LeaseState {
 public:
+    /// The leases as stored; a pool ID given twice keeps its first pool (the IPAM service refuses
+    /// such leases).
     explicit LeaseState(const Leases& leases);
 
     /// Applies `change` and returns what reverts it; throws StoreError naming the change when its

@@ -98,6 +98,19 @@ TEST_F(DurabilityTest, InconsistentLeaseFileStopsStartup) {
     EXPECT_EQ(readFile(leaseFile()), overlapping);
 }
 
+TEST_F(DurabilityTest, APoolIdTwiceStopsStartupNamingTheFileAndLeavesItUntouched) {
+    // Found by fuzzing: the file backend's own state met the duplicate before the IPAM service.
+    const std::string twice = R"({"format": 1, "v4": "198.18.0.0/16", "v4ab": 24, "pools": [
+        {"id": "gipam-local/198.18.0.0/24", "pool": "198.18.0.0/24", "addresses": []},
+        {"id": "gipam-local/198.18.0.0/24", "pool": "198.18.1.0/24", "addresses": []}]})";
+    writeFile(leaseFile(), twice);
+    const auto [status, output] = runToExit(arguments());
+    EXPECT_EQ(status, 1);
+    EXPECT_NE(output.find(leaseFile().string()), std::string::npos) << output;
+    EXPECT_NE(output.find("appears twice"), std::string::npos) << output;
+    EXPECT_EQ(readFile(leaseFile()), twice);
+}
+
 TEST_F(DurabilityTest, GoGipamLeaseFileMigratesInOneRestart) {
     writeFile(leaseFile(), R"({
   "v6": "2001:db8:100::/56", "v6ab": 64, "v6idx": 1,
