@@ -119,8 +119,7 @@ bool IpamService::freeAddress(std::unique_lock<std::mutex>& lock, Pool& pool, co
     // (since a restart, say), and the store frees only this host's own.
     if (!held && (pool.scope != store::Scope::Cluster || !pool.addresses.pool().contains(address))) return false;
     // Undo by ID: a later change being undone first may have replaced the Pool object.
-    const bool swarm = pool.scope == store::Scope::Cluster && isInSpace(pool.id, kGlobalAddressSpace);
-    const store::FreeAddress free{pool.id, address, pool.scope, swarm ? std::string(kSwarmHolder) : std::string()};
+    const store::FreeAddress free{pool.id, address, pool.scope, addressHolder(pool)};
     commit(lock, free, [this, id = pool.id, address, held] {
         if (held) table_.find(id)->addresses.reserve(address);
     });
@@ -327,7 +326,7 @@ AddressGrant IpamService::requestAddress(const AddressRequest& request) {
             triedHeldOnce = false;
             // Picks in a shared pool this process has not read would skip none of what other
             // hosts, or this one before a restart, hold there.
-            if (!poolReadFromStore(request.poolId)) refreshClusterPool(request.poolId);
+            if (store_.shared() && !poolReadFromStore(request.poolId)) refreshClusterPool(request.poolId);
             try {
                 return grantAddress(request, heldOnce, triedHeldOnce);
             } catch (const IpamError& error) {
@@ -411,7 +410,8 @@ AddressGrant IpamService::grantAddress(const AddressRequest& request, bool heldO
     // value before this host's first container (--aux-address). Whichever host asks first
     // holds it; the others get it too.
     // A swarm pool's addresses are the swarm's, whichever manager allocates them.
-    const bool swarm = pool.scope == store::Scope::Cluster && isInSpace(pool.id, kGlobalAddressSpace);
+    const std::string holder = addressHolder(pool);
+    const bool swarm = !holder.empty();
     const bool heldOnce = heldOnceAllowed && pool.scope == store::Scope::Cluster && !swarm &&
                           (gateway || (!request.address.empty() && !pool.automaticGranted));
     bool heldHereAlready = false;
@@ -448,7 +448,7 @@ AddressGrant IpamService::grantAddress(const AddressRequest& request, bool heldO
     const std::string id = pool.id;
     const AddressGrant grant{*granted, addresses.pool().length()};
     store::ReserveAddress reserve{id,       *granted, storedCursor(addresses), pool.scope, heldOnce,
-                                  swarm ? std::string(kSwarmHolder) : std::string(), swarm && !request.address.empty()};
+                                  holder,   swarm && !request.address.empty()};
     // Undo by ID: a later change being undone first may have replaced the Pool object.
     commit(lock, reserve, [this, id, address = *granted, cursor, heldHereAlready] {
         auto& undone = table_.find(id)->addresses;

@@ -26,6 +26,11 @@ store::Scope scopeOf(const store::PoolRecord& pool) {
                : store::Scope::Host;
 }
 
+std::string addressHolder(const Pool& pool) {
+    const bool swarm = pool.scope == store::Scope::Cluster && isInSpace(pool.id, kGlobalAddressSpace);
+    return swarm ? std::string(kSwarmHolder) : std::string();
+}
+
 void pauseAfterConflict(int attempt) {
     // Jittered, doubling from 1 ms: two hosts that collided once rarely collide again.
     thread_local std::minstd_rand random(std::random_device{}());

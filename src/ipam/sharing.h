@@ -25,6 +25,10 @@ store::Scope scopeOf(const store::PoolRecord& pool);
 /// Sleeps before try `attempt` (1, 2, ...) after a conflict with another host.
 void pauseAfterConflict(int attempt);
 
+/// Who holds `pool`'s addresses in etcd: kSwarmHolder for a swarm pool (whichever manager
+/// allocated them), "" for this host.
+std::string addressHolder(const Pool& pool);
+
 /// An allocator for a shared pool's addresses on this host: round-robin from a random place, so
 /// that hosts rarely want the same address.
 alloc::AddressAllocator clusterAllocator(const ip::Prefix& pool, const std::optional<ip::Prefix>& range);

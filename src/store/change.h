@@ -59,7 +59,4 @@ struct FreeAddress {
 
 using Change = std::variant<CreatePool, DeletePool, ReserveAddress, FreeAddress>;
 
-/// The ID of the pool a change is about.
-const std::string& poolIdOf(const Change& change);
-
 }  // namespace gipam::store

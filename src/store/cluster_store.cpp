@@ -92,7 +92,6 @@ Conflict ClusterStore::blockConflict(const ip::Prefix& block, const std::vector<
     Conflict conflict(message);
     conflict.blocks = std::move(blocks);
     conflict.holder = std::move(holder);
-    conflict.holderNode = holderNode;
     return conflict;
 }
 

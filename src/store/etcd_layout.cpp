@@ -105,20 +105,18 @@ std::optional<ip::Prefix> EtcdKeys::blockOf(const std::string& key) const {
 
 void deleteIfUnheld(EtcdClient& etcd, const EtcdKeys& keys, const std::string& poolId) {
     const auto poolKey = keys.pool(poolId);
-    const auto stored = etcd.range(poolKey).kvs;
-    if (stored.empty()) return;
-    const auto record = decodePool(stored[0].value);
+    const auto stored = etcd.txn({}, {read(poolKey), read(poolKey + "/name")}).ranges;
+    if (stored.size() != 2 || stored[0].empty()) return;
+    const auto record = decodePool(stored[0][0].value);
     if (!record) return;
     Compare none = absent(keys.holders(poolId));
     none.rangeEnd = prefixEnd(keys.holders(poolId));
-    Compare same{poolKey, Compare::Target::Mod, Compare::Result::Equal, stored[0].modRevision, {}, {}};
+    Compare same{poolKey, Compare::Target::Mod, Compare::Result::Equal, stored[0][0].modRevision, {}, {}};
     std::vector<Operation> success{remove(poolKey), remove(keys.addresses(poolId), prefixEnd(keys.addresses(poolId))),
                                    remove(keys.block(record->pool)), remove(poolKey + "/name")};
-    if (const auto name = etcd.range(poolKey + "/name").kvs; !name.empty()) {
-        // The name goes with the pool, unless it names another pool already.
-        Compare ours{keys.name(name[0].value), Compare::Target::Value, Compare::Result::Equal, 0, poolId, {}};
-        if (etcd.txn({ours}, {}).succeeded) success.push_back(remove(keys.name(name[0].value)));
-    }
+    // The name was claimed with the pool (no other pool can take it while this one exists), so
+    // it goes with it.
+    if (!stored[1].empty()) success.push_back(remove(keys.name(stored[1][0].value)));
     try {
         etcd.txn({none, same}, success);
     } catch (const EtcdOutcomeUnknown&) {

@@ -4,18 +4,6 @@
 
 namespace gipam::store {
 
-const std::string& poolIdOf(const Change& change) {
-    return std::visit(
-        [](const auto& c) -> const std::string& {
-            if constexpr (std::is_same_v<std::decay_t<decltype(c)>, CreatePool>) {
-                return c.pool.id;
-            } else {
-                return c.poolId;
-            }
-        },
-        change);
-}
-
 LeaseState::LeaseState(const Leases& leases) : v4_(leases.v4), v6_(leases.v6) {
     // As stored, checks left to the IPAM service, which refuses a lease file with the same ID
     // twice, naming the file (the first of the two is kept here).

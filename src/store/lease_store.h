@@ -31,7 +31,6 @@ public:
     std::optional<PoolRecord> pool;
     std::vector<PoolRecord> blocks;
     std::optional<PoolRecord> holder;
-    std::string holderNode;
 };
 
 /// Durable storage for the leases, changed one Change at a time.
