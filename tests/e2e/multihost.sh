@@ -76,7 +76,7 @@ join() {
 free_port() {   # a TCP port nothing listens on here, other than $1
     local p i
     for i in {1..50}; do
-        p=$(( 20000 + RANDOM % 40000 ))
+        p=$(( 20000 + RANDOM % 12000 ))  # below the ephemeral range (32768-60999)
         [[ $p != "${1:-}" && -z $(ss -Htln "sport = :$p") ]] && { echo $p; return 0; }
     done
     return 1

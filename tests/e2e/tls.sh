@@ -121,7 +121,7 @@ log "dockerd up (pid $DOCKERD_PID) in $T, $(( $(date +%s) - START_TS ))s"
 
 # any free port: the namespace is dockerd's alone, so only it could hold one
 for ((i = 0; i < 20; i++)); do
-    PORT=$(( 20000 + RANDOM % 40000 ))
+    PORT=$(( 20000 + RANDOM % 12000 ))  # below the ephemeral range (32768-60999)
     [[ -z $(in_netns ss -Htln "sport = :$PORT") ]] && break
 done
 URL=https://127.0.0.1:$PORT
