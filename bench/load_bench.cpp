@@ -13,7 +13,7 @@
 #include <sstream>
 #include <thread>
 
-#include "store/etcd_client.h"
+#include "store/etcd/etcd_client.h"
 #include "support/etcd_cluster.h"
 #include "support/gipam_process.h"
 

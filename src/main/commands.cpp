@@ -14,7 +14,7 @@
 #include "reconcile/findings.h"
 #include "reconcile/unix_http.h"
 #include "store/lease_codec.h"
-#include "store/lease_file.h"
+#include "store/file/lease_file.h"
 #include "store/snapshot_store.h"
 
 namespace gipam::commands {

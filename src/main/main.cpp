@@ -12,8 +12,8 @@
 #include "server/metrics_server.h"
 #include "server/plugin_server.h"
 #include "server/systemd.h"
-#include "store/cluster_store.h"
-#include "store/lease_file.h"
+#include "store/etcd/cluster_store.h"
+#include "store/file/lease_file.h"
 #include "store/snapshot_store.h"
 
 namespace {

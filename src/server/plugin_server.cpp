@@ -32,7 +32,7 @@
 #include "server/listening_socket.h"
 #include "server/metrics_server.h"
 #include "server/systemd.h"
-#include "store/atomic_file.h"
+#include "store/file/atomic_file.h"
 
 namespace gipam::server {
 namespace {

@@ -15,7 +15,7 @@
 
 #include "ipam/service.h"
 #include "log/log.h"
-#include "store/cluster_store.h"
+#include "store/etcd/cluster_store.h"
 #include "support/etcd_cluster.h"
 
 namespace gipam {

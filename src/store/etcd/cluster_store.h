@@ -6,8 +6,8 @@
 #include <set>
 #include <string>
 
-#include "store/etcd_client.h"
-#include "store/etcd_layout.h"
+#include "store/etcd/etcd_client.h"
+#include "store/etcd/etcd_layout.h"
 #include "store/lease_store.h"
 #include "store/snapshot_store.h"
 

@@ -2,7 +2,7 @@
 #include <set>
 
 #include "log/log.h"
-#include "store/cluster_store.h"
+#include "store/etcd/cluster_store.h"
 
 namespace gipam::store {
 

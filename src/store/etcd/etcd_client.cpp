@@ -1,4 +1,4 @@
-#include "store/etcd_client.h"
+#include "store/etcd/etcd_client.h"
 
 #include <Poco/Base64Decoder.h>
 #include <Poco/Base64Encoder.h>

@@ -1,4 +1,4 @@
-#include "store/cluster_store.h"
+#include "store/etcd/cluster_store.h"
 
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>

@@ -1,4 +1,4 @@
-#include "store/lease_file.h"
+#include "store/file/lease_file.h"
 
 #include <gtest/gtest.h>
 #include <fcntl.h>

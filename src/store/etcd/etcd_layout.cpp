@@ -1,4 +1,4 @@
-#include "store/etcd_layout.h"
+#include "store/etcd/etcd_layout.h"
 
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>

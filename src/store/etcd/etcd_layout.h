@@ -4,7 +4,7 @@
 #include <optional>
 #include <string>
 
-#include "store/etcd_client.h"
+#include "store/etcd/etcd_client.h"
 #include "store/leases.h"
 
 namespace gipam::store {

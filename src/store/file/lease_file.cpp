@@ -1,4 +1,4 @@
-#include "store/lease_file.h"
+#include "store/file/lease_file.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -10,7 +10,7 @@
 #include <sstream>
 #include <utility>
 
-#include "store/atomic_file.h"
+#include "store/file/atomic_file.h"
 #include "store/lease_codec.h"
 
 namespace gipam::store {

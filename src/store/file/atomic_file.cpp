@@ -1,4 +1,4 @@
-#include "store/atomic_file.h"
+#include "store/file/atomic_file.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
