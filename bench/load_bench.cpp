@@ -277,14 +277,16 @@ void etcdWorkloads(const std::filesystem::path& base, int requests, int contenti
     Stats put{"etcd 1 member, 1 client", "gateway put (baseline)", {}, 0};
     Stats cas{"etcd 1 member, 1 client", "read + CAS txn (baseline)", {}, 0};
     Stats cas8{"etcd 1 member, 8 clients", "read + CAS txn (baseline)", {}, 0};
+    const auto soon = [] { return std::chrono::steady_clock::now() + std::chrono::seconds(3); };
     const auto readAndSwap = [&](const std::string& key) {
-        const auto current = client.range(key);
+        const auto current = client.range(key, {}, soon());
         const std::int64_t revision = current.kvs.empty() ? 0 : current.kvs[0].modRevision;
         client.txn({{key, Compare::Target::Mod, Compare::Result::Equal, revision, {}, {}}},
-                   {{Operation::Kind::Put, key, "v", {}, 0, 0}});
+                   {{Operation::Kind::Put, key, "v", {}, 0, 0}}, {}, soon());
     };
     for (int i = 0; i < requests; ++i) {
-        put.micros.push_back(timed([&] { client.txn({}, {{Operation::Kind::Put, "/bench/put", "v", {}, 0, 0}}); }));
+        put.micros.push_back(
+            timed([&] { client.txn({}, {{Operation::Kind::Put, "/bench/put", "v", {}, 0, 0}}, {}, soon()); }));
         cas.micros.push_back(timed([&] { readAndSwap("/bench/cas"); }));
     }
     std::vector<std::thread> threads;

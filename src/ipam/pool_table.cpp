@@ -118,7 +118,8 @@ bool PoolTable::forgetHeldElsewhere() {
 
 store::PoolRecord PoolTable::record(const Pool& pool) const {
     const auto& addresses = pool.addresses;
-    store::PoolRecord record{pool.id, addresses.pool(), addresses.range(), pool.options, storedCursor(addresses), {}};
+    store::PoolRecord record{pool.id,   addresses.pool(), addresses.range(), pool.options, storedCursor(addresses),
+                             {},        pool.swarmPool};
     record.addresses.reserve(addresses.held().runs().size());
     for (const auto& [first, last] : addresses.held().runs()) {
         record.addresses.push_back({addresses.pool().at(first), addresses.pool().at(last)});
@@ -127,7 +128,7 @@ store::PoolRecord PoolTable::record(const Pool& pool) const {
 }
 
 store::Leases PoolTable::leases() const {
-    store::Leases leases{v4_, v6_, {}};
+    store::Leases leases{v4_, v6_, {}, std::nullopt};
     leases.pools.reserve(pools_.size());
     for (const auto& entry : pools_) leases.pools.push_back(record(entry.second));
     return leases;

@@ -2,8 +2,10 @@
 // the supernets.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
+#include <set>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -24,21 +26,27 @@ bool isInSpace(const std::string& poolId, std::string_view space);
 /// Where a round-robin pool's next pick starts, as stored; nullopt for other pools.
 std::optional<ip::Address> storedCursor(const alloc::AddressAllocator& addresses);
 
-/// One held pool. `copyOf`/`copy` link a swarm network's pool and this node's copy of it,
-/// which share one block.
+/// One held pool. `copyOf`/`copy` link a swarm network's pool and this node's copy of it, both
+/// held here, which share one block.
 struct Pool {
     std::string id;
     alloc::AddressAllocator addresses;
     Options options;
-    std::string copyOf;  // the swarm pool whose node-local copy this is, sharing its block
-    std::string copy;    // this pool's node-local copy, if any
-    store::Scope scope = store::Scope::Host;
+    std::string copyOf;  // the pool here whose swarm copy this is, sharing its block
+    std::string copy;    // this pool's copy here, if any
+    // A swarm copy: the swarm pool whose block it shares, here or on another node; kept with the
+    // pool (the lease file's "copyOf") after that pool goes.
+    std::string swarmPool;
+    store::Scope scope = store::Scope::Node;
     std::uint64_t created = 0;        // the change that granted it (0: loaded at start)
     std::uint64_t lastRelease = 0;    // the newest release of one of its addresses, but by gcRun
     std::uint64_t gcRun = 0;          // the gc run (its first look) that released here last
     std::uint64_t lastGcRelease = 0;  // gcRun's newest release here
-    bool automaticGranted = false;    // a container address was picked here (no more aux addresses)
-    bool readFromStore = true;        // a Cluster pool: this process has read its addresses from etcd
+    // A shared pool (Cluster, not swarm's): the addresses held once for every node (gateway, aux
+    // addresses), and until when an address asked for by value is taken as an aux address.
+    std::set<ip::Address> shared{};
+    std::chrono::steady_clock::time_point auxUntil{};
+    bool readFromStore = true;  // a Cluster pool: this process has read its addresses from etcd
 };
 
 /// Held pools never overlap, except a swarm pool and its copy (same prefix). Not thread-safe:

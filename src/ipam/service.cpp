@@ -44,11 +44,17 @@ IpamService::IpamService(const store::Leases& leases, store::LeaseStore& store, 
         } catch (const IpamError& error) {
             throw IpamError(where + error.what(), error.reason());
         }
-        const auto scope = store.shared() && copyOf.empty() ? scopeOf(record) : store::Scope::Host;
+        // A swarm copy (named in the lease file, or found by its prefix here) is this node's own.
+        const bool copy = !copyOf.empty() || !record.copyOf.empty();
+        const auto scope = store.multiNode() && !copy ? scopeOf(record) : store::Scope::Node;
         Pool pool{record.id,
                   scope == store::Scope::Cluster ? clusterAllocator(record.pool, record.subPool)
                                                  : alloc::AddressAllocator(record.pool, record.subPool, orderFor(options)),
-                  record.options, copyOf, {}, scope, 0, 0, 0, 0};
+                  record.options,
+                  copyOf,
+                  {},
+                  record.copyOf.empty() ? copyOf : record.copyOf,
+                  scope};
         // Its addresses are in etcd, this host's among them: read them before the first pick.
         pool.readFromStore = scope != store::Scope::Cluster;
         for (auto run : record.addresses) {
@@ -96,10 +102,10 @@ void IpamService::checkStaticPool(const ip::Prefix& prefix) const {
 }
 
 void IpamService::commit(std::unique_lock<std::mutex>& lock, const store::Change& change,
-                         store::LeaseStore::Undo undo) {
+                         store::LeaseStore::Undo undo, store::Deadline by) {
     ++lastChange_;
     try {
-        store_.commit(lock, change, std::move(undo));
+        store_.commit(lock, change, std::move(undo), by);
     } catch (const store::Conflict&) {
         throw;  // the caller retries, or refuses naming what is in the way
     } catch (const store::StoreError& error) {
@@ -107,22 +113,35 @@ void IpamService::commit(std::unique_lock<std::mutex>& lock, const store::Change
     }
 }
 
-void IpamService::dropPool(std::unique_lock<std::mutex>& lock, const std::string& poolId) {
+void IpamService::dropPool(std::unique_lock<std::mutex>& lock, const std::string& poolId, store::Deadline by) {
     auto pool = std::make_shared<Pool>(table_.erase(poolId));
-    const store::DeletePool remove{poolId, pool->scope, !pool->copyOf.empty() || !pool->copy.empty()};
-    commit(lock, remove, [this, pool] { table_.insert(std::move(*pool)); });
+    commit(lock, store::DeletePool{poolId}, [this, pool] { table_.insert(std::move(*pool)); }, by);
 }
 
-bool IpamService::freeAddress(std::unique_lock<std::mutex>& lock, Pool& pool, const ip::Address& address) {
+std::optional<store::AddressSharing> IpamService::addressSharing(const Pool& pool, store::AddressUse use, bool retake,
+                                                                 const Options& options) {
+    if (pool.scope != store::Scope::Cluster) return std::nullopt;
+    const auto endpoint = options.find(std::string(kEndpointNameOption));
+    return store::AddressSharing{use, isSwarmPool(pool), retake,
+                                 endpoint == options.end() ? std::string() : endpoint->second};
+}
+
+bool IpamService::freeAddress(std::unique_lock<std::mutex>& lock, Pool& pool, const ip::Address& address,
+                              store::Deadline by) {
+    // Held once for every node: it stays until the pool goes.
+    if (pool.shared.count(address)) return false;
     const bool held = pool.addresses.release(address);
-    // A shared pool's addresses live in etcd; this host's copy may not know one it holds there
-    // (since a restart, say), and the store frees only this host's own.
+    // A shared pool's addresses live in the store; this node's view may not know one it holds
+    // there (since a restart, say), and the store frees only this node's own.
     if (!held && (pool.scope != store::Scope::Cluster || !pool.addresses.pool().contains(address))) return false;
     // Undo by ID: a later change being undone first may have replaced the Pool object.
-    const store::FreeAddress free{pool.id, address, pool.scope, addressHolder(pool)};
-    commit(lock, free, [this, id = pool.id, address, held] {
-        if (held) table_.find(id)->addresses.reserve(address);
-    });
+    const store::FreeAddress free{pool.id, address, addressSharing(pool, store::AddressUse::Endpoint, false, {})};
+    commit(
+        lock, free,
+        [this, id = pool.id, address, held] {
+            if (held) table_.find(id)->addresses.reserve(address);
+        },
+        by);
     return true;
 }
 
@@ -150,29 +169,8 @@ ip::Prefix IpamService::pickBlock(ip::Family family, std::optional<int> requeste
     return *block;
 }
 
-template <typename Grant>
-Grant IpamService::untilNoConflict(const std::function<Grant(int)>& attempt,
-                                   const std::function<bool(const store::Conflict&)>& learn) {
-    // Another host got there first: learn what it holds and try again, a bounded number of
-    // times, apart by a jittered pause so that hosts colliding once do not again.
-    std::string last;
-    bool pause = false;
-    for (int tried = 0; tried < kConflictAttempts; ++tried) {
-        if (pause) pauseAfterConflict(tried);
-        try {
-            Grant grant = attempt(tried);
-            countConflicts(tried);
-            return grant;
-        } catch (const store::Conflict& conflict) {
-            last = conflict.what();
-            metrics::instruments().storeConflicts.fetch_add(1, std::memory_order_relaxed);
-            pause = learn(conflict);
-        }
-    }
-    throw tooManyConflicts(last);
-}
-
 PoolGrant IpamService::requestPool(const PoolRequest& request) {
+    const store::Deadline by = std::chrono::steady_clock::now() + kStoreBudget;
     std::string_view space = request.addressSpace;
     if (space.empty()) {
         space = kLocalAddressSpace;
@@ -192,22 +190,22 @@ PoolGrant IpamService::requestPool(const PoolRequest& request) {
     const auto options = PoolOptions::parse(request.options);
     const auto named = request.options.find(std::string(kNetworkOption));
     const std::string name = named == request.options.end() ? std::string() : named->second;
-    const bool cluster = store_.shared() && (space == kGlobalAddressSpace || !name.empty());
-    std::string remoteCopyOf;  // the swarm pool in etcd this node's pool turned out a copy of
+    const bool cluster = store_.multiNode() && (space == kGlobalAddressSpace || !name.empty());
+    std::string remoteCopyOf;  // the swarm pool on another node this node's pool turned out a copy of
     return untilNoConflict<PoolGrant>(
         [&](int) {
-            // A shared pool another host created is granted as it is there.
-            std::optional<store::PoolRecord> existing;
+            // A shared pool another node created is granted as it is there.
+            std::optional<store::ClusterPoolView> existing;
             if (cluster && !name.empty()) {
                 try {
-                    existing = store_.findShared(name);
+                    existing = store_.findShared(name, by);
                 } catch (const store::StoreError& error) {
                     throw IpamError(std::string("gipam could not read shared pool ") + name + ": " + error.what(),
                                     Refusal::StoreFailure);
                 }
             }
-            return grantPool(space, request, options, cluster ? store::Scope::Cluster : store::Scope::Host, name,
-                             existing, remoteCopyOf);
+            return grantPool(space, request, options, cluster ? store::Scope::Cluster : store::Scope::Node, name,
+                             existing, remoteCopyOf, by);
         },
         [&](const store::Conflict& conflict) {
             std::unique_lock lock(mutex_);
@@ -215,20 +213,26 @@ PoolGrant IpamService::requestPool(const PoolRequest& request) {
             lock.unlock();
             // A subnet asked for by name is that subnet or nothing.
             const bool dynamic = request.pool.empty() || parsePrefix(request.pool, "subnet").network().value() == 0;
-            if (dynamic || !conflict.holder) return true;
-            // A swarm node's copy of an overlay network whose pool a manager holds in etcd.
+            if (!conflict.holder) {
+                remoteCopyOf.clear();  // the swarm pool it would copy went meanwhile: try it as a pool of its own
+                return true;
+            }
+            if (dynamic) return true;
+            // A swarm node's copy of an overlay network whose pool a manager holds in the store.
             const bool swarmCopy = space == kLocalAddressSpace && remoteCopyOf.empty() &&
                                    conflict.holder->pool == parsePrefix(request.pool, "subnet") &&
                                    isInSpace(conflict.holder->id, kGlobalAddressSpace);
             if (!swarmCopy) throw IpamError(conflict.what(), Refusal::Overlap);
             remoteCopyOf = conflict.holder->id;
             return false;
-        });
+        },
+        by);
 }
 
 PoolGrant IpamService::grantPool(std::string_view space, const PoolRequest& request, const PoolOptions& options,
                                  store::Scope scope, const std::string& name,
-                                 const std::optional<store::PoolRecord>& existing, const std::string& remoteCopyOf) {
+                                 const std::optional<store::ClusterPoolView>& existing, const std::string& remoteCopyOf,
+                                 store::Deadline by) {
     std::unique_lock lock(mutex_);
     std::optional<ip::Prefix> subPool;
     std::string copyOf;
@@ -243,16 +247,16 @@ PoolGrant IpamService::grantPool(std::string_view space, const PoolRequest& requ
     };
     ip::Prefix prefix = [&] {
         if (existing) {
-            if (!request.pool.empty() && parsePrefix(request.pool, "subnet") != existing->pool) {
-                throw IpamError("shared pool " + name + " is " + existing->pool.toString() + " (pool " + existing->id +
+            if (!request.pool.empty() && parsePrefix(request.pool, "subnet") != existing->pool.pool) {
+                throw IpamError("shared pool " + name + " is " + existing->pool.pool.toString() + " (pool " + existing->pool.id +
                                 "), not " + request.pool);
             }
-            subPool = existing->subPool;
-            if (table_.find(existing->id)) {
-                throw IpamError("shared pool " + name + " (" + existing->id + ") is held on this host already",
+            subPool = existing->pool.subPool;
+            if (table_.find(existing->pool.id)) {
+                throw IpamError("shared pool " + name + " (" + existing->pool.id + ") is held on this host already",
                                 Refusal::Overlap);
             }
-            return existing->pool;
+            return existing->pool.pool;
         }
         if (request.pool.empty()) {
             if (!request.subPool.empty()) {
@@ -283,114 +287,95 @@ PoolGrant IpamService::grantPool(std::string_view space, const PoolRequest& requ
         checkStaticPool(requested);
         return requested;
     }();
-    // A shared pool's ID is the same on every host: the creator's space, as for the local pools.
-    const std::string id = existing ? existing->id : poolIdFor(space, prefix, subPool);
+    // A shared pool's ID is the same on every node: the creator's space, as for the local pools.
+    const std::string id = existing ? existing->pool.id : poolIdFor(space, prefix, subPool);
     const std::uint64_t change = lastChange_ + 1;  // commit() numbers it
-    const auto poolScope = copyOf.empty() ? scope : store::Scope::Host;
+    const bool copy = !copyOf.empty() || !remoteCopyOf.empty();
+    const auto poolScope = copy ? store::Scope::Node : scope;
     Pool pool{id,
               poolScope == store::Scope::Cluster ? clusterAllocator(prefix, subPool)
                                                  : alloc::AddressAllocator(prefix, subPool, orderFor(options)),
-              existing ? existing->options : request.options, copyOf, {}, poolScope, change, change, 0, 0};
+              existing ? existing->pool.options : request.options,
+              copyOf,
+              {},
+              copyOf.empty() ? remoteCopyOf : copyOf,
+              poolScope,
+              change,
+              change};
     if (existing) {
-        for (const auto& run : existing->addresses) pool.addresses.reserveRun(run.first, run.last);
+        for (const auto& run : existing->pool.addresses) pool.addresses.reserveRun(run.first, run.last);
+        for (const auto& run : existing->shared) {
+            for (ip::U128 value = run.first.value(); value <= run.last.value(); ++value) {
+                pool.shared.insert(ip::Address(run.first.family(), value));
+            }
+        }
     }
-    // Unless read just now, a Cluster pool is read at its first pick: this host may have joined
-    // it (a swarm pool by subnet, or a shared one another host created at the same moment).
+    // Unless read just now, a Cluster pool is read at its first pick: this node may have joined
+    // it (a swarm pool by subnet, or a shared one another node created at the same moment).
     pool.readFromStore = existing.has_value() || poolScope != store::Scope::Cluster;
-    store::CreatePool create{table_.record(pool), pool.scope, !copyOf.empty() || !remoteCopyOf.empty(), name};
+    const bool shared = poolScope == store::Scope::Cluster && !isSwarmPool(pool);
+    const store::CreatePool create{table_.record(pool), {poolScope, shared ? name : std::string()}};
     table_.insert(std::move(pool));
-    commit(lock, create, [this, id] { table_.erase(id); });
+    commit(lock, create, [this, id] { table_.erase(id); }, by);
+    if (shared) {
+        // The network's aux addresses follow this answer at once (see kAuxAddressGap).
+        lock.lock();
+        if (Pool* granted = table_.find(id)) granted->auxUntil = std::chrono::steady_clock::now() + kAuxAddressGap;
+        lock.unlock();
+    }
     log::info("RequestPool " + id + " granted " + prefix.toString() +
               (copyOf.empty() ? "" : " (this node's copy of swarm pool " + copyOf + ")") +
-              (remoteCopyOf.empty() ? "" : " (this node's copy of swarm pool " + remoteCopyOf + ", held in etcd)") +
-              (name.empty() || scope != store::Scope::Cluster ? "" : " (shared pool " + name + ", kept in etcd)"));
+              (remoteCopyOf.empty() ? "" : " (this node's copy of swarm pool " + remoteCopyOf + ", held on another node)") +
+              (shared ? " (shared pool " + name + ", every node's)" : ""));
     return {id, prefix};
 }
 
+
 void IpamService::releasePool(const std::string& poolId) {
+    const store::Deadline by = std::chrono::steady_clock::now() + kStoreBudget;
     std::unique_lock lock(mutex_);
     const Pool& pool = findPool(poolId);
-    // A shared pool's addresses are every host's: what this host knows of them says nothing.
+    // A shared pool's addresses are every node's: what this node knows of them says nothing.
     const std::string held = pool.scope == store::Scope::Cluster
-                                 ? std::string(" by this host (its addresses are in etcd; the last host frees them)")
+                                 ? std::string(" by this node (its addresses are every node's; the last node frees them)")
                                  : " with " + ip::toDecimal(pool.addresses.held().count()) + " addresses still held";
-    dropPool(lock, poolId);
+    dropPool(lock, poolId, by);
     log::info("ReleasePool " + poolId + " freed" + held);
 }
 
 AddressGrant IpamService::requestAddress(const AddressRequest& request) {
-    bool heldOnce = true;  // a shared pool's gateway or aux address, until that turns out taken
-    bool triedHeldOnce = false;
+    const store::Deadline by = std::chrono::steady_clock::now() + kStoreBudget;
     return untilNoConflict<AddressGrant>(
         [&](int) {
-            triedHeldOnce = false;
             // Picks in a shared pool this process has not read would skip none of what other
-            // hosts, or this one before a restart, hold there.
-            if (store_.shared() && !poolReadFromStore(request.poolId)) refreshClusterPool(request.poolId);
+            // nodes, or this one before a restart, hold there.
+            if (store_.multiNode() && !poolReadFromStore(request.poolId)) refreshClusterPool(request.poolId, by);
             try {
-                return grantAddress(request, heldOnce, triedHeldOnce);
+                return grantAddress(request, by);
             } catch (const IpamError& error) {
-                // Addresses other hosts held when this one last looked may be free again: read once.
-                if (error.reason() != Refusal::Exhausted || !refreshClusterPool(request.poolId)) throw;
-                return grantAddress(request, heldOnce, triedHeldOnce);
+                // Addresses other nodes held when this one last looked may be free again: read once.
+                if (error.reason() != Refusal::Exhausted || !refreshClusterPool(request.poolId, by)) throw;
+                return grantAddress(request, by);
             }
         },
         [&](const store::Conflict& conflict) {
-            // Another host holds the address: learn what else it took since this host last looked.
-            std::unique_lock lock(mutex_);
-            if (Pool* pool = table_.find(request.poolId); pool && conflict.pool) {
-                for (const auto& run : conflict.pool->addresses) {
-                    for (ip::U128 value = run.first.value(); value <= run.last.value(); ++value) {
-                        pool->addresses.reserve(ip::Address(run.first.family(), value));
-                    }
-                }
-                // Just behind another host, this one would hit its next picks too: start afresh elsewhere.
-                pool->addresses.setCursor(randomCursor(pool->addresses.pool()));
-            }
-            lock.unlock();
-            if (triedHeldOnce) {
-                heldOnce = false;
-            } else if (!request.address.empty()) {
-                throw IpamError(conflict.what(), Refusal::AlreadyAllocated);
-            }
+            learnAddresses(request.poolId, conflict);
+            // An address asked for by value is that address or nothing.
+            if (!request.address.empty()) throw IpamError(conflict.what(), Refusal::AlreadyAllocated);
             return true;
-        });
+        },
+        by);
 }
 
 IpamError IpamService::tooManyConflicts(const std::string& last) const {
     countConflicts(kConflictAttempts);
-    return IpamError("gave up after " + std::to_string(kConflictAttempts) + " conflicts with other hosts in etcd (last: " +
+    return IpamError("gave up after " + std::to_string(kConflictAttempts) + " conflicts with other nodes (last: " +
                          last + ")",
                      Refusal::Contention);
 }
 
 void IpamService::countConflicts(int conflicts) const {
-    if (store_.shared()) metrics::instruments().conflictsPerRequest.observe(conflicts);
-}
-
-bool IpamService::refreshClusterPool(const std::string& poolId) {
-    {
-        std::lock_guard lock(mutex_);
-        const Pool* pool = table_.find(poolId);
-        if (!pool || pool->scope != store::Scope::Cluster) return false;
-    }
-    std::optional<store::PoolRecord> stored;
-    try {
-        stored = store_.readPool(poolId);
-    } catch (const store::StoreError& error) {
-        throw IpamError(std::string("gipam could not read pool ") + poolId + ": " + error.what(), Refusal::StoreFailure);
-    }
-    if (!stored) return false;
-    std::lock_guard lock(mutex_);
-    Pool* pool = table_.find(poolId);
-    if (!pool) return false;
-    auto& addresses = pool->addresses;
-    alloc::AddressAllocator fresh(addresses.pool(), addresses.range(), addresses.order());
-    for (const auto& run : stored->addresses) fresh.reserveRun(run.first, run.last);
-    fresh.setCursor(addresses.cursor());
-    addresses = std::move(fresh);
-    pool->readFromStore = true;
-    return true;
+    if (store_.multiNode()) metrics::instruments().conflictsPerRequest.observe(conflicts);
 }
 
 bool IpamService::poolReadFromStore(const std::string& poolId) const {
@@ -399,62 +384,51 @@ bool IpamService::poolReadFromStore(const std::string& poolId) const {
     return !pool || pool->readFromStore;
 }
 
-AddressGrant IpamService::grantAddress(const AddressRequest& request, bool heldOnceAllowed, bool& triedHeldOnce) {
+AddressGrant IpamService::grantAddress(const AddressRequest& request, store::Deadline by) {
     std::unique_lock lock(mutex_);
     Pool& pool = findPool(request.poolId);
+    if (pool.scope == store::Scope::Cluster && !isSwarmPool(pool)) return grantSharedAddress(lock, pool, request, by);
     auto& addresses = pool.addresses;
     const ip::U128 cursor = addresses.cursor();
     const bool gateway = isGatewayRequest(request.options);
-    std::optional<ip::Address> granted;
-    // Held once in a pool shared between hosts: its gateway, and the addresses asked for by
-    // value before this host's first container (--aux-address). Whichever host asks first
-    // holds it; the others get it too.
     // A swarm pool's addresses are the swarm's, whichever manager allocates them.
-    const std::string holder = addressHolder(pool);
-    const bool swarm = !holder.empty();
-    const bool heldOnce = heldOnceAllowed && pool.scope == store::Scope::Cluster && !swarm &&
-                          (gateway || (!request.address.empty() && !pool.automaticGranted));
+    const bool swarm = isSwarmPool(pool);
     bool heldHereAlready = false;
-    if (heldOnce) {
-        triedHeldOnce = true;
-        const ip::Address address = request.address.empty() ? addresses.pool().at(addresses.pool().lastOffset() > 1 ? 1 : 0)
-                                                            : parseAddress(request.address, "requested address");
-        const auto result = addresses.reserve(address);
-        heldHereAlready = result == ReserveResult::AlreadyHeld;
-        if (result != ReserveResult::Reserved && !heldHereAlready) {
-            throw IpamError(describeReserveFailure(result, address, addresses.pool(), pool.id), Refusal::Invalid);
-        }
-        granted = address;
-    } else if (request.address.empty()) {
-        granted = gateway ? addresses.allocateLowestInPool() : addresses.allocate();
-        if (!granted) {
+    ip::Address granted;
+    if (request.address.empty()) {
+        const auto picked = gateway ? addresses.allocateLowestInPool() : addresses.allocate();
+        if (!picked) {
             const auto& range = addresses.range();
             throw IpamError("no free " + std::string(ip::familyName(addresses.pool().family())) + " address in " +
-                            (range ? "ip-range " + range->toString() + " of " : std::string()) + "pool " + pool.id, Refusal::Exhausted);
+                                (range ? "ip-range " + range->toString() + " of " : std::string()) + "pool " + pool.id,
+                            Refusal::Exhausted);
         }
-        if (!gateway) pool.automaticGranted = true;
+        granted = *picked;
     } else {
-        const ip::Address address = parseAddress(request.address, "requested address");
-        const auto result = addresses.reserve(address);
-        // swarmkit asks again for every address it holds when a manager takes over; etcd says
-        // whether the swarm holds it.
+        granted = parseAddress(request.address, "requested address");
+        const auto result = addresses.reserve(granted);
+        // swarmkit asks again for every address it holds when a manager takes over; the store
+        // says whether the swarm holds it.
         heldHereAlready = swarm && result == ReserveResult::AlreadyHeld;
         if (result != ReserveResult::Reserved && !heldHereAlready) {
-            throw IpamError(describeReserveFailure(result, address, addresses.pool(), pool.id),
+            throw IpamError(describeReserveFailure(result, granted, addresses.pool(), pool.id),
                             result == ReserveResult::AlreadyHeld ? Refusal::AlreadyAllocated : Refusal::Invalid);
         }
-        granted = address;
     }
     const std::string id = pool.id;
-    const AddressGrant grant{*granted, addresses.pool().length()};
-    store::ReserveAddress reserve{id,       *granted, storedCursor(addresses), pool.scope, heldOnce,
-                                  holder,   swarm && !request.address.empty()};
+    const AddressGrant grant{granted, addresses.pool().length()};
+    const store::ReserveAddress reserve{
+        id, granted, storedCursor(addresses),
+        addressSharing(pool, store::AddressUse::Endpoint, swarm && !request.address.empty(), request.options)};
     // Undo by ID: a later change being undone first may have replaced the Pool object.
-    commit(lock, reserve, [this, id, address = *granted, cursor, heldHereAlready] {
-        auto& undone = table_.find(id)->addresses;
-        if (!heldHereAlready) undone.release(address);
-        undone.setCursor(cursor);
-    });
+    commit(
+        lock, reserve,
+        [this, id, granted, cursor, heldHereAlready] {
+            auto& undone = table_.find(id)->addresses;
+            if (!heldHereAlready) undone.release(granted);
+            undone.setCursor(cursor);
+        },
+        by);
     const auto endpoint = request.options.find(std::string(kEndpointNameOption));
     log::info("RequestAddress " + id + " granted " + grant.address.toString() +
               (endpoint == request.options.end() ? "" : " to " + endpoint->second));
@@ -462,13 +436,14 @@ AddressGrant IpamService::grantAddress(const AddressRequest& request, bool heldO
 }
 
 void IpamService::releaseAddress(const std::string& poolId, const std::string& address) {
+    const store::Deadline by = std::chrono::steady_clock::now() + kStoreBudget;
     std::unique_lock lock(mutex_);
     Pool& pool = findPool(poolId);
     const ip::Address parsed = parseAddress(address, "released address");
     pool.lastRelease = lastChange_ + 1;  // kept by an undo too: gc only needs it not to be older
-    if (!freeAddress(lock, pool, parsed)) {
+    if (!freeAddress(lock, pool, parsed, by)) {
         lock.unlock();
-        log::debug("ReleaseAddress " + poolId + " " + address + " was not held");
+        log::debug("ReleaseAddress " + poolId + " " + address + " was not held by this node");
         return;
     }
     log::info("ReleaseAddress " + poolId + " freed " + parsed.toString());
@@ -477,6 +452,18 @@ void IpamService::releaseAddress(const std::string& poolId, const std::string& a
 store::Leases IpamService::snapshot() const {
     std::lock_guard lock(mutex_);
     return table_.leases();
+}
+
+std::vector<store::CreatePool> IpamService::heldPools() const {
+    std::lock_guard lock(mutex_);
+    std::vector<store::CreatePool> pools;
+    for (const auto& [id, pool] : table_.pools()) {
+        auto record = table_.record(pool);
+        auto sharing = sharingOf(record);
+        sharing.scope = pool.scope;
+        pools.push_back({std::move(record), std::move(sharing)});
+    }
+    return pools;
 }
 
 }  // namespace gipam::ipam

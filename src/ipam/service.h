@@ -44,6 +44,10 @@ struct AddressGrant {
     std::string toString() const { return address.toString() + "/" + std::to_string(prefixLength); }
 };
 
+/// How long a request may wait for a store shared between nodes, in all: Docker has no timeout
+/// of its own, and gipam answers within 3 s whatever etcd does.
+inline constexpr std::chrono::milliseconds kStoreBudget{2800};
+
 /// Owns all pools and addresses. Every change is committed to the LeaseStore before the method
 /// returns; if that fails, the change is undone and IpamError is thrown, so nothing is handed
 /// out that is not stored. All methods are thread-safe; the store may combine concurrent
@@ -71,8 +75,11 @@ public:
     /// Releasing an address that is not held succeeds without change: dockerd retries releases.
     void releaseAddress(const std::string& poolId, const std::string& address);
 
-    /// The current state, as it is on disk.
+    /// The current state as this node sees it: a Cluster pool with every node's addresses as
+    /// last read (the lease file keeps only a reference to it).
     store::Leases snapshot() const;
+    /// Every pool held, as it would be created now: what a store shared between nodes registers.
+    std::vector<store::CreatePool> heldPools() const;
 
     /// The state and the number of the newest change in it, taken together, and a number of its
     /// own for this look: what `gipam gc` observes, and later releases against (releaseLeaked).
@@ -99,35 +106,47 @@ public:
 
 private:
     // Tries `attempt` (given the number of tries before) until no Conflict stops it, at most
-    // kConflictAttempts times; `learn` takes each Conflict in and says whether to pause first.
+    // kConflictAttempts times and not past `by`; `learn` takes each Conflict in and says whether
+    // to pause first. (sharing.cpp)
     template <typename Grant>
     Grant untilNoConflict(const std::function<Grant(int)>& attempt,
-                          const std::function<bool(const store::Conflict&)>& learn);
-    // One try of requestPool: Conflict when another host got there first.
+                          const std::function<bool(const store::Conflict&)>& learn, store::Deadline by);
+    // One try of requestPool: Conflict when another node got there first.
     PoolGrant grantPool(std::string_view space, const PoolRequest& request, const PoolOptions& options,
-                        store::Scope scope, const std::string& name, const std::optional<store::PoolRecord>& existing,
-                        const std::string& remoteCopyOf);
-    // One try of requestAddress; `triedHeldOnce` tells whether it asked to hold the address once.
-    AddressGrant grantAddress(const AddressRequest& request, bool heldOnceAllowed, bool& triedHeldOnce);
+                        store::Scope scope, const std::string& name,
+                        const std::optional<store::ClusterPoolView>& existing, const std::string& remoteCopyOf,
+                        store::Deadline by);
+    // One try of requestAddress.
+    AddressGrant grantAddress(const AddressRequest& request, store::Deadline by);
+    // One try of requestAddress in a shared pool: the gateway and aux addresses held once for
+    // every node, a container's for it alone. (sharing.cpp)
+    AddressGrant grantSharedAddress(std::unique_lock<std::mutex>& lock, Pool& pool, const AddressRequest& request,
+                                    store::Deadline by);
+    // Takes in what a Conflict says other nodes hold in the pool. (sharing.cpp)
+    void learnAddresses(const std::string& poolId, const store::Conflict& conflict);
     // Records how many conflicts an answered request met, with a shared store.
     void countConflicts(int conflicts) const;
     // The refusal after kConflictAttempts conflicts, `last` the newest; counted.
     IpamError tooManyConflicts(const std::string& last) const;
     // Whether the pool needs no read from the store before a pick (unknown pools need none).
     bool poolReadFromStore(const std::string& poolId) const;
-    // Reads a Cluster pool's addresses from the store again; false if it is not one.
-    bool refreshClusterPool(const std::string& poolId);
+    // Reads a Cluster pool's addresses from the store again; false if it is not one. (sharing.cpp)
+    bool refreshClusterPool(const std::string& poolId, store::Deadline by);
     // Makes `change` (already made in memory) durable through the store; `lock` is released on
     // return. If it fails, `undo` and those of the changes that failed with it have run.
-    void commit(std::unique_lock<std::mutex>& lock, const store::Change& change, store::LeaseStore::Undo undo);
+    void commit(std::unique_lock<std::mutex>& lock, const store::Change& change, store::LeaseStore::Undo undo,
+                store::Deadline by);
 
     // For a new pool `id` on `prefix`: "" if nothing overlaps it, the ID of the pool it is the
     // swarm copy of, or IpamError naming the overlap.
     std::string copyTargetFor(const std::string& id, const ip::Prefix& prefix) const;
     Pool& findPool(const std::string& poolId);
     // Releases a held pool, or a held address of one (false: it was not held), and commits that.
-    void dropPool(std::unique_lock<std::mutex>& lock, const std::string& poolId);
-    bool freeAddress(std::unique_lock<std::mutex>& lock, Pool& pool, const ip::Address& address);
+    void dropPool(std::unique_lock<std::mutex>& lock, const std::string& poolId, store::Deadline by);
+    bool freeAddress(std::unique_lock<std::mutex>& lock, Pool& pool, const ip::Address& address, store::Deadline by);
+    // What an address change of `pool` tells a store shared between nodes; nullopt for Node pools.
+    static std::optional<store::AddressSharing> addressSharing(const Pool& pool, store::AddressUse use,
+                                                               bool retake, const Options& options);
     // The lowest free block of `length` (default: the supernet's block length) in the family's supernet.
     ip::Prefix pickBlock(ip::Family family, std::optional<int> length);
     void checkStaticPool(const ip::Prefix& prefix) const;

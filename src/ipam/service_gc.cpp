@@ -11,6 +11,7 @@ IpamService::Observation IpamService::observe() {
 
 bool IpamService::releaseLeaked(const std::string& poolId, const std::string& address, std::uint64_t observedChange,
                                 std::uint64_t look) {
+    const store::Deadline by = std::chrono::steady_clock::now() + kStoreBudget;
     std::unique_lock lock(mutex_);
     Pool* found = table_.find(poolId);
     if (!found) return false;
@@ -21,7 +22,7 @@ bool IpamService::releaseLeaked(const std::string& poolId, const std::string& ad
         pool.gcRun == look ? pool.lastRelease : std::max(pool.lastRelease, pool.lastGcRelease);
     if (pool.created > observedChange || lastForeign > observedChange) return false;
     if (address.empty()) {
-        dropPool(lock, poolId);
+        dropPool(lock, poolId, by);
         log::warning("gc released leaked pool " + poolId + " (Docker has no network on it)");
         return true;
     }
@@ -32,7 +33,7 @@ bool IpamService::releaseLeaked(const std::string& poolId, const std::string& ad
         pool.gcRun = look;
     }
     pool.lastGcRelease = lastChange_ + 1;
-    freeAddress(lock, pool, parsed);
+    freeAddress(lock, pool, parsed, by);
     log::warning("gc released leaked address " + parsed.toString() + " of pool " + poolId +
                  " (no container of Docker's uses it)");
     return true;

@@ -1,10 +1,28 @@
+// Pools shared between nodes: the rules, and the IpamService side of them (conflict retry, pool
+// refresh, and what an address request in a shared pool is for).
 #include "ipam/sharing.h"
 
-#include <chrono>
 #include <random>
 #include <thread>
 
+#include "ipam/service.h"
+#include "log/log.h"
+#include "metrics/metrics.h"
+
 namespace gipam::ipam {
+namespace {
+
+using ReserveResult = alloc::AddressAllocator::ReserveResult;
+
+void insertRuns(std::set<ip::Address>& addresses, const std::vector<store::AddressRun>& runs) {
+    for (const auto& run : runs) {
+        for (ip::U128 value = run.first.value(); value <= run.last.value(); ++value) {
+            addresses.insert(ip::Address(run.first.family(), value));
+        }
+    }
+}
+
+}  // namespace
 
 ip::U128 randomCursor(const ip::Prefix& pool) {
     thread_local std::mt19937_64 random(std::random_device{}());
@@ -12,8 +30,8 @@ ip::U128 randomCursor(const ip::Prefix& pool) {
     return pool.lastOffset() == ~ip::U128{0} ? wide : wide % (pool.lastOffset() + 1);
 }
 
-// Hosts sharing a pool would all pick its lowest free address and collide in etcd at every
-// request: each host goes round from a random place of its own instead.
+// Nodes sharing a pool would all pick its lowest free address and collide at every request:
+// each node goes round from a random place of its own instead.
 alloc::AddressAllocator clusterAllocator(const ip::Prefix& pool, const std::optional<ip::Prefix>& range) {
     alloc::AddressAllocator addresses(pool, range, alloc::AddressAllocator::Order::RoundRobin);
     addresses.setCursor(randomCursor(pool));
@@ -23,19 +41,174 @@ alloc::AddressAllocator clusterAllocator(const ip::Prefix& pool, const std::opti
 store::Scope scopeOf(const store::PoolRecord& pool) {
     return isInSpace(pool.id, kGlobalAddressSpace) || pool.options.count(std::string(kNetworkOption))
                ? store::Scope::Cluster
-               : store::Scope::Host;
+               : store::Scope::Node;
 }
 
-std::string addressHolder(const Pool& pool) {
-    const bool swarm = pool.scope == store::Scope::Cluster && isInSpace(pool.id, kGlobalAddressSpace);
-    return swarm ? std::string(kSwarmHolder) : std::string();
+store::PoolSharing sharingOf(const store::PoolRecord& pool) {
+    const auto named = pool.options.find(std::string(kNetworkOption));
+    const bool swarm = isInSpace(pool.id, kGlobalAddressSpace);
+    return {scopeOf(pool), named == pool.options.end() || swarm ? std::string() : named->second};
+}
+
+bool isSwarmPool(const Pool& pool) {
+    return pool.scope == store::Scope::Cluster && isInSpace(pool.id, kGlobalAddressSpace);
+}
+
+store::AddressUse useOf(const Pool& pool, const Options& options, const std::string& address,
+                        std::chrono::steady_clock::time_point now) {
+    if (isGatewayRequest(options)) return store::AddressUse::Shared;
+    // What Docker sends with a container's request only: its name (29+), its MAC (when asked).
+    if (options.count(std::string(kEndpointNameOption)) || options.count(std::string(kMacAddressOption))) {
+        return store::AddressUse::Endpoint;
+    }
+    if (address.empty()) return store::AddressUse::Endpoint;
+    return now < pool.auxUntil ? store::AddressUse::Shared : store::AddressUse::Endpoint;
 }
 
 void pauseAfterConflict(int attempt) {
-    // Jittered, doubling from 1 ms: two hosts that collided once rarely collide again.
+    // Jittered, doubling from 1 ms: two nodes that collided once rarely collide again.
     thread_local std::minstd_rand random(std::random_device{}());
     const int ceiling = std::min(1 << attempt, 64) * 1000;
     std::this_thread::sleep_for(std::chrono::microseconds(ceiling / 2 + random() % (ceiling / 2 + 1)));
+}
+
+template <typename Grant>
+Grant IpamService::untilNoConflict(const std::function<Grant(int)>& attempt,
+                                   const std::function<bool(const store::Conflict&)>& learn, store::Deadline by) {
+    // Another node got there first: learn what it holds and try again, a bounded number of
+    // times, apart by a jittered pause so that nodes colliding once do not again.
+    std::string last;
+    bool pause = false;
+    for (int tried = 0; tried < kConflictAttempts; ++tried) {
+        if (pause) {
+            if (std::chrono::steady_clock::now() >= by) break;
+            pauseAfterConflict(tried);
+        }
+        try {
+            Grant grant = attempt(tried);
+            countConflicts(tried);
+            return grant;
+        } catch (const store::Conflict& conflict) {
+            last = conflict.what();
+            metrics::instruments().storeConflicts.fetch_add(1, std::memory_order_relaxed);
+            pause = learn(conflict);
+        }
+    }
+    throw tooManyConflicts(last);
+}
+
+template PoolGrant IpamService::untilNoConflict<PoolGrant>(const std::function<PoolGrant(int)>&,
+                                                          const std::function<bool(const store::Conflict&)>&,
+                                                          store::Deadline);
+template AddressGrant IpamService::untilNoConflict<AddressGrant>(const std::function<AddressGrant(int)>&,
+                                                                const std::function<bool(const store::Conflict&)>&,
+                                                                store::Deadline);
+
+void IpamService::learnAddresses(const std::string& poolId, const store::Conflict& conflict) {
+    std::lock_guard lock(mutex_);
+    Pool* pool = table_.find(poolId);
+    if (!pool || !conflict.pool) return;
+    for (const auto& run : conflict.pool->pool.addresses) {
+        for (ip::U128 value = run.first.value(); value <= run.last.value(); ++value) {
+            pool->addresses.reserve(ip::Address(run.first.family(), value));
+        }
+    }
+    insertRuns(pool->shared, conflict.pool->shared);
+    // Just behind another node, this one would hit its next picks too: start afresh elsewhere.
+    pool->addresses.setCursor(randomCursor(pool->addresses.pool()));
+}
+
+bool IpamService::refreshClusterPool(const std::string& poolId, store::Deadline by) {
+    {
+        std::lock_guard lock(mutex_);
+        const Pool* pool = table_.find(poolId);
+        if (!pool || pool->scope != store::Scope::Cluster) return false;
+    }
+    std::optional<store::ClusterPoolView> stored;
+    try {
+        stored = store_.readPool(poolId, by);
+    } catch (const store::StoreError& error) {
+        throw IpamError(std::string("gipam could not read pool ") + poolId + ": " + error.what(), Refusal::StoreFailure);
+    }
+    if (!stored) return false;
+    std::lock_guard lock(mutex_);
+    Pool* pool = table_.find(poolId);
+    if (!pool) return false;
+    auto& addresses = pool->addresses;
+    alloc::AddressAllocator fresh(addresses.pool(), addresses.range(), addresses.order());
+    for (const auto& run : stored->pool.addresses) fresh.reserveRun(run.first, run.last);
+    fresh.setCursor(addresses.cursor());
+    addresses = std::move(fresh);
+    pool->shared.clear();
+    insertRuns(pool->shared, stored->shared);
+    pool->readFromStore = true;
+    return true;
+}
+
+AddressGrant IpamService::grantSharedAddress(std::unique_lock<std::mutex>& lock, Pool& pool,
+                                             const AddressRequest& request, store::Deadline by) {
+    auto& addresses = pool.addresses;
+    const auto use = useOf(pool, request.options, request.address, std::chrono::steady_clock::now());
+    const ip::U128 cursor = addresses.cursor();
+    ip::Address granted;
+    if (use == store::AddressUse::Shared) {
+        // The gateway is the pool's first address on every node.
+        granted = request.address.empty() ? addresses.pool().at(addresses.pool().lastOffset() > 1 ? 1 : 0)
+                                          : parseAddress(request.address, "requested address");
+    } else if (request.address.empty()) {
+        const auto picked = addresses.allocate();
+        if (!picked) {
+            const auto& range = addresses.range();
+            throw IpamError("no free " + std::string(ip::familyName(addresses.pool().family())) + " address in " +
+                                (range ? "ip-range " + range->toString() + " of " : std::string()) + "pool " + pool.id,
+                            Refusal::Exhausted);
+        }
+        granted = *picked;
+    } else {
+        granted = parseAddress(request.address, "requested address");
+    }
+    const std::string id = pool.id;
+    const AddressGrant grant{granted, addresses.pool().length()};
+    // A container's request ends the network's create: what follows by value is a container's.
+    if (use == store::AddressUse::Endpoint) pool.auxUntil = {};
+    const bool sharedAlready = pool.shared.count(granted) > 0;
+    if (use == store::AddressUse::Shared && sharedAlready) {
+        pool.auxUntil = std::chrono::steady_clock::now() + kAuxAddressGap;
+        lock.unlock();
+        log::info("RequestAddress " + id + " granted " + granted.toString() + " (held once for every node)");
+        return grant;
+    }
+    if (!request.address.empty() || use == store::AddressUse::Shared) {
+        const auto result = addresses.reserve(granted);
+        if (result != ReserveResult::Reserved) {
+            const std::string why = sharedAlready ? "address " + granted.toString() + " of pool " + id +
+                                                        " is the network's gateway or an aux address, held for every node"
+                                                  : describeReserveFailure(result, granted, addresses.pool(), id);
+            throw IpamError(why, result == ReserveResult::AlreadyHeld ? Refusal::AlreadyAllocated : Refusal::Invalid);
+        }
+    }
+    if (use == store::AddressUse::Shared) pool.shared.insert(granted);
+    const store::ReserveAddress reserve{id, granted, std::nullopt, addressSharing(pool, use, false, request.options)};
+    commit(
+        lock, reserve,
+        [this, id, granted, cursor] {
+            Pool* undone = table_.find(id);
+            undone->addresses.release(granted);
+            undone->addresses.setCursor(cursor);
+            undone->shared.erase(granted);
+        },
+        by);
+    if (use == store::AddressUse::Shared) {
+        // The next aux address, if any, follows this answer at once.
+        lock.lock();
+        if (Pool* answered = table_.find(id)) answered->auxUntil = std::chrono::steady_clock::now() + kAuxAddressGap;
+        lock.unlock();
+    }
+    const auto endpoint = request.options.find(std::string(kEndpointNameOption));
+    log::info("RequestAddress " + id + " granted " + granted.toString() +
+              (use == store::AddressUse::Shared ? " (held once for every node)"
+                                                : endpoint == request.options.end() ? "" : " to " + endpoint->second));
+    return grant;
 }
 
 }  // namespace gipam::ipam

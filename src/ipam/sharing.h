@@ -1,38 +1,53 @@
-// Pools shared between hosts (through etcd): which they are, and how a host picks in them and
-// tries again after another host got there first.
+// Pools shared between nodes (through the store): which they are, what an address in one is held
+// for, and how a node picks in them and tries again after another node got there first. The
+// IpamService side of these rules is in sharing.cpp.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string_view>
 
 #include "alloc/address_allocator.h"
 #include "ipam/requests.h"
+#include "store/change.h"
 #include "store/leases.h"
 
 namespace gipam::ipam {
 
-/// Pool option (--ipam-opt gipam.network=NAME): with etcd, the pool of that name on every host,
-/// its addresses allocated cluster-wide.
+/// Pool option (--ipam-opt gipam.network=NAME): with several nodes, the pool of that name on
+/// every node, its addresses allocated cluster-wide.
 inline constexpr std::string_view kNetworkOption = "gipam.network";
-/// Who holds a swarm pool's addresses in etcd: the swarm, whichever manager allocated them.
-inline constexpr std::string_view kSwarmHolder = "swarm";
-/// How often a request is tried when other hosts keep getting there first.
+/// RequestAddress option dockerd adds to a container's request when the driver asks for MACs.
+inline constexpr std::string_view kMacAddressOption = "com.docker.network.endpoint.macaddress";
+/// How often a request is tried when other nodes keep getting there first.
 inline constexpr int kConflictAttempts = 8;
-/// Where a stored pool is kept when hosts share a store: Cluster for swarm's (gipam-global) and
-/// shared (kNetworkOption) pools, Host for the rest.
-store::Scope scopeOf(const store::PoolRecord& pool);
+/// dockerd asks for a network's aux addresses (by value, with no options) right after its pool
+/// and gateway, each the moment the previous answer arrives; a container's --ip (with no options
+/// before Docker 29) comes after the network create returned and a container started, far later.
+/// An address asked for by value within this long of the pool's previous answer is an aux address.
+inline constexpr std::chrono::milliseconds kAuxAddressGap{100};
 
-/// Sleeps before try `attempt` (1, 2, ...) after a conflict with another host.
+/// Where a stored pool is kept when nodes share a store: Cluster for swarm's (gipam-global) and
+/// shared (kNetworkOption) pools, Node for the rest.
+store::Scope scopeOf(const store::PoolRecord& pool);
+/// How `pool` is created in the store: its scope and, for a shared pool, its name.
+store::PoolSharing sharingOf(const store::PoolRecord& pool);
+/// Whether `pool` is a Cluster pool of swarm's, whose addresses the swarm holds (any manager).
+bool isSwarmPool(const Pool& pool);
+
+/// What an address request in a shared pool (Cluster, not swarm's) is for: the gateway and aux
+/// addresses are Shared by every node's copy of the network, a container's address (Docker 29
+/// names the endpoint; dynamic; or by value after the network's create) is an Endpoint's.
+store::AddressUse useOf(const Pool& pool, const Options& options, const std::string& address,
+                        std::chrono::steady_clock::time_point now);
+
+/// Sleeps before try `attempt` (1, 2, ...) after a conflict with another node.
 void pauseAfterConflict(int attempt);
 
-/// Who holds `pool`'s addresses in etcd: kSwarmHolder for a swarm pool (whichever manager
-/// allocated them), "" for this host.
-std::string addressHolder(const Pool& pool);
-
-/// An allocator for a shared pool's addresses on this host: round-robin from a random place, so
-/// that hosts rarely want the same address.
+/// An allocator for a shared pool's addresses on this node: round-robin from a random place, so
+/// that nodes rarely want the same address.
 alloc::AddressAllocator clusterAllocator(const ip::Prefix& pool, const std::optional<ip::Prefix>& range);
-/// A random offset into `pool`, for a host to continue from after a conflict.
+/// A random offset into `pool`, for a node to continue from after a conflict.
 ip::U128 randomCursor(const ip::Prefix& pool);
 
 }  // namespace gipam::ipam

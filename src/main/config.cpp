@@ -10,6 +10,7 @@
 
 #include "ip/prefix.h"
 #include "ipam/pool_options.h"
+#include "store/etcd/etcd_client.h"
 
 #ifndef GIPAM_VERSION
 #define GIPAM_VERSION "dev"
@@ -24,7 +25,7 @@ constexpr const char* kLongNames[] = {"address",   "file",    "v4",     "v4ab", 
                                       "docker-tls-cert", "docker-tls-key", "metrics-address", "json",
                                       "verbose", "docker-host", "reserve-missing", "grace", "dry-run",
                                       "from-docker", "etcd-endpoints", "node-id", "etcd-prefix", "etcd-cacert",
-                                      "etcd-cert", "etcd-key", "help", "version"};
+                                      "etcd-cert", "etcd-key", "reconcile-interval", "help", "version"};
 
 // The Go flag package accepts -name as well as --name; CLI11 only the latter.
 std::vector<std::string> normalizeGoFlags(std::vector<std::string> args) {
@@ -158,6 +159,11 @@ ParseResult parseCommandLine(std::vector<std::string> rawArgs) {
         ->envname("GIPAM_ETCD_CACERT");
     app.add_option("--etcd-cert", config.etcdCertificate, "Client certificate for etcd")->envname("GIPAM_ETCD_CERT");
     app.add_option("--etcd-key", config.etcdKey, "Its private key")->envname("GIPAM_ETCD_KEY");
+    app.add_option("--reconcile-interval", config.reconcileSeconds,
+                   "Seconds between two reconciles of this node's claims in etcd with its lease file")
+        ->envname("GIPAM_RECONCILE_INTERVAL")
+        ->check(CLI::Range(1, 86400))
+        ->capture_default_str();
     app.set_version_flag("--version", std::string("gipam ") + GIPAM_VERSION);
     // Commands run instead of the daemon, with the daemon's flags (-file, --socket, --name, -v4...).
     app.fallthrough();
@@ -250,6 +256,16 @@ ParseResult parseCommandLine(std::vector<std::string> rawArgs) {
                 config.etcdEndpoints.push_back(endpoint);
             }
             start = comma + 1;
+        }
+        if (!config.etcdEndpoints.empty()) {
+            try {
+                store::EtcdClient::checkSettings(config.etcdEndpoints,
+                                                 {config.etcdCa, config.etcdCertificate, config.etcdKey});
+            } catch (const store::StoreError& error) {
+                throw UsageError(error.what());
+            }
+        } else if (!config.etcdCa.empty() || !config.etcdCertificate.empty() || !config.etcdKey.empty()) {
+            throw UsageError("--etcd-cacert, --etcd-cert and --etcd-key need --etcd-endpoints");
         }
         if (config.command == Command::NodeRemove && config.etcdEndpoints.empty()) {
             throw UsageError("node remove needs --etcd-endpoints (or GIPAM_ETCD_ENDPOINTS)");

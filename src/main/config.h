@@ -56,6 +56,7 @@ struct Config {
     std::string nodeId;
     std::string etcdPrefix = "/gipam";
     std::string etcdCa, etcdCertificate, etcdKey;
+    int reconcileSeconds = 60;  // between two reconciles with etcd
     std::string removeNode;  // node remove: the host whose blocks and addresses to free
 };
 

@@ -12,7 +12,9 @@
 #include "server/metrics_server.h"
 #include "server/plugin_server.h"
 #include "server/systemd.h"
+#include "store/etcd/cluster_keeper.h"
 #include "store/etcd/cluster_store.h"
+#include "store/etcd/node_registration.h"
 #include "store/file/lease_file.h"
 #include "store/snapshot_store.h"
 
@@ -53,14 +55,20 @@ int printLeases(const config::Config& config) {
     return 0;
 }
 
-// `gipam node remove NODE`: frees in etcd what a host that is gone for good held.
+// `gipam node remove NODE`: frees in etcd what a node that is gone for good held.
 int removeNode(const config::Config& config) {
     store::EtcdClient etcd(config.etcdEndpoints, store::EtcdTls{config.etcdCa, config.etcdCertificate, config.etcdKey});
-    const auto removal = store::ClusterStore::removeNode(etcd, config.etcdPrefix, config.removeNode);
-    std::cout << "freed in etcd for host " << config.removeNode << ": " << removal.blocks << " blocks, "
-              << removal.addresses << " addresses in shared pools; left " << removal.pools << " shared pools\n";
+    const auto removal = store::ClusterStore::removeNode(etcd, config.etcdPrefix, config.removeNode,
+                                                         std::chrono::steady_clock::now() + std::chrono::seconds(30));
+    std::cout << "freed in etcd for node " << config.removeNode << ": " << removal.blocks << " block(s), "
+              << removal.addresses << " address(es) in shared pools, its hold of " << removal.pools
+              << " shared or swarm pool(s) (" << removal.deleted << " of them deleted: it was the last to hold them)\n";
     return 0;
 }
+
+// How long the start may wait for etcd: the identity check, and a stale liveness key of this
+// lease file's earlier process expiring.
+constexpr std::chrono::seconds kStartDeadline{20};
 
 // The commands that are not the daemon. check's exit status 1 means "found something", so their
 // errors exit with 2.
@@ -86,7 +94,8 @@ int runCommand(const config::Config& config) {
 bool adoptPlan(const config::Config& config, store::EtcdClient& etcd, store::Leases& leases) {
     store::Leases plan;
     try {
-        plan = store::ClusterStore::agreePlan(etcd, config.etcdPrefix, leases);
+        plan = store::ClusterStore::agreePlan(etcd, config.etcdPrefix, leases,
+                                              std::chrono::steady_clock::now() + std::chrono::seconds(3));
     } catch (const store::EtcdUnavailable& error) {
         log::warning(std::string("etcd is unreachable at start, serving the lease file's plan: ") + error.what());
         return false;
@@ -133,14 +142,29 @@ int run(const config::Config& config) {
     }
 
     std::optional<store::EtcdClient> etcd;
-    bool planAdopted = false;
+    bool saveLeases = false;
     if (!config.etcdEndpoints.empty()) {
+        // The lease file says which node it belongs to, and which instance of it: checked against
+        // etcd before anything is claimed there.
+        if (leases.node && leases.node->id != config.nodeId) {
+            throw store::StoreError("lease file " + config.file + " belongs to node " + leases.node->id + ", not " +
+                                    config.nodeId + " (--node-id): start it with --node-id " + leases.node->id +
+                                    ", or give node " + config.nodeId + " a lease file of its own");
+        }
+        if (!leases.node) {
+            leases.node = store::NodeIdentity{config.nodeId, store::newNonce() + store::newNonce()};
+            saveLeases = true;
+        }
         etcd.emplace(config.etcdEndpoints, store::EtcdTls{config.etcdCa, config.etcdCertificate, config.etcdKey});
-        planAdopted = adoptPlan(config, *etcd, leases);
+        saveLeases = adoptPlan(config, *etcd, leases) || saveLeases;
     }
     store::SnapshotStore fileStore(leases, [&leaseFile](const store::Leases& state) { leaseFile.save(state); });
+    std::optional<store::NodeRegistration> registration;
     std::optional<store::ClusterStore> clusterStore;
-    if (etcd) clusterStore.emplace(fileStore, *etcd, config.nodeId, config.etcdPrefix);
+    if (etcd) {
+        registration.emplace(*etcd, store::EtcdKeys{config.etcdPrefix}, *leases.node, config.file);
+        clusterStore.emplace(fileStore, *etcd, *registration, config.etcdPrefix);
+    }
     store::LeaseStore& store = clusterStore ? static_cast<store::LeaseStore&>(*clusterStore) : fileStore;
     // The service checks the leases before anything is written or claimed: a bad lease file stops
     // gipam, untouched.
@@ -152,14 +176,24 @@ int run(const config::Config& config) {
             throw store::StoreError("lease file " + config.file + ": " + error.what());
         }
     }();
-    if (planAdopted) leaseFile.save(leases);
+    // The instance token is on disk before etcd hears of it.
+    if (saveLeases) leaseFile.save(leases);
+    std::optional<store::ClusterKeeper> keeper;
     if (clusterStore) {
+        clusterStore->adopt(service.heldPools());
+        bool reconciled = false;
         try {
-            clusterStore->reconcile(leases, ipam::scopeOf);
+            const auto result = clusterStore->reconcile(true, std::chrono::steady_clock::now() + kStartDeadline);
+            reconciled = true;
+            log::info("node " + config.nodeId + " registered in etcd (instance " + leases.node->instance + "); " +
+                      std::to_string(result.registered) + " claim(s) registered, " + std::to_string(result.freed) +
+                      " freed");
         } catch (const store::EtcdUnavailable& error) {
-            log::warning(std::string("cannot check this host's blocks in etcd at start: ") + error.what() +
-                         "; pools of this host's own keep working, the rest waits for etcd");
+            log::warning(std::string("etcd is unreachable at start: ") + error.what() +
+                         "; pools of this node's own keep working, the rest waits for etcd, and gipam checks its "
+                         "node identity and reconciles once etcd answers");
         }
+        keeper.emplace(*clusterStore, *registration, std::chrono::seconds(config.reconcileSeconds), reconciled);
     }
     for (const auto& warning : warnings) log::warning("lease file " + config.file + ": " + warning);
     log::info("serving " + describeSupernets(leases) + "; " + std::to_string(leases.pools.size()) + " pools held in " +
@@ -192,6 +226,7 @@ int run(const config::Config& config) {
     log::info(std::string("stopping on ") + (signal == SIGTERM ? "SIGTERM" : "SIGINT"));
     server::notifySystemd("STOPPING=1");
     server.stop();
+    keeper.reset();  // after the last request: its liveness key goes last
     return 0;
 }
 

@@ -9,52 +9,68 @@
 
 namespace gipam::store {
 
-/// Where a pool's state is kept once several hosts share one address plan: its block and
-/// addresses on this host alone, or its addresses for every host (a shared or swarm pool).
-/// A store without other hosts keeps both kinds the same way.
-enum class Scope { Host, Cluster };
+/// Where a pool's state is kept once several nodes share one address plan: its block and
+/// addresses on this node alone (Node), or its addresses for every node (Cluster: a shared or
+/// swarm pool).
+enum class Scope { Node, Cluster };
 
-/// Creates `pool` (with any addresses it holds) and claims its block. Precondition: no pool has
-/// this ID, and, in a store shared between hosts, no other host holds an overlapping block (a
-/// Cluster pool of the same ID and subnet another host created is joined instead).
-struct CreatePool {
-    PoolRecord pool;
-    Scope scope = Scope::Host;
-    /// The block is claimed already, by the pool this one is a swarm copy of.
-    bool sharesBlock = false;
-    /// The name other hosts find a shared pool by (findShared); "" for none.
+/// What only a store shared by several nodes reads of a pool's creation or deletion; a store of
+/// one node ignores it.
+struct PoolSharing {
+    Scope scope = Scope::Node;
+    /// The name other nodes find a shared pool by (CreatePool; "" for none).
     std::string name;
 };
 
-/// Deletes a pool, its addresses and its block claim. Precondition: the pool exists.
-struct DeletePool {
-    std::string poolId;
-    Scope scope = Scope::Host;
-    bool sharesBlock = false;  // a copy whose block another pool still holds
+/// Creates `pool` (with any addresses it holds) and claims its block, unless the pool is a swarm
+/// copy (`pool.copyOf`), whose block is its swarm pool's. Precondition: no pool has this ID, and
+/// in a store shared between nodes no other node holds an overlapping block (a Cluster pool of
+/// the same ID, subnet and name that another node created is joined instead).
+struct CreatePool {
+    PoolRecord pool;
+    PoolSharing sharing;
 };
 
-/// Holds one address of a pool for `holder` ("": this host); `next` is the pool's round-robin
-/// position afterwards. A held-once address (a shared pool's gateway) is granted again to another
-/// host that asks for it as such; with `again`, an address `holder` holds already is granted
-/// again (a swarm manager taking over re-reserves its predecessor's addresses). Precondition: the
-/// pool exists and the address is not held (but for those two cases).
+/// Deletes a pool, its addresses and its block claim (a Cluster pool: this node's hold of it;
+/// the last node to let go deletes it). Precondition: the pool exists.
+struct DeletePool {
+    std::string poolId;
+};
+
+/// What an address of a Cluster pool is held for.
+enum class AddressUse {
+    Endpoint,  // one container's (or a swarm task's): no other request gets it while held
+    Shared,    // the pool's gateway or an aux address, one for every node's copy of the network
+};
+
+/// What only a store shared by several nodes reads of an address change in a Cluster pool.
+struct AddressSharing {
+    AddressUse use = AddressUse::Endpoint;
+    /// Held by the swarm (a swarm pool's), so that any manager may free it; else by this node.
+    bool bySwarm = false;
+    /// A swarm manager taking over asks again for what the swarm holds: granted if so.
+    bool retake = false;
+    /// Docker 29's endpoint name, kept with the address for operators.
+    std::string endpoint;
+};
+
+/// Holds one address of a pool; `next` is the pool's round-robin position afterwards.
+/// Precondition: the pool exists and the address is not held (in a Cluster pool: a Shared
+/// address held as Shared, and with `retake` one the swarm holds, are granted again).
 struct ReserveAddress {
     std::string poolId;
     ip::Address address;
     std::optional<ip::Address> next;
-    Scope scope = Scope::Host;
-    bool heldOnce = false;
-    std::string holder;
-    bool again = false;
+    std::optional<AddressSharing> sharing;  // Cluster pools only
 };
 
-/// Frees one address of a pool that `holder` ("": this host) holds; one held once stays until the
-/// pool goes. Precondition: the pool exists and holds the address.
+/// Frees one address of a pool. In a Cluster pool only this node's (or with bySwarm, the
+/// swarm's) Endpoint address is freed; a Shared one stays until the pool goes. Precondition: the
+/// pool exists and holds the address.
 struct FreeAddress {
     std::string poolId;
     ip::Address address;
-    Scope scope = Scope::Host;
-    std::string holder;
+    std::optional<AddressSharing> sharing;  // Cluster pools only
 };
 
 using Change = std::variant<CreatePool, DeletePool, ReserveAddress, FreeAddress>;

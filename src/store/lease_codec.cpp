@@ -55,6 +55,10 @@ void appendPool(std::string& out, const PoolRecord& pool) {
         out += ", \"next\": ";
         json::appendString(out, pool.next->toString());
     }
+    if (!pool.copyOf.empty()) {
+        out += ", \"copyOf\": ";
+        json::appendString(out, pool.copyOf);
+    }
     out += ",\n     \"addresses\": [";
     const char* separator = "";
     for (const auto& run : pool.addresses) {
@@ -164,6 +168,7 @@ PoolRecord decodePool(const Object& object, const std::string& where) {
         pool.next = parseAddress(next, where + ".next");
         checkPoolAddress(pool, *pool.next, where + ".next");
     }
+    pool.copyOf = stringField(object, "copyOf", where, false);
     if (const auto addresses = arrayField(object, "addresses", where)) {
         for (std::size_t i = 0; i < addresses->size(); ++i) {
             const std::string at = where + ".addresses[" + std::to_string(i) + "]";
@@ -197,7 +202,13 @@ Leases decodeGipam(const Object& root) {
         fail("format", "unsupported lease file format " + format.toString() + " (this gipam reads " +
                            std::to_string(kFormat) + ")");
     }
-    Leases leases{decodeSupernet(root, "v4"), decodeSupernet(root, "v6"), {}};
+    Leases leases{decodeSupernet(root, "v4"), decodeSupernet(root, "v6"), {}, {}};
+    if (const auto node = member(root, "node"); !node.isEmpty()) {
+        if (node.type() != typeid(Object::Ptr)) fail("node", "expected an object");
+        const auto& object = *node.extract<Object::Ptr>();
+        leases.node = NodeIdentity{stringField(object, "id", "node", true), stringField(object, "instance", "node", true)};
+        if (leases.node->id.empty() || leases.node->instance.empty()) fail("node", "id and instance must not be empty");
+    }
     if (const auto pools = arrayField(root, "pools", "lease file")) {
         for (std::size_t i = 0; i < pools->size(); ++i) {
             const std::string where = "pools[" + std::to_string(i) + "]";
@@ -280,6 +291,13 @@ std::string encodeLeases(const Leases& leases) {
     out += "{\n  \"format\": " + std::to_string(kFormat) + ",\n";
     appendSupernet(out, "v4", leases.v4);
     appendSupernet(out, "v6", leases.v6);
+    if (leases.node) {
+        out += "  \"node\": {\"id\": ";
+        json::appendString(out, leases.node->id);
+        out += ", \"instance\": ";
+        json::appendString(out, leases.node->instance);
+        out += "},\n";
+    }
     out += "  \"pools\": [";
     const char* separator = "\n";
     for (const auto& pool : leases.pools) {

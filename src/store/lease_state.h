@@ -36,6 +36,7 @@ private:
 
     std::optional<Supernet> v4_;
     std::optional<Supernet> v6_;
+    std::optional<NodeIdentity> node_;
     std::map<std::string, Pool> pools_;
 };
 

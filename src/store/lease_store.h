@@ -14,21 +14,33 @@
 
 namespace gipam::store {
 
+/// When a store operation gives up: one per Docker request, however many steps it takes.
+using Deadline = std::chrono::steady_clock::time_point;
+
 /// Thrown when a change cannot be made durable; the message says what failed and where.
 class StoreError : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;
 };
 
-/// Thrown when a change's precondition does not hold in a store shared between hosts: another
-/// host got there first. Nothing was changed. What the store learnt on the way comes with it, so
-/// that the caller can retry without a read of its own: `pool`, the addresses other hosts hold in
-/// the pool the change was about; `blocks`, pools of other hosts whose blocks overlap the block
+/// A Cluster pool as every node sees it: `pool.addresses` holds what all nodes hold; `shared`
+/// are those held once for every node (gateway, aux addresses), `own` this node's Endpoint
+/// addresses (a swarm pool's: the swarm's).
+struct ClusterPoolView {
+    PoolRecord pool;
+    std::vector<AddressRun> shared;
+    std::vector<AddressRun> own;
+};
+
+/// Thrown when a change's precondition does not hold in a store shared between nodes: another
+/// node got there first. Nothing was changed. What the store learnt on the way comes with it, so
+/// that the caller can retry without a read of its own: `pool`, addresses other nodes took in
+/// the pool the change was about; `blocks`, pools of other nodes whose blocks overlap the block
 /// wanted or lie after it (`holder` among them, the one in the way, when known).
 class Conflict : public StoreError {
 public:
     using StoreError::StoreError;
-    std::optional<PoolRecord> pool;
+    std::optional<ClusterPoolView> pool;
     std::vector<PoolRecord> blocks;
     std::optional<PoolRecord> holder;
 };
@@ -36,29 +48,31 @@ public:
 /// Durable storage for the leases, changed one Change at a time.
 ///
 /// commit() is called with `lock` held: the caller's state lock, which also guards the store's
-/// queue of changes, so that changes reach the store in the order the caller made them. It
-/// returns, or throws, with `lock` released, and does no I/O while it holds it. It returns once
-/// the change is durable, so that a restart finds it. If the change cannot be made durable it
-/// throws StoreError (Conflict for a failed precondition) after running, with `lock` held, the
-/// `undo` of this change and of every change queued after it that failed with it, newest first.
-/// It never throws after the change became durable: a change a restart would find is never
-/// reported as failed.
+/// queue of changes. It returns, or throws, with `lock` released, and does no I/O while it holds
+/// it. Changes of one pool reach the store in the order the caller made them; with several nodes,
+/// a change that needs the shared store is sent there first, without the lock, so changes of
+/// different pools may be applied in another order. commit() returns once the change is durable,
+/// so that a restart finds it. If the change cannot be made durable it throws StoreError
+/// (Conflict for a failed precondition) after running, with `lock` held, the `undo` of this
+/// change and of every change queued after it that failed with it, newest first. It never throws
+/// after the change became durable: a change a restart would find is never reported as failed.
+/// What needs the shared store gives up by `by`; the local durable write is never abandoned.
 class LeaseStore {
 public:
     using Undo = std::function<void()>;
     virtual ~LeaseStore() = default;
-    virtual void commit(std::unique_lock<std::mutex>& lock, const Change& change, Undo undo) = 0;
+    virtual void commit(std::unique_lock<std::mutex>& lock, const Change& change, Undo undo, Deadline by) = 0;
     /// How long the durable write in flight has been running; zero when none is. Lock-free.
     virtual std::chrono::nanoseconds writeInFlightFor() const = 0;
 
-    /// Whether other hosts share this store (then Conflict can happen, and the reads below answer).
-    virtual bool shared() const { return false; }
-    /// The shared pool created under `name`, with the addresses every host holds in it; nullopt
-    /// if there is none. Does I/O: call without the state lock.
-    virtual std::optional<PoolRecord> findShared(const std::string& /*name*/) { return std::nullopt; }
-    /// A Cluster pool as stored, with the addresses every host holds; nullopt if it is gone.
-    /// Does I/O: call without the state lock.
-    virtual std::optional<PoolRecord> readPool(const std::string& /*poolId*/) { return std::nullopt; }
+    /// Whether several nodes share this store (then Conflict can happen, and the reads below
+    /// answer).
+    virtual bool multiNode() const { return false; }
+    /// The shared pool created under `name`; nullopt if there is none. Does I/O: call without
+    /// the state lock.
+    virtual std::optional<ClusterPoolView> findShared(const std::string& /*name*/, Deadline /*by*/) { return std::nullopt; }
+    /// A Cluster pool as stored; nullopt if it is gone. Does I/O: call without the state lock.
+    virtual std::optional<ClusterPoolView> readPool(const std::string& /*poolId*/, Deadline /*by*/) { return std::nullopt; }
 };
 
 }  // namespace gipam::store

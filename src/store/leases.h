@@ -36,8 +36,21 @@ struct PoolRecord {
     std::optional<ip::Address> next;
     /// Held addresses in ascending order, consecutive ones merged into runs.
     std::vector<AddressRun> addresses;
+    /// A swarm pool's node-local copy: the ID of that swarm pool, whose block it shares (on this
+    /// node or another); "" for every other pool.
+    std::string copyOf{};
 
     bool operator==(const PoolRecord&) const = default;
+};
+
+/// Which node of an address plan shared through etcd a lease file belongs to: its node ID and
+/// a token made once for this lease file, which etcd records with the node ID. Two gipams with
+/// one node ID, or a lease file used under another one, are told apart by it.
+struct NodeIdentity {
+    std::string id;
+    std::string instance;
+
+    bool operator==(const NodeIdentity&) const = default;
 };
 
 /// Everything gipam knows. The lease file holds exactly this.
@@ -45,6 +58,8 @@ struct Leases {
     std::optional<Supernet> v4;
     std::optional<Supernet> v6;
     std::vector<PoolRecord> pools;
+    /// Set once the lease file served a node sharing its plan through etcd.
+    std::optional<NodeIdentity> node{};
 
     bool operator==(const Leases&) const = default;
 };

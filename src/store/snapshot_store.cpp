@@ -5,7 +5,7 @@ namespace gipam::store {
 SnapshotStore::SnapshotStore(const Leases& initial, std::function<void(const Leases&)> write)
     : state_(initial), group_([this] { return state_.leases(); }, std::move(write)) {}
 
-void SnapshotStore::commit(std::unique_lock<std::mutex>& lock, const Change& change, Undo undo) {
+void SnapshotStore::commit(std::unique_lock<std::mutex>& lock, const Change& change, Undo undo, Deadline) {
     std::function<void()> revert;
     try {
         revert = state_.apply(change);

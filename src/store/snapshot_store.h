@@ -17,7 +17,7 @@ public:
     /// `write` replaces the stored state, or throws leaving it as it was.
     SnapshotStore(const Leases& initial, std::function<void(const Leases&)> write);
 
-    void commit(std::unique_lock<std::mutex>& lock, const Change& change, Undo undo) override;
+    void commit(std::unique_lock<std::mutex>& lock, const Change& change, Undo undo, Deadline by) override;
     std::chrono::nanoseconds writeInFlightFor() const override { return group_.writeInFlightFor(); }
 
     /// The stored record of a pool (nullptr if none); call with the commit lock held.

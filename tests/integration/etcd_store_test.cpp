@@ -15,6 +15,7 @@
 
 #include "ipam/service.h"
 #include "log/log.h"
+#include "store/etcd/cluster_keeper.h"
 #include "store/etcd/cluster_store.h"
 #include "support/etcd_cluster.h"
 
@@ -27,14 +28,39 @@ using testing::EtcdCluster;
 const store::Leases kPlan{store::Supernet{ip::Prefix::parse("198.18.0.0/16"), 24},
                           store::Supernet{ip::Prefix::parse("2001:db8:100::/56"), 64}, {}};
 
-// One host: its lease state (in memory), its etcd client and store, and its IPAM service.
+constexpr const char* kPrefix = "/gipam-test";
+
+store::Deadline soon() { return std::chrono::steady_clock::now() + 10s; }
+
+// One node: its lease state (in memory), its etcd client, identity and store, and its IPAM
+// service. Its lease file's instance token is "<node>-1" unless given. It lets go of its liveness
+// key when it goes, as a gipam stopping does (`crash()` first: it does not).
 struct Host {
-    Host(const std::vector<std::string>& endpoints, const std::string& node, const store::Leases& leases = kPlan)
-        : etcd(endpoints), file(leases, [this](const store::Leases& state) { written = state; }),
-          cluster(file, etcd, node, "/gipam-test"), service(leases, cluster) {}
+    Host(const std::vector<std::string>& endpoints, const std::string& node, const store::Leases& leases = kPlan,
+         std::string instance = "")
+        : etcd(endpoints),
+          file(leases, [this](const store::Leases& state) { written = state; }),
+          registration(etcd, store::EtcdKeys{kPrefix},
+                       store::NodeIdentity{node, instance.empty() ? node + "-1" : instance}, "leases-" + node + ".json", 2),
+          cluster(file, etcd, registration, kPrefix),
+          service(leases, cluster) {
+        cluster.adopt(service.heldPools());
+    }
+    ~Host() {
+        if (!crashed) {
+            try {
+                registration.release(soon());
+            } catch (const std::exception&) {
+            }
+        }
+    }
+    store::Reconciliation start() { return cluster.reconcile(true, soon()); }
+    void crash() { crashed = true; }
     store::Leases written = kPlan;  // the lease file as last written
+    bool crashed = false;
     store::EtcdClient etcd;
     store::SnapshotStore file;
+    store::NodeRegistration registration;
     store::ClusterStore cluster;
     ipam::IpamService service;
 };
@@ -154,7 +180,7 @@ protected:
     std::vector<std::string> endpoints() const { return etcd_.endpoints(); }
     std::vector<store::KeyValue> keys(const std::string& prefix) {
         store::EtcdClient client(endpoints());
-        return client.rangeAll(prefix, store::prefixEnd(prefix)).kvs;
+        return client.rangeAll(prefix, store::prefixEnd(prefix), soon()).kvs;
     }
 
     EtcdCluster etcd_{1};
@@ -168,28 +194,28 @@ TEST_F(EtcdStoreTest, ClientComparesWritesAndReadsBinaryKeys) {
     const Compare absent{key, Compare::Target::Create, Compare::Result::Equal, 0, {}, {}};
     const Operation put{Operation::Kind::Put, key, "v\n1", {}, 0, 0};
     const Operation read{Operation::Kind::Range, key, {}, {}, 0, 0};
-    EXPECT_TRUE(client.txn({absent}, {put}, {read}).succeeded);
-    const auto failed = client.txn({absent}, {put}, {read});
+    EXPECT_TRUE(client.txn({absent}, {put}, {read}, soon()).succeeded);
+    const auto failed = client.txn({absent}, {put}, {read}, soon());
     EXPECT_FALSE(failed.succeeded);
     ASSERT_EQ(failed.ranges.size(), 1u);
     ASSERT_EQ(failed.ranges[0].size(), 1u);
     EXPECT_EQ(failed.ranges[0][0].key, key);
     EXPECT_EQ(failed.ranges[0][0].value, "v\n1");
     EXPECT_GT(failed.ranges[0][0].createRevision, 0);
-    EXPECT_EQ(client.range("/t/", store::prefixEnd("/t/")).kvs.size(), 1u);
+    EXPECT_EQ(client.range("/t/", store::prefixEnd("/t/"), soon()).kvs.size(), 1u);
 }
 
 TEST_F(EtcdStoreTest, ClientMovesOnFromADeadEndpoint) {
     const std::string dead = "http://127.0.0.1:" + std::to_string(testing::freeLoopbackPort());
     store::EtcdClient client({dead, endpoints()[0]});
-    EXPECT_TRUE(client.range("/x").kvs.empty());
+    EXPECT_TRUE(client.range("/x", {}, soon()).kvs.empty());
 }
 
 TEST_F(EtcdStoreTest, UnreachableEtcdFailsWithinThreeSecondsNamingTheEndpoint) {
     const std::string dead = "http://127.0.0.1:" + std::to_string(testing::freeLoopbackPort());
     store::EtcdClient client({dead});
     const auto start = std::chrono::steady_clock::now();
-    const auto message = errorOf([&] { client.range("/x"); });
+    const auto message = errorOf([&] { client.range("/x", {}, start + ipam::kStoreBudget); });
     EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
     EXPECT_NE(message.find("etcd"), std::string::npos) << message;
     EXPECT_NE(message.find(dead), std::string::npos) << message;
@@ -200,7 +226,7 @@ TEST_F(EtcdStoreTest, NoTwoHostsHoldOverlappingBlocks) {
     EXPECT_EQ(a.service.requestPool(local("198.18.4.0/24")).pool, ip::Prefix::parse("198.18.4.0/24"));
     for (const auto* subnet : {"198.18.4.0/24", "198.18.4.128/25", "198.18.0.0/20", "198.18.4.0/22"}) {
         const auto message = errorOf([&] { b.service.requestPool(local(subnet)); });
-        EXPECT_NE(message.find("held by host a"), std::string::npos) << subnet << ": " << message;
+        EXPECT_NE(message.find("held by node a"), std::string::npos) << subnet << ": " << message;
     }
     // Dynamic requests from both hosts at once: every block distinct, each claimed by its host.
     std::vector<std::thread> threads;
@@ -292,22 +318,22 @@ TEST_F(EtcdStoreTest, TransactionsStayWithinEtcdsLimitOf128Operations) {
 
 TEST_F(EtcdStoreTest, StartClaimsTheLeaseFilesPoolsAndFreesClaimsNoPoolHolds) {
     store::Leases leases = kPlan;
-    leases.pools.push_back({"gipam-local/198.18.9.0/24", ip::Prefix::parse("198.18.9.0/24"), {}, {}, {}, {}});
+    leases.pools.push_back({"gipam-local/198.18.9.0/24", ip::Prefix::parse("198.18.9.0/24"), {}, {}, {}, {}, {}});
     {
-        Host a(endpoints(), "a");
+        Host a(endpoints(), "a", kPlan);
         a.service.requestPool(local("198.18.7.0/24"));  // then "lost": not in the lease file below
     }
     Host a(endpoints(), "a", leases);
-    a.cluster.reconcile(leases, ipam::scopeOf);
+    a.start();
     const auto blocks = keys("/gipam-test/blocks/4/");
     ASSERT_EQ(blocks.size(), 1u);
     EXPECT_NE(blocks[0].value.find("198.18.9.0/24"), std::string::npos);
     Host b(endpoints(), "b");
-    EXPECT_NE(errorOf([&] { b.service.requestPool(local("198.18.9.0/24")); }).find("held by host a"), std::string::npos);
+    EXPECT_NE(errorOf([&] { b.service.requestPool(local("198.18.9.0/24")); }).find("held by node a"), std::string::npos);
     EXPECT_NO_THROW(b.service.requestPool(local("198.18.7.0/24")));
     // A lease file whose pool another host holds stops the start, naming both.
     Host c(endpoints(), "c", leases);
-    EXPECT_NE(errorOf([&] { c.cluster.reconcile(leases, ipam::scopeOf); }).find("held by host a"), std::string::npos);
+    EXPECT_NE(errorOf([&] { c.start(); }).find("held by node a"), std::string::npos);
 }
 
 TEST_F(EtcdStoreTest, HostPoolsKeepWorkingWhileEtcdIsDownAndTheRestFailsFast) {
@@ -375,7 +401,8 @@ TEST_F(EtcdStoreTest, ASwarmNodeCopiesTheOverlayPoolAManagerHoldsInEtcd) {
     EXPECT_EQ(keys("/gipam-test/blocks/4/").size(), 1u);
     // A worker restarting with the copy in its lease file starts.
     const auto again = worker.service.requestPool(local(pool.pool.toString()));
-    EXPECT_NO_THROW(worker.cluster.reconcile(worker.written, ipam::scopeOf));
+    Host restarted(endpoints(), "worker", worker.written);
+    EXPECT_NO_THROW(restarted.start());
     worker.service.releasePool(again.poolId);
 }
 
@@ -408,10 +435,19 @@ TEST_F(EtcdStoreTest, NodeRemoveFreesWhatAHostGoneForGoodHeld) {
     const auto theirs = kept.service.requestAddress({lan.poolId, "", {}}).address;
     const auto solo = gone.service.requestPool(local("", shared("solo")));
     gone.service.requestAddress({solo.poolId, "", {}});
-    const auto [status, output] = testing::runToExit(
-        {"node", "remove", "gone", "--etcd-endpoints", etcd_.endpointList(), "--etcd-prefix", "/gipam-test"});
+    const std::vector<std::string> remove{"node", "remove", "gone", "--etcd-endpoints", etcd_.endpointList(),
+                                          "--etcd-prefix", "/gipam-test"};
+    // Not while it runs.
+    const auto [refused, why] = testing::runToExit(remove);
+    EXPECT_EQ(refused, 2);
+    EXPECT_NE(why.find("node gone is running (pid "), std::string::npos) << why;
+    gone.registration.release(soon());
+    const auto [status, output] = testing::runToExit(remove);
     EXPECT_EQ(status, 0) << output;
-    EXPECT_NE(output.find("1 blocks, 3 addresses in shared pools; left 2 shared pools"), std::string::npos) << output;
+    EXPECT_NE(output.find("freed in etcd for node gone: 1 block(s), 3 address(es) in shared pools, its hold of 2 shared "
+                          "or swarm pool(s) (1 of them deleted: it was the last to hold them)"),
+              std::string::npos)
+        << output;
     // Its own block is free for others; lan stays with kept's address and the gateway held once;
     // solo, which only it held, is gone.
     EXPECT_NO_THROW(kept.service.requestPool(local(own.pool.toString())));
@@ -436,8 +472,8 @@ TEST_F(EtcdStoreTest, AWriteWhoseAnswerIsLostIsSettledByReadingItBack) {
     ASSERT_EQ(blocks.size(), 2u);
     std::size_t claims = 0;
     for (const auto& kv : blocks) {
-        const auto holder = store::decodeBlockValue(kv.value);
-        claims += holder.pool == pool.poolId && holder.node == "a" && holder.scope == "host";
+        const auto claim = store::decodeBlockClaim(kv.value);
+        claims += claim && claim->pool == pool.poolId && claim->node == "a" && claim->scope == store::Scope::Node;
     }
     EXPECT_EQ(claims, 1u);
     // The same for an address of a shared pool.
@@ -475,13 +511,14 @@ TEST(EtcdTlsTest, MutualTlsToEtcdWorksAndACertificateOfAnotherCaIsRefused) {
     ASSERT_EQ(endpoint.rfind("https://", 0), 0u);
     store::EtcdClient trusted({endpoint}, {at("ca.pem"), at("gipam.pem"), at("gipam.key")});
     store::SnapshotStore file(kPlan, [](const store::Leases&) {});
-    store::ClusterStore cluster(file, trusted, "a", "/gipam-test");
+    store::NodeRegistration registration(trusted, store::EtcdKeys{kPrefix}, {"a", "a-1"}, "leases.json");
+    store::ClusterStore cluster(file, trusted, registration, kPrefix);
     ipam::IpamService service(kPlan, cluster);
     EXPECT_NO_THROW(service.requestPool(local()));
     for (const auto& tls : {store::EtcdTls{at("ca.pem"), at("stranger.pem"), at("stranger.key")},
                             store::EtcdTls{at("ca.pem"), "", ""}, store::EtcdTls{at("otherca.pem"), at("gipam.pem"), at("gipam.key")}}) {
         store::EtcdClient refused({endpoint}, tls);
-        const auto message = errorOf([&] { refused.range("/gipam-test/config"); });
+        const auto message = errorOf([&] { refused.range("/gipam-test/config", {}, soon()); });
         EXPECT_NE(message.find(endpoint), std::string::npos) << message;
     }
 }

@@ -150,11 +150,11 @@ TEST_F(ConfigTest, EtcdSettingsComeFromFlagsOrVariablesWithTheHostnameAsNodeId) 
     char host[256] = {};
     ::gethostname(host, sizeof host - 1);
     EXPECT_EQ(config.nodeId, host);
-    ::setenv("GIPAM_ETCD_ENDPOINTS", "http://127.0.0.1:2379,https://127.0.0.2:2379", 1);
+    ::setenv("GIPAM_ETCD_ENDPOINTS", "http://127.0.0.1:2379,http://127.0.0.2:2379", 1);
     ::setenv("GIPAM_NODE_ID", "from-env", 1);
     ::setenv("GIPAM_ETCD_PREFIX", "/plan", 1);
     config = parseOk({});
-    EXPECT_EQ(config.etcdEndpoints, (std::vector<std::string>{"http://127.0.0.1:2379", "https://127.0.0.2:2379"}));
+    EXPECT_EQ(config.etcdEndpoints, (std::vector<std::string>{"http://127.0.0.1:2379", "http://127.0.0.2:2379"}));
     EXPECT_EQ(config.nodeId, "from-env");
     EXPECT_EQ(config.etcdPrefix, "/plan");
     config = parseOk({"-etcd-endpoints", "http://127.0.0.1:12379", "--node-id=a"});
@@ -170,6 +170,23 @@ TEST_F(ConfigTest, BadEtcdSettingsAreRefusedNamingThem) {
     EXPECT_PRED_FORMAT2(IsSubstring, "--etcd-prefix", parseFails({"--etcd-prefix", "/gipam/"}));
     EXPECT_PRED_FORMAT2(IsSubstring, "node remove needs --etcd-endpoints", parseFails({"node", "remove", "h1"}));
     EXPECT_EQ(parseOk({"node", "remove", "h1", "--etcd-endpoints", "http://127.0.0.1:2379"}).removeNode, "h1");
+}
+
+TEST_F(ConfigTest, TlsToEtcdIsRefusedWhereItWouldNotBeUsedOrWouldBeMixed) {
+    const std::vector<std::string> http{"--etcd-endpoints", "http://127.0.0.1:2379"};
+    for (const auto& files : std::vector<std::vector<std::string>>{
+             {"--etcd-cacert", "/etc/gipam/ca.pem"}, {"--etcd-cert", "/etc/gipam/etcd.pem", "--etcd-key", "/etc/gipam/etcd.key"}}) {
+        auto args = http;
+        args.insert(args.end(), files.begin(), files.end());
+        EXPECT_PRED_FORMAT2(IsSubstring, "are for https:// endpoints, but http://127.0.0.1:2379 is http://", parseFails(args));
+    }
+    EXPECT_PRED_FORMAT2(IsSubstring, "etcd endpoints mix https:// (https://127.0.0.2:2379) and http://",
+                        parseFails({"--etcd-endpoints", "http://127.0.0.1:2379,https://127.0.0.2:2379"}));
+    EXPECT_PRED_FORMAT2(IsSubstring, "--etcd-cert and --etcd-key go together",
+                        parseFails({"--etcd-endpoints", "https://127.0.0.1:2379", "--etcd-cert", "/c.pem"}));
+    EXPECT_PRED_FORMAT2(IsSubstring, "need --etcd-endpoints", parseFails({"--etcd-cacert", "/ca.pem"}));
+    // https without a CA file is fine: the system's CAs verify etcd's certificate.
+    EXPECT_EQ(parseOk({"--etcd-endpoints", "https://127.0.0.1:2379"}).etcdCa, "");
 }
 
 TEST_F(ConfigTest, InvalidValuesExitWithTwo) {

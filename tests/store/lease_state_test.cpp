@@ -12,7 +12,7 @@ ip::Address address(std::string_view text) { return ip::Address::parse(text); }
 const Leases kEmpty{Supernet{ip::Prefix::parse("198.18.0.0/16"), 24}, std::nullopt, {}};
 
 CreatePool pool(std::string id, std::string_view cidr) {
-    return {{std::move(id), prefix(cidr), std::nullopt, {}, std::nullopt, {}}, Scope::Host, false, {}};
+    return {{std::move(id), prefix(cidr), std::nullopt, {}, std::nullopt, {}, {}}, {}};
 }
 
 ReserveAddress reserve(std::string id, std::string_view text, std::optional<ip::Address> next = std::nullopt) {

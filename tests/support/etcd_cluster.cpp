@@ -13,7 +13,11 @@
 namespace gipam::testing {
 namespace {
 
-const char* const kEtcd = "/usr/bin/etcd";
+// The etcd to run: GIPAM_TEST_ETCD (ctest runs the etcd tests with 3.5 this way), else Debian's.
+const char* etcdBinary() {
+    const char* chosen = std::getenv("GIPAM_TEST_ETCD");
+    return chosen && *chosen ? chosen : "/usr/bin/etcd";
+}
 
 // GET /health on 127.0.0.1:port: {"health":"true"} once the member has a leader.
 bool plainHealthy(int port) {
@@ -38,7 +42,7 @@ bool plainHealthy(int port) {
 }  // namespace
 
 bool EtcdCluster::installed() {
-    return ::access(kEtcd, X_OK) == 0;
+    return ::access(etcdBinary(), X_OK) == 0;
 }
 
 EtcdCluster::EtcdCluster(int size, std::optional<EtcdServerTls> tls) : tls_(std::move(tls)) {
@@ -60,7 +64,7 @@ void EtcdCluster::start(int index) {
     const auto log = dir_ / (member.name + ".log");
     const std::string client = (tls_ ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(member.clientPort);
     const std::string peer = "http://127.0.0.1:" + std::to_string(member.peerPort);
-    std::vector<std::string> args{kEtcd, "--name", member.name, "--data-dir", data.string(),
+    std::vector<std::string> args{etcdBinary(), "--name", member.name, "--data-dir", data.string(),
                                   "--listen-client-urls", client, "--advertise-client-urls", client,
                                   "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
                                   "--initial-cluster", initialCluster_, "--initial-cluster-token", "gipam-test",
@@ -78,7 +82,7 @@ void EtcdCluster::start(int index) {
         std::vector<char*> argv;
         for (auto& arg : args) argv.push_back(arg.data());
         argv.push_back(nullptr);
-        ::execv(kEtcd, argv.data());
+        ::execv(etcdBinary(), argv.data());
         ::_exit(127);
     }
 }
@@ -122,8 +126,17 @@ void EtcdCluster::kill(int index) {
     auto& member = members_[index];
     if (member.pid <= 0) return;
     ::kill(member.pid, SIGKILL);
+    ::kill(member.pid, SIGCONT);
     ::waitpid(member.pid, nullptr, 0);
     member.pid = -1;
+}
+
+void EtcdCluster::pause(int index) {
+    if (members_[index].pid > 0) ::kill(members_[index].pid, SIGSTOP);
+}
+
+void EtcdCluster::resume(int index) {
+    if (members_[index].pid > 0) ::kill(members_[index].pid, SIGCONT);
 }
 
 void EtcdCluster::restart(int index) {

@@ -17,7 +17,8 @@ struct EtcdServerTls {
     std::filesystem::path certificate, key, ca;
 };
 
-/// `size` etcd members forming one cluster; empty when etcd is not installed (tests skip).
+/// `size` etcd members forming one cluster; empty when etcd is not installed (tests skip). The
+/// binary is $GIPAM_TEST_ETCD, else /usr/bin/etcd.
 /// With `tls`, clients speak https and need a certificate of the CA.
 class EtcdCluster {
 public:
@@ -33,6 +34,8 @@ public:
     std::string endpointList() const;  // comma-separated
     void kill(int member);             // SIGKILL, and reaped
     void restart(int member);          // same data dir and ports
+    void pause(int member);            // SIGSTOP: it holds its connections and answers nothing
+    void resume(int member);           // SIGCONT
     bool running(int member) const { return members_[member].pid > 0; }
 
 private:

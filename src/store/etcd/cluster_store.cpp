@@ -1,43 +1,94 @@
 #include "store/etcd/cluster_store.h"
 
-#include <Poco/JSON/Object.h>
-#include <Poco/JSON/Parser.h>
+#include <algorithm>
 
-#include <cstdio>
-#include <random>
-#include <set>
-
-#include "json/json_string.h"
 #include "log/log.h"
 #include "store/lease_codec.h"
 
 namespace gipam::store {
+namespace {
 
-ClusterStore::ClusterStore(SnapshotStore& local, EtcdClient& etcd, std::string node, std::string prefix)
-    : local_(local), etcd_(etcd), node_(std::move(node)), keys_{std::move(prefix)} {}
-
-std::string ClusterStore::blockValue(const std::string& poolId, Scope scope) const {
-    // A claim of its own, told apart from an earlier one of the same pool by this host (whose
-    // release etcd may still apply late) when a lost answer is settled by reading it back.
-    thread_local std::mt19937_64 random(std::random_device{}());
-    char claim[17];
-    std::snprintf(claim, sizeof claim, "%016llx", static_cast<unsigned long long>(random()));
-    return "{\"pool\":" + json::quote(poolId) + ",\"node\":" + json::quote(node_) + ",\"scope\":\"" +
-           (scope == Scope::Host ? "host" : "cluster") + "\",\"claim\":\"" + claim + "\"}";
+// What a write settled by reading it back answers: applied, nothing read.
+TxnResult applied() {
+    TxnResult result;
+    result.succeeded = true;
+    return result;
 }
 
-void ClusterStore::deleteIfOwned(const std::string& key, const std::function<bool(const std::string&)>& ours) {
-    const auto until = etcd_.deadlineFromNow();
-    const auto found = etcd_.range(key, {}, 0, until).kvs;
+}  // namespace
+
+ClusterStore::ClusterStore(SnapshotStore& local, EtcdClient& etcd, NodeRegistration& registration, std::string prefix)
+    : local_(local), etcd_(etcd), registration_(registration), keys_{std::move(prefix)} {}
+
+void ClusterStore::adopt(const std::vector<CreatePool>& pools) {
+    std::lock_guard lock(mutex_);
+    for (const auto& create : pools) {
+        Registered registered{create.pool, create.sharing, {}};
+        registered.pool.addresses.clear();
+        if (create.sharing.scope == Scope::Cluster) registered.unregistered = create.pool.addresses;
+        pools_.emplace(create.pool.id, std::move(registered));
+    }
+}
+
+bool ClusterStore::known(const std::string& poolId) const {
+    std::lock_guard lock(mutex_);
+    return pools_.count(poolId) > 0;
+}
+
+void ClusterStore::requireIdentity(Deadline by) {
+    if (registration_.fence().empty()) return;
+    registration_.establish([this](const std::string& poolId) { return known(poolId); }, by);
+}
+
+void ClusterStore::remember(Lost lost) {
+    std::lock_guard lock(mutex_);
+    const bool already = std::any_of(lost_.begin(), lost_.end(), [&](const Lost& other) {
+        return other.key == lost.key && other.value == lost.value;
+    });
+    if (!already) lost_.push_back(std::move(lost));
+}
+
+TxnResult ClusterStore::write(const std::vector<Compare>& compares, const std::vector<Operation>& success,
+                              const std::vector<Operation>& failure, const std::function<bool(Deadline)>& ours,
+                              const Lost& lost, Deadline by) {
+    try {
+        return etcd_.txn(compares, success, failure, by);
+    } catch (const EtcdOutcomeUnknown& unknown) {
+        std::string why = unknown.what();
+        try {
+            if (ours(by)) return applied();
+            auto again = etcd_.txn(compares, success, failure, by);
+            // A resend failing against the first attempt: that one was slow, not lost.
+            if (again.succeeded || !ours(by)) return again;
+            return applied();
+        } catch (const EtcdOutcomeUnknown& resent) {
+            why += std::string("; sent again: ") + resent.what();
+            try {
+                if (ours(by)) return applied();
+            } catch (const StoreError&) {
+            }
+        } catch (const StoreError& error) {
+            why += std::string("; reading it back failed: ") + error.what();
+        }
+        // Neither applied nor not: the caller undoes its change, and reconcile removes the write
+        // should etcd apply it later. No address is ever handed out twice this way.
+        remember(lost);
+        throw EtcdOutcomeUnknown(why);
+    }
+}
+
+void ClusterStore::deleteIfOwned(const std::string& key, const std::function<bool(const std::string&)>& ours,
+                                 Deadline by) {
+    const auto found = etcd_.range(key, {}, by).kvs;
     if (found.empty() || !ours(found[0].value)) return;
-    const Compare same{key, Compare::Target::Mod, Compare::Result::Equal, found[0].modRevision, {}, {}};
+    // On the revision read: a delete etcd applies late never removes a later write of the key.
     write(
-        {same}, {remove(key)}, {},
-        [&](EtcdClient::Deadline by) {
-            const auto now = etcd_.range(key, {}, 0, by).kvs;
+        {unchangedSince(key, found[0].modRevision)}, {remove(key)}, {},
+        [&](Deadline until) {
+            const auto now = etcd_.range(key, {}, until).kvs;
             return now.empty() || now[0].modRevision != found[0].modRevision;
         },
-        until);
+        Lost{key, found[0].value, {}, false}, by);
 }
 
 std::vector<Compare> ClusterStore::blockIsFree(const ip::Prefix& block) const {
@@ -56,22 +107,21 @@ std::vector<Compare> ClusterStore::blockIsFree(const ip::Prefix& block) const {
 
 Operation ClusterStore::blocksFrom(const ip::Prefix& block) const {
     // The blocks at and after this one: what the caller would stumble on next.
-    return read(keys_.blocksAt(block.network()), prefixEnd(keys_.blocks(block.family())),
-                64);
+    return read(keys_.blocksAt(block.network()), prefixEnd(keys_.blocks(block.family())), 64);
 }
 
-Conflict ClusterStore::blockConflict(const ip::Prefix& block, const std::vector<KeyValue>& after) {
+Conflict ClusterStore::blockConflict(const ip::Prefix& block, const std::vector<KeyValue>& after, Deadline by) {
     std::vector<PoolRecord> blocks;
     std::optional<PoolRecord> holder;
     std::string holderNode;
     const auto note = [&](const KeyValue& kv) {
         const auto prefix = keys_.blockOf(kv.key);
-        if (!prefix) return;
-        const auto value = decodeBlockValue(kv.value);
-        PoolRecord record{value.pool, *prefix, std::nullopt, {}, std::nullopt, {}};
+        const auto claim = decodeBlockClaim(kv.value);
+        if (!prefix || !claim) return;
+        PoolRecord record{claim->pool, *prefix, std::nullopt, {}, std::nullopt, {}, {}};
         if (!holder && prefix->overlaps(block)) {
             holder = record;
-            holderNode = value.node;
+            holderNode = claim->node;
         }
         blocks.push_back(std::move(record));
     };
@@ -80,14 +130,14 @@ Conflict ClusterStore::blockConflict(const ip::Prefix& block, const std::vector<
         // The one in the way contains the block and starts before it: one of its ancestors.
         std::vector<Operation> ancestors;
         for (int length = 1; length < block.length(); ++length) ancestors.push_back(read(keys_.block(truncated(block, length))));
-        for (const auto& found : etcd_.txn({}, ancestors).ranges) {
+        for (const auto& found : etcd_.txn({}, ancestors, {}, by).ranges) {
             for (const auto& kv : found) note(kv);
         }
     }
     std::string message = "subnet " + block.toString() + " is taken in etcd";
     if (holder) {
         message = "subnet " + block.toString() + " overlaps " + holder->pool.toString() + " of pool " + holder->id +
-                  (holderNode == node_ ? " (this host's)" : " held by host " + holderNode);
+                  (holderNode == node() ? " (this node's)" : " held by node " + holderNode);
     }
     Conflict conflict(message);
     conflict.blocks = std::move(blocks);
@@ -95,40 +145,30 @@ Conflict ClusterStore::blockConflict(const ip::Prefix& block, const std::vector<
     return conflict;
 }
 
-TxnResult ClusterStore::write(const std::vector<Compare>& compares, const std::vector<Operation>& success,
-                              const std::vector<Operation>& failure,
-                              const std::function<bool(EtcdClient::Deadline)>& applied,
-                              std::optional<EtcdClient::Deadline> by) {
-    const auto until = by.value_or(etcd_.deadlineFromNow());
-    try {
-        return etcd_.txn(compares, success, failure, until);
-    } catch (const EtcdOutcomeUnknown& unknown) {
-        bool done = false;
-        try {
-            done = applied(until);
-        } catch (const EtcdUnavailable& error) {
-            // Neither applied nor not: the caller undoes its change, which leaves at worst a key
-            // nobody uses (a leak gipam check reports), never an address handed out twice.
-            throw EtcdUnavailable(std::string(unknown.what()) + "; reading it back failed too: " + error.what());
-        }
-        if (done) {
-            TxnResult result;
-            result.succeeded = true;
-            return result;
-        }
-        return etcd_.txn(compares, success, failure, until);
+ClusterPoolView ClusterStore::viewOf(PoolRecord pool, const std::vector<KeyValue>& addresses) const {
+    std::vector<ip::Address> all, shared, own;
+    for (const auto& kv : addresses) {
+        const auto address = keys_.addressOf(pool.id, kv.key);
+        if (!address) continue;
+        all.push_back(*address);
+        const auto hold = decodeAddressHold(kv.value);
+        if (!hold) continue;
+        if (hold->use == AddressUse::Shared) shared.push_back(*address);
+        else if (hold->holder == node() || hold->holder == kSwarmHolder) own.push_back(*address);
     }
+    pool.addresses = toRuns(std::move(all));
+    return {std::move(pool), toRuns(std::move(shared)), toRuns(std::move(own))};
 }
 
-Leases ClusterStore::agreePlan(EtcdClient& etcd, const std::string& prefix, const Leases& proposed) {
+Leases ClusterStore::agreePlan(EtcdClient& etcd, const std::string& prefix, const Leases& proposed, Deadline by) {
     const EtcdKeys keys{prefix};
-    const Leases plan{proposed.v4, proposed.v6, {}};
+    const Leases plan{proposed.v4, proposed.v6, {}, std::nullopt};
     const auto value = encodeLeases(plan);
     TxnResult result;
     try {
-        result = etcd.txn({absent(keys.config())}, {put(keys.config(), value)}, {read(keys.config())});
+        result = etcd.txn({absent(keys.config())}, {put(keys.config(), value)}, {read(keys.config())}, by);
     } catch (const EtcdOutcomeUnknown&) {
-        result = etcd.txn({}, {read(keys.config())});
+        result = etcd.txn({}, {read(keys.config())}, {}, by);
         if (!result.ranges.empty() && !result.ranges[0].empty() && result.ranges[0][0].value == value) return plan;
         result.succeeded = false;
     }
@@ -141,47 +181,58 @@ Leases ClusterStore::agreePlan(EtcdClient& etcd, const std::string& prefix, cons
     }
 }
 
-void ClusterStore::claim(const CreatePool& create) {
-    const auto& block = create.pool.pool;
+void ClusterStore::claim(const PoolRecord& pool, Deadline by) {
+    const auto& block = pool.pool;
     const auto key = keys_.block(block);
-    const auto value = blockValue(create.pool.id, Scope::Host);
-    const auto result = write(blockIsFree(block), {put(key, value)}, {blocksFrom(block)}, [&](EtcdClient::Deadline until) {
-        const auto found = etcd_.range(key, {}, 0, until).kvs;
+    const auto value = encodeBlockClaim({pool.id, node(), Scope::Node, newNonce()});
+    const auto ours = [&](Deadline until) {
+        const auto found = etcd_.range(key, {}, until).kvs;
         return found.size() == 1 && found[0].value == value;
-    });
-    if (!result.succeeded) throw blockConflict(block, result.ranges.at(0));
+    };
+    const auto result = write(blockIsFree(block), {put(key, value)}, {blocksFrom(block)}, ours, Lost{key, value, {}, false}, by);
+    if (!result.succeeded) throw blockConflict(block, result.ranges.at(0), by);
 }
 
-void ClusterStore::unclaim(const ip::Prefix& block, const std::string& poolId) {
-    deleteIfOwned(keys_.block(block), [&](const std::string& value) {
-        const auto holder = decodeBlockValue(value);
-        return holder.node == node_ && holder.pool == poolId && holder.scope == "host";
-    });
+void ClusterStore::unclaim(const ip::Prefix& block, Deadline by) {
+    deleteIfOwned(
+        keys_.block(block),
+        [&](const std::string& value) {
+            const auto claim = decodeBlockClaim(value);
+            return claim && claim->node == node() && claim->scope == Scope::Node;
+        },
+        by);
 }
 
-void ClusterStore::createOrJoin(const CreatePool& create) {
+void ClusterStore::createOrJoin(const CreatePool& create, Deadline by) {
     const auto& record = create.pool;
     const auto& block = record.pool;
     if (block.length() > 126) {
-        throw StoreError("a pool shared between hosts must be a /126 or larger, not " + block.toString());
+        throw StoreError("a pool shared between nodes must be a /126 or larger, not " + block.toString());
     }
     const auto poolKey = keys_.pool(record.id);
-    const auto holderKey = keys_.holders(record.id) + node_;
+    const auto holderKey = keys_.holder(record.id, node());
+    const auto hold = newNonce();
+    const auto& name = create.sharing.name;
     auto compares = blockIsFree(block);
     compares.push_back(absent(poolKey));
-    std::vector<Operation> success{put(poolKey, encodePool(record)), put(keys_.block(block), blockValue(record.id, Scope::Cluster)),
-                                   put(holderKey, "")};
-    std::vector<Operation> failure{read(poolKey), blocksFrom(block), read(poolKey + "/name")};
-    if (!create.name.empty()) {
-        compares.push_back(absent(keys_.name(create.name)));
-        success.push_back(put(keys_.name(create.name), record.id));
-        success.push_back(put(poolKey + "/name", create.name));
-        failure.push_back(read(keys_.name(create.name)));
+    std::vector<Operation> success{put(poolKey, encodePool(record)),
+                                   put(keys_.block(block), encodeBlockClaim({record.id, node(), Scope::Cluster, newNonce()})),
+                                   put(holderKey, hold)};
+    std::vector<Operation> failure{read(poolKey), blocksFrom(block), read(keys_.poolName(record.id))};
+    if (!name.empty()) {
+        compares.push_back(absent(keys_.name(name)));
+        success.push_back(put(keys_.name(name), record.id));
+        success.push_back(put(keys_.poolName(record.id), name));
+        failure.push_back(read(keys_.name(name)));
     }
-    const auto applied = [&](EtcdClient::Deadline until) { return !etcd_.range(holderKey, {}, 0, until).kvs.empty(); };
-    const auto result = write(compares, success, failure, applied);
+    const auto ours = [&](Deadline until) {
+        const auto found = etcd_.range(holderKey, {}, until).kvs;
+        return found.size() == 1 && found[0].value == hold;
+    };
+    const Lost lost{holderKey, hold, record.id, true};
+    const auto result = write(compares, success, failure, ours, lost, by);
     if (result.succeeded) {
-        std::lock_guard lock(revisionsMutex_);
+        std::lock_guard lock(mutex_);
         seen_[record.id] = result.revision;  // a new pool: nothing in it before
         return;
     }
@@ -189,124 +240,234 @@ void ClusterStore::createOrJoin(const CreatePool& create) {
     const auto& storedName = result.ranges.at(2);
     // The same pool under the same name (none for swarm's) is joined; under another name it is
     // another network that happens to have this block.
-    const bool sameName = storedName.empty() ? create.name.empty() : storedName[0].value == create.name;
+    const bool sameName = storedName.empty() ? name.empty() : storedName[0].value == name;
     if (!existing.empty() && sameName) {
         const auto stored = decodePool(existing[0].value);
         if (!stored || stored->pool != record.pool || stored->subPool != record.subPool) {
             throw Conflict("pool " + record.id + " is stored differently in etcd");
         }
-        // Another host created it: join, as long as it is still the same pool.
-        Compare same{poolKey, Compare::Target::Mod, Compare::Result::Equal, existing[0].modRevision, {}, {}};
-        if (!write({same}, {put(holderKey, "")}, {}, applied).succeeded) {
-            throw Conflict("pool " + record.id + " changed in etcd while this host joined it");
+        // Another node created it: join, as long as it is still the same pool.
+        if (!write({unchangedSince(poolKey, existing[0].modRevision)}, {put(holderKey, hold)}, {}, ours, lost, by).succeeded) {
+            throw Conflict("pool " + record.id + " changed in etcd while this node joined it");
         }
         return;
     }
-    if (!create.name.empty() && result.ranges.size() > 3 && !result.ranges[3].empty()) {
-        throw Conflict("the shared pool named " + create.name + " is " + result.ranges[3][0].value + " in etcd");
+    if (!name.empty() && result.ranges.size() > 3 && !result.ranges[3].empty()) {
+        throw Conflict("the shared pool named " + name + " is " + result.ranges[3][0].value + " in etcd");
     }
-    throw blockConflict(block, result.ranges.at(1));
+    throw blockConflict(block, result.ranges.at(1), by);
 }
 
-void ClusterStore::leave(const std::string& poolId) {
-    deleteIfOwned(keys_.holders(poolId) + node_, [](const std::string&) { return true; });
-    deleteIfUnheld(etcd_, keys_, poolId);
-    std::lock_guard lock(revisionsMutex_);
-    seen_.erase(poolId);
+void ClusterStore::registerCopy(const PoolRecord& copy, Deadline by) {
+    const auto key = keys_.copy(copy.copyOf, node());
+    const auto value = encodePoolCopy({copy.id, newNonce()});
+    const auto ours = [&](Deadline until) {
+        const auto found = etcd_.range(key, {}, until).kvs;
+        return found.size() == 1 && found[0].value == value;
+    };
+    const auto result =
+        write({present(keys_.pool(copy.copyOf))}, {put(key, value)}, {}, ours, Lost{key, value, copy.copyOf, true}, by);
+    if (!result.succeeded) {
+        throw Conflict("swarm pool " + copy.copyOf + ", whose block pool " + copy.id + " shares, is gone from etcd");
+    }
 }
 
-void ClusterStore::reserve(const ReserveAddress& change) {
+bool ClusterStore::copiesClusterPool(const std::string& copyOf) const {
+    std::lock_guard lock(mutex_);
+    // A copy of a Node pool of this node shares that pool's claim; any other copy is of a
+    // swarm pool kept in etcd (here or on another node).
+    const auto it = pools_.find(copyOf);
+    return it == pools_.end() || it->second.sharing.scope == Scope::Cluster;
+}
+
+void ClusterStore::reserve(const ReserveAddress& change, Deadline by) {
+    const auto& sharing = *change.sharing;
     const auto key = keys_.address(change.poolId, change.address);
-    const auto value = (change.holder.empty() ? node_ : change.holder) + (change.heldOnce ? " once" : "");
+    const AddressHold hold{sharing.bySwarm ? std::string(kSwarmHolder) : node(), node(), sharing.use, newNonce(),
+                           sharing.endpoint};
+    const auto value = encodeAddressHold(hold);
     std::int64_t since;
     {
-        std::lock_guard lock(revisionsMutex_);
-        // One write per key at a time from this host, so that a lost answer is settled soundly:
-        // a key of this host's created after the pool was last read is then this write's.
-        if (!writing_.insert(key).second) {
-            throw Conflict("address " + change.address.toString() + " of pool " + change.poolId +
-                           " is being reserved by another request on this host");
-        }
+        std::lock_guard lock(mutex_);
         since = seen_[change.poolId];
     }
-    const std::unique_ptr<void, std::function<void(void*)>> written(this, [this, key](void*) {
-        std::lock_guard lock(revisionsMutex_);
-        writing_.erase(key);
-    });
+    const auto ours = [&](Deadline until) {
+        const auto found = etcd_.range(key, {}, until).kvs;
+        return found.size() == 1 && found[0].value == value;
+    };
     // On a conflict, what changed in the pool since it was last read comes back in the same
     // round trip: the caller's next pick is then likely free.
-    const auto result = write({absent(key)}, {put(key, value)},
-                              {read(key), read(keys_.addresses(change.poolId), prefixEnd(keys_.addresses(change.poolId)),
-                                               0, since + 1)},
-                              [&](EtcdClient::Deadline until) {
-                                  const auto found = etcd_.range(key, {}, 0, until).kvs;
-                                  return found.size() == 1 && found[0].value == value && found[0].createRevision > since;
-                              });
-    if (result.succeeded) return;
-    const auto& existing = result.ranges.at(0);
-    const bool heldOnce = !existing.empty() && existing[0].value.size() > 5 &&
-                          existing[0].value.compare(existing[0].value.size() - 5, 5, " once") == 0;
-    if (change.heldOnce && heldOnce) return;  // a shared pool's gateway: held once, for every host
-    if (change.again && !existing.empty() && existing[0].value == value) return;
-    Conflict conflict("address " + change.address.toString() + " of pool " + change.poolId + " is held by host " +
-                      (existing.empty() ? std::string("(gone)") : existing[0].value.substr(0, existing[0].value.find(' '))));
-    PoolRecord fresh{change.poolId, ip::Prefix(change.address, ip::bitWidth(change.address.family())), std::nullopt,
-                     {}, std::nullopt, {}};
-    std::vector<ip::Address> held{change.address};
     const auto start = keys_.addresses(change.poolId);
-    for (const auto& kv : result.ranges.at(1)) {
-        try {
-            held.push_back(ip::Address::parse(kv.key.substr(start.size())));
-        } catch (const ip::ParseError&) {
+    const auto result = write({absent(key)}, {put(key, value)}, {read(key), read(start, prefixEnd(start), 0, since + 1)},
+                              ours, Lost{key, value, change.poolId, false}, by);
+    if (result.succeeded) {
+        if (sharing.use == AddressUse::Endpoint) {
+            std::lock_guard lock(mutex_);
+            handles_[key] = value;
         }
+        return;
     }
-    fresh.addresses = toRuns(std::move(held));
-    conflict.pool = std::move(fresh);
+    const auto& existing = result.ranges.at(0);
+    const auto other = existing.empty() ? std::nullopt : decodeAddressHold(existing[0].value);
+    if (other && sharing.use == AddressUse::Shared && other->use == AddressUse::Shared) return;  // one for every node
+    if (other && sharing.retake && other->holder == kSwarmHolder) {
+        std::lock_guard lock(mutex_);
+        handles_[key] = existing[0].value;
+        return;
+    }
+    std::string heldBy = "(gone)";
+    if (other) {
+        heldBy = other->use == AddressUse::Shared
+                     ? "every node's copy of the network (its gateway or an aux address)"
+                     : (other->holder == kSwarmHolder ? std::string("the swarm") : "node " + other->holder) +
+                           (other->endpoint.empty() ? "" : " for " + other->endpoint);
+    }
+    Conflict conflict("address " + change.address.toString() + " of pool " + change.poolId + " is held by " + heldBy);
+    auto changed = result.ranges.at(1);
+    changed.insert(changed.end(), existing.begin(), existing.end());
+    conflict.pool = viewOf(PoolRecord{change.poolId, ip::Prefix(change.address, ip::bitWidth(change.address.family())),
+                                      std::nullopt, {}, std::nullopt, {}, {}},
+                           changed);
     {
-        std::lock_guard lock(revisionsMutex_);
+        std::lock_guard lock(mutex_);
         auto& seen = seen_[change.poolId];
         seen = std::max(seen, result.revision);
     }
     throw conflict;
 }
 
-void ClusterStore::free(const FreeAddress& change) {
-    // Only the holder's own: an address held once (a gateway) stays until the pool goes.
-    const auto holder = change.holder.empty() ? node_ : change.holder;
-    deleteIfOwned(keys_.address(change.poolId, change.address), [&](const std::string& value) { return value == holder; });
+void ClusterStore::free(const FreeAddress& change, Deadline by) {
+    const auto key = keys_.address(change.poolId, change.address);
+    const std::string holder = change.sharing->bySwarm ? std::string(kSwarmHolder) : node();
+    std::string handle;
+    {
+        std::lock_guard lock(mutex_);
+        if (const auto it = handles_.find(key); it != handles_.end()) {
+            handle = it->second;
+            handles_.erase(it);
+        }
+    }
+    try {
+        requireIdentity(by);
+        if (!handle.empty()) {
+            // This allocation's own value: a release never frees a newer allocation of the address.
+            write(
+                {holds(key, handle)}, {remove(key)}, {},
+                [&](Deadline until) {
+                    const auto now = etcd_.range(key, {}, until).kvs;
+                    return now.empty() || now[0].value != handle;
+                },
+                Lost{key, handle, change.poolId, false}, by);
+            return;
+        }
+        // Held since before this process started: this node's Endpoint address, as read now.
+        deleteIfOwned(
+            key,
+            [&](const std::string& value) {
+                const auto hold = decodeAddressHold(value);
+                return hold && hold->holder == holder && hold->use == AddressUse::Endpoint;
+            },
+            by);
+    } catch (const StoreError& error) {
+        log::warning("address " + change.address.toString() + " of pool " + change.poolId +
+                     " is released here, but etcd still shows it held: " + error.what() +
+                     " (gipam frees it there once etcd answers)");
+        remember(Lost{key, handle, change.poolId, false});
+    }
 }
 
-std::optional<PoolRecord> ClusterStore::readPool(const std::string& poolId) {
-    const auto stored = etcd_.range(keys_.pool(poolId));
+void ClusterStore::leave(const std::string& poolId, Deadline by) {
+    deleteIfOwned(keys_.holder(poolId, node()), [](const std::string&) { return true; }, by);
+    deleteIfUnheld(etcd_, keys_, poolId, by);
+    std::lock_guard lock(mutex_);
+    seen_.erase(poolId);
+}
+
+bool ClusterStore::prefixUsed(const ip::Prefix& prefix, const std::string& poolId) const {
+    return std::any_of(pools_.begin(), pools_.end(), [&](const auto& entry) {
+        return entry.first != poolId && entry.second.pool.pool == prefix;
+    });
+}
+
+void ClusterStore::deleteIfUnheld(EtcdClient& etcd, const EtcdKeys& keys, const std::string& poolId, Deadline by) {
+    const auto poolKey = keys.pool(poolId);
+    const auto stored = etcd.txn({}, {read(poolKey), read(keys.poolName(poolId))}, {}, by).ranges;
+    if (stored.size() != 2 || stored[0].empty()) return;
+    const auto record = decodePool(stored[0][0].value);
+    if (!record) return;
+    Compare noHolders = absent(keys.holders(poolId));
+    noHolders.rangeEnd = prefixEnd(keys.holders(poolId));
+    Compare noCopies = absent(keys.copies(poolId));
+    noCopies.rangeEnd = prefixEnd(keys.copies(poolId));
+    std::vector<Operation> success{remove(poolKey), remove(keys.addresses(poolId), prefixEnd(keys.addresses(poolId))),
+                                   remove(keys.block(record->pool)), remove(keys.poolName(poolId))};
+    // The name was claimed with the pool (no other pool can take it while this one exists), so
+    // it goes with it.
+    if (!stored[1].empty()) success.push_back(remove(keys.name(stored[1][0].value)));
+    try {
+        etcd.txn({noHolders, noCopies, unchangedSince(poolKey, stored[0][0].modRevision)}, success, {}, by);
+    } catch (const EtcdOutcomeUnknown&) {
+        // Either way the pool is deleted or still held by someone: nothing to settle.
+    }
+}
+
+void ClusterStore::release(const Registered& pool, bool prefixStillUsed, Deadline by) {
+    const auto& id = pool.pool.id;
+    try {
+        requireIdentity(by);
+        if (pool.sharing.scope == Scope::Cluster) {
+            leave(id, by);
+        } else if (!pool.pool.copyOf.empty() && copiesClusterPool(pool.pool.copyOf)) {
+            deleteIfOwned(
+                keys_.copy(pool.pool.copyOf, node()),
+                [&](const std::string& value) {
+                    const auto copy = decodePoolCopy(value);
+                    return copy && copy->copy == id;
+                },
+                by);
+            deleteIfUnheld(etcd_, keys_, pool.pool.copyOf, by);
+        }
+        // A Node pool's claim, or the one its copy took over, goes with the last pool using it.
+        if (pool.sharing.scope == Scope::Node && !prefixStillUsed) unclaim(pool.pool.pool, by);
+    } catch (const StoreError& error) {
+        log::warning("pool " + id + " is released here, but etcd still shows it held: " + error.what() +
+                     " (gipam frees it there once etcd answers)");
+        if (pool.sharing.scope == Scope::Cluster) remember(Lost{keys_.holder(id, node()), {}, id, true});
+        else if (!pool.pool.copyOf.empty()) remember(Lost{keys_.copy(pool.pool.copyOf, node()), {}, pool.pool.copyOf, true});
+    }
+}
+
+std::optional<ClusterPoolView> ClusterStore::readPool(const std::string& poolId, Deadline by) {
+    const auto stored = etcd_.range(keys_.pool(poolId), {}, by);
     if (stored.kvs.empty()) return std::nullopt;
     auto record = decodePool(stored.kvs[0].value);
     if (!record) throw StoreError("etcd key " + keys_.pool(poolId) + " does not hold a pool");
     const auto start = keys_.addresses(poolId);
-    const auto addresses = etcd_.rangeAll(start, prefixEnd(start));
-    std::vector<ip::Address> held;
+    const auto addresses = etcd_.rangeAll(start, prefixEnd(start), by);
+    std::lock_guard lock(mutex_);
     for (const auto& kv : addresses.kvs) {
-        try {
-            held.push_back(ip::Address::parse(kv.key.substr(start.size())));
-        } catch (const ip::ParseError&) {
+        const auto hold = decodeAddressHold(kv.value);
+        // This node's allocations, so that their release compares their own value.
+        if (hold && hold->use == AddressUse::Endpoint && (hold->holder == node() || hold->holder == kSwarmHolder)) {
+            handles_.emplace(kv.key, kv.value);
         }
     }
-    record->addresses = toRuns(std::move(held));
-    std::lock_guard lock(revisionsMutex_);
     seen_[poolId] = addresses.revision;
-    return record;
+    return viewOf(std::move(*record), addresses.kvs);
 }
 
-std::optional<PoolRecord> ClusterStore::findShared(const std::string& name) {
-    const auto named = etcd_.range(keys_.name(name)).kvs;
+std::optional<ClusterPoolView> ClusterStore::findShared(const std::string& name, Deadline by) {
+    const auto named = etcd_.range(keys_.name(name), {}, by).kvs;
     if (named.empty()) return std::nullopt;
-    return readPool(named[0].value);
+    return readPool(named[0].value, by);
 }
 
-void ClusterStore::commit(std::unique_lock<std::mutex>& lock, const Change& change, Undo undo) {
+void ClusterStore::commit(std::unique_lock<std::mutex>& lock, const Change& change, Undo undo, Deadline by) {
     // Runs an etcd step without the lock; if it throws, the caller's change is undone.
     const auto inEtcd = [&](const std::function<void()>& step) {
         lock.unlock();
         try {
+            requireIdentity(by);
             step();
         } catch (...) {
             lock.lock();
@@ -317,64 +478,74 @@ void ClusterStore::commit(std::unique_lock<std::mutex>& lock, const Change& chan
         lock.lock();
     };
     if (const auto* create = std::get_if<CreatePool>(&change)) {
-        if (create->scope == Scope::Host) {
-            if (!create->sharesBlock) inEtcd([&] { claim(*create); });
-            try {
-                local_.commit(lock, change, std::move(undo));
-            } catch (const StoreError&) {
-                if (!create->sharesBlock) {
-                    try {
-                        unclaim(create->pool.pool, create->pool.id);
-                    } catch (const StoreError&) {
-                    }
-                }
-                throw;
-            }
-            return;
-        }
-        inEtcd([&] { createOrJoin(*create); });
-        CreatePool reference = *create;  // this host holds it; its addresses are in etcd
-        reference.pool.addresses.clear();
+        const auto& record = create->pool;
+        lock.unlock();
+        const std::shared_lock reconciling(reconcileMutex_);
+        lock.lock();
+        const bool cluster = create->sharing.scope == Scope::Cluster;
+        const bool copyOfCluster = !cluster && !record.copyOf.empty() && copiesClusterPool(record.copyOf);
+        if (cluster) inEtcd([&] { createOrJoin(*create, by); });
+        else if (copyOfCluster) inEtcd([&] { registerCopy(record, by); });
+        else if (record.copyOf.empty()) inEtcd([&] { claim(record, by); });
+        Registered registered{record, create->sharing, {}};
+        registered.pool.addresses.clear();
         try {
-            local_.commit(lock, reference, std::move(undo));
-        } catch (const StoreError&) {
-            try {
-                leave(create->pool.id);
-            } catch (const StoreError&) {
+            if (cluster) {
+                CreatePool reference = *create;  // this node holds it; its addresses are in etcd
+                reference.pool.addresses.clear();
+                local_.commit(lock, reference, std::move(undo), by);
+            } else {
+                local_.commit(lock, change, std::move(undo), by);
             }
+        } catch (const StoreError&) {
+            bool used;
+            {
+                std::lock_guard registry(mutex_);
+                used = prefixUsed(record.pool, record.id);
+            }
+            release(registered, used, by);
             throw;
         }
+        std::lock_guard registry(mutex_);
+        pools_.emplace(record.id, std::move(registered));
         return;
     }
     if (const auto* remove = std::get_if<DeletePool>(&change)) {
-        const PoolRecord* stored = local_.find(remove->poolId);
-        const std::optional<ip::Prefix> block = stored ? std::optional(stored->pool) : std::nullopt;
-        local_.commit(lock, change, std::move(undo));
-        // Durable here; etcd's side follows. Should it fail, the claim stays (no other host can
-        // take the block) until this host's next start frees it.
-        try {
-            if (remove->scope == Scope::Cluster) {
-                leave(remove->poolId);
-            } else if (!remove->sharesBlock && block) {
-                unclaim(*block, remove->poolId);
+        lock.unlock();
+        const std::shared_lock reconciling(reconcileMutex_);
+        lock.lock();
+        std::optional<Registered> gone;
+        bool prefixStillUsed = false;
+        {
+            std::lock_guard registry(mutex_);
+            if (const auto it = pools_.find(remove->poolId); it != pools_.end()) {
+                gone = std::move(it->second);
+                pools_.erase(it);
+                prefixStillUsed = prefixUsed(gone->pool.pool, remove->poolId);
             }
-        } catch (const StoreError& error) {
-            log::warning("pool " + remove->poolId + " is released here, but etcd still shows it held: " + error.what() +
-                         " (freed at this host's next start)");
         }
+        try {
+            local_.commit(lock, change, std::move(undo), by);
+        } catch (const StoreError&) {
+            std::lock_guard registry(mutex_);
+            if (gone) pools_.emplace(remove->poolId, std::move(*gone));
+            throw;
+        }
+        // Durable here; etcd's side follows, and what fails of it is freed by reconcile.
+        if (gone) release(*gone, prefixStillUsed, by);
         return;
     }
-    if (const auto* reserveChange = std::get_if<ReserveAddress>(&change); reserveChange && reserveChange->scope == Scope::Cluster) {
-        inEtcd([&] { reserve(*reserveChange); });
+    if (const auto* reserveChange = std::get_if<ReserveAddress>(&change); reserveChange && reserveChange->sharing) {
+        inEtcd([&] { reserve(*reserveChange, by); });
         lock.unlock();
         return;
     }
-    if (const auto* freeChange = std::get_if<FreeAddress>(&change); freeChange && freeChange->scope == Scope::Cluster) {
-        inEtcd([&] { free(*freeChange); });
+    if (const auto* freeChange = std::get_if<FreeAddress>(&change); freeChange && freeChange->sharing) {
         lock.unlock();
+        free(*freeChange, by);
         return;
     }
-    local_.commit(lock, change, std::move(undo));
+    local_.commit(lock, change, std::move(undo), by);
 }
 
 }  // namespace gipam::store

@@ -69,13 +69,14 @@ void appendNumber(std::string& out, const char* name, std::int64_t number) {
 }
 
 std::string rangeBody(const std::string& key, const std::string& rangeEnd, std::int64_t limit,
-                      std::int64_t minModRevision, std::int64_t revision = 0) {
+                      std::int64_t minModRevision, bool keysOnly, std::int64_t revision = 0) {
     std::string out = "{";
     appendField(out, "key", key);
     if (!rangeEnd.empty()) appendField(out, "range_end", rangeEnd);
     if (limit) appendNumber(out, "limit", limit);
     if (minModRevision) appendNumber(out, "min_mod_revision", minModRevision);
     if (revision) appendNumber(out, "revision", revision);
+    if (keysOnly) out += ",\"keys_only\":true";
     return out + "}";
 }
 
@@ -86,6 +87,7 @@ std::string operationJson(const Operation& operation) {
             out += "\"request_put\":{";
             appendField(out, "key", operation.key);
             appendField(out, "value", operation.value);
+            if (operation.lease) appendNumber(out, "lease", operation.lease);
             out += "}";
             break;
         case Operation::Kind::Delete:
@@ -96,7 +98,8 @@ std::string operationJson(const Operation& operation) {
             break;
         case Operation::Kind::Range:
             out += "\"request_range\":" +
-                   rangeBody(operation.key, operation.rangeEnd, operation.limit, operation.minModRevision);
+                   rangeBody(operation.key, operation.rangeEnd, operation.limit, operation.minModRevision,
+                             operation.keysOnly);
             break;
     }
     return out + "}";
@@ -125,13 +128,62 @@ std::vector<KeyValue> kvsOf(const Poco::JSON::Object::Ptr& rangeResponse) {
     for (std::size_t i = 0; i < array->size(); ++i) {
         const auto kv = array->getObject(static_cast<unsigned>(i));
         kvs.push_back({bytesOf(kv, "key"), bytesOf(kv, "value"), int64Of(kv, "create_revision"),
-                       int64Of(kv, "mod_revision")});
+                       int64Of(kv, "mod_revision"), int64Of(kv, "lease")});
     }
     return kvs;
 }
 
 Poco::JSON::Object::Ptr parseObject(const std::string& text) {
     return Poco::JSON::Parser().parse(text).extract<Poco::JSON::Object::Ptr>();
+}
+
+// An error answer of etcd's gateway: its message and gRPC code (-1 when the body has none). Unary
+// errors are {"error","code","message"}, stream errors {"error":{"grpc_code","message"}}.
+struct GatewayError {
+    std::string message;
+    int code = -1;
+};
+
+GatewayError gatewayErrorOf(const std::string& text) {
+    GatewayError error{text, -1};
+    try {
+        const auto object = parseObject(text);
+        if (const auto nested = object->getObject("error")) {
+            error.message = nested->optValue<std::string>("message", text);
+            error.code = nested->optValue<int>("grpc_code", -1);
+        } else {
+            error.message = object->optValue<std::string>("error", object->optValue<std::string>("message", text));
+            error.code = object->optValue<int>("code", -1);
+        }
+    } catch (const Poco::Exception&) {
+    }
+    return error;
+}
+
+// gRPC codes etcd gives only before a write is proposed: nothing was applied.
+constexpr int kInvalidArgument = 3, kNotFound = 5, kFailedPrecondition = 9, kResourceExhausted = 8,
+              kOutOfRange = 11, kUnavailable = 14;
+
+// Whether `error` says a write was certainly not applied. Everything else etcd answers to a
+// write ("request timed out", "server stopped", "transport is closing", a context deadline)
+// comes after the proposal, which may still commit.
+bool neverApplied(const GatewayError& error) {
+    switch (error.code) {
+        case kInvalidArgument:
+        case kNotFound:
+        case kFailedPrecondition:
+        case kResourceExhausted:
+        case kOutOfRange: return true;
+        // Sent with Grpc-Metadata-Hasleader, a member without a leader refuses before proposing.
+        case kUnavailable: return error.message == "etcdserver: no leader";
+        default: return false;
+    }
+}
+
+// Errors every member would give alike: trying another one does not help.
+bool refusedAlike(const GatewayError& error) {
+    return error.code == kInvalidArgument || error.code == kNotFound || error.code == kFailedPrecondition ||
+           error.code == kOutOfRange;
 }
 
 }  // namespace
@@ -152,19 +204,42 @@ struct EtcdClient::Session {
     std::unique_ptr<Poco::Net::HTTPClientSession> http;
 };
 
-EtcdClient::EtcdClient(std::vector<std::string> endpoints, EtcdTls tls, std::chrono::milliseconds deadline)
-    : endpoints_(std::move(endpoints)), deadline_(deadline) {
-    if (endpoints_.empty()) throw StoreError("no etcd endpoint given");
-    for (const auto& endpoint : endpoints_) {
-        const Poco::URI uri(endpoint);
-        if (uri.getScheme() != "http" && uri.getScheme() != "https") {
-            throw StoreError("etcd endpoint " + endpoint + " is not an http:// or https:// URL");
+void EtcdClient::checkSettings(const std::vector<std::string>& endpoints, const EtcdTls& tls) {
+    if (endpoints.empty()) throw StoreError("no etcd endpoint given");
+    std::string https, http;  // one endpoint of each scheme, for the message
+    for (const auto& endpoint : endpoints) {
+        Poco::URI uri;
+        try {
+            uri = Poco::URI(endpoint);
+        } catch (const Poco::Exception&) {
         }
-        if (uri.getScheme() == "https" && !context_) {
-            context_ = new Poco::Net::Context(
-                Poco::Net::Context::TLS_CLIENT_USE, tls.keyFile, tls.certificateFile, tls.caFile,
-                tls.caFile.empty() ? Poco::Net::Context::VERIFY_NONE : Poco::Net::Context::VERIFY_STRICT);
-        }
+        if (uri.getScheme() == "https") https = endpoint;
+        else if (uri.getScheme() == "http") http = endpoint;
+        else throw StoreError("etcd endpoint " + endpoint + " is not an http:// or https:// URL");
+        if (uri.getHost().empty()) throw StoreError("etcd endpoint " + endpoint + " names no host");
+    }
+    if (!https.empty() && !http.empty()) {
+        throw StoreError("etcd endpoints mix https:// (" + https + ") and http:// (" + http +
+                         "): give every member with the scheme it serves");
+    }
+    if (tls.certificateFile.empty() != tls.keyFile.empty()) {
+        throw StoreError("--etcd-cert and --etcd-key go together: give both or neither");
+    }
+    if (!http.empty() && (!tls.caFile.empty() || !tls.certificateFile.empty())) {
+        throw StoreError("--etcd-cacert, --etcd-cert and --etcd-key are for https:// endpoints, but " + http +
+                         " is http://: use https:// URLs, or leave the TLS files out");
+    }
+}
+
+EtcdClient::EtcdClient(std::vector<std::string> endpoints, EtcdTls tls) : endpoints_(std::move(endpoints)) {
+    checkSettings(endpoints_, tls);
+    if (Poco::URI(endpoints_.front()).getScheme() != "https") return;
+    // Without a CA file, the system's CAs: etcd's certificate is verified either way.
+    try {
+        context_ = new Poco::Net::Context(Poco::Net::Context::TLS_CLIENT_USE, tls.keyFile, tls.certificateFile,
+                                          tls.caFile, Poco::Net::Context::VERIFY_STRICT, 9, tls.caFile.empty());
+    } catch (const Poco::Exception& error) {
+        throw StoreError("TLS to etcd: " + error.displayText());
     }
 }
 
@@ -205,7 +280,7 @@ void EtcdClient::forget(std::size_t endpoint) {
     if (preferred_ == endpoint) preferred_ = (endpoint + 1) % endpoints_.size();
 }
 
-std::string EtcdClient::post(const std::string& path, const std::string& body, bool idempotent, Deadline deadline) {
+std::string EtcdClient::post(const std::string& path, const std::string& body, bool write, Deadline deadline) {
     std::size_t endpoint;
     {
         std::lock_guard lock(mutex_);
@@ -231,6 +306,9 @@ std::string EtcdClient::post(const std::string& path, const std::string& body, b
             request.setContentType("application/json");
             request.setContentLength(static_cast<std::streamsize>(body.size()));
             request.setKeepAlive(true);
+            // A member without a leader then refuses at once, before proposing anything, instead
+            // of waiting 7 s and leaving the outcome unknown.
+            request.set("Grpc-Metadata-Hasleader", "true");
             session->http->sendRequest(request) << body;
             sent = true;
             Poco::Net::HTTPResponse response;
@@ -241,26 +319,23 @@ std::string EtcdClient::post(const std::string& path, const std::string& body, b
                 giveBack(std::move(session));
                 return text;
             }
-            // An error of etcd's own (no leader, too many requests): it applied nothing.
-            std::string message = text;
-            try {
-                const auto object = parseObject(text);
-                if (object->has("error")) message = object->getValue<std::string>("error");
-                else if (object->has("message")) message = object->getValue<std::string>("message");
-            } catch (const Poco::Exception&) {
-            }
-            failed[endpoint] = message;
+            const auto error = gatewayErrorOf(text);
+            failed[endpoint] = error.message;
             giveBack(std::move(session));
             forget(endpoint);
-            if (response.getStatus() == Poco::Net::HTTPResponse::HTTP_BAD_REQUEST) {
-                throw StoreError("etcd at " + endpoints_[endpoint] + " refused the request: " + message);
+            if (write && !neverApplied(error)) {
+                throw EtcdOutcomeUnknown("etcd answered a write with \"" + error.message + "\" (" + endpoints_[endpoint] +
+                                         "); it may apply it still");
+            }
+            if (refusedAlike(error)) {
+                throw EtcdRefused("etcd at " + endpoints_[endpoint] + " refused the request: " + error.message, error.code);
             }
         } catch (const Poco::Exception& error) {
             failed[endpoint] = error.displayText();
             forget(endpoint);
             // A write that went out without an answer may have been applied: sending it again
             // would find its own effect and look like a conflict. The caller reads to know.
-            if (sent && !idempotent) {
+            if (sent && write) {
                 throw EtcdOutcomeUnknown("etcd did not answer a write (" + failures() + "); it may have applied it");
             }
         }
@@ -270,34 +345,32 @@ std::string EtcdClient::post(const std::string& path, const std::string& body, b
             if (pause.count() > 0) std::this_thread::sleep_for(pause);
         }
     }
-    const std::string message =
-        "etcd is unreachable within its deadline of " + std::to_string(deadline_.count()) + " ms (" + failures() + ")";
-    throw EtcdUnavailable(message);
+    throw EtcdUnavailable("etcd is unreachable within the request's deadline (" + failures() + ")");
 }
 
-RangeResult EtcdClient::range(const std::string& key, const std::string& rangeEnd, std::int64_t limit,
-                              std::optional<Deadline> until) {
-    return rangeAt(key, rangeEnd, limit, 0, until.value_or(deadlineFromNow()));
+RangeResult EtcdClient::range(const std::string& key, const std::string& rangeEnd, Deadline by, std::int64_t limit,
+                              bool keysOnly) {
+    return rangeAt(key, rangeEnd, limit, keysOnly, 0, by);
 }
 
-RangeResult EtcdClient::rangeAt(const std::string& key, const std::string& rangeEnd, std::int64_t limit,
+RangeResult EtcdClient::rangeAt(const std::string& key, const std::string& rangeEnd, std::int64_t limit, bool keysOnly,
                                 std::int64_t revision, Deadline until) {
-    const auto text = post("/v3/kv/range", rangeBody(key, rangeEnd, limit, 0, revision), true, until);
+    const auto text = post("/v3/kv/range", rangeBody(key, rangeEnd, limit, 0, keysOnly, revision), false, until);
     try {
         const auto object = parseObject(text);
         return {kvsOf(object), int64Of(object->getObject("header"), "revision"),
                 object->has("more") && object->getValue<bool>("more")};
-    } catch (const Poco::Exception& error) {
-        throw EtcdUnavailable("etcd answered a range with something unreadable: " + error.displayText());
+    } catch (const std::exception& error) {
+        throw EtcdUnavailable(std::string("etcd answered a range with something unreadable: ") + error.what());
     }
 }
 
-RangeResult EtcdClient::rangeAll(const std::string& key, const std::string& rangeEnd) {
+RangeResult EtcdClient::rangeAll(const std::string& key, const std::string& rangeEnd, Deadline by, bool keysOnly) {
     constexpr std::int64_t kPage = 5000;  // keeps each answer far below etcd's message limits
-    RangeResult all = range(key, rangeEnd, kPage);
+    RangeResult all = rangeAt(key, rangeEnd, kPage, keysOnly, 0, by);
     auto page = all;
     while (page.more && !page.kvs.empty()) {
-        page = rangeAt(page.kvs.back().key + std::string(1, '\0'), rangeEnd, kPage, all.revision, deadlineFromNow());
+        page = rangeAt(page.kvs.back().key + std::string(1, '\0'), rangeEnd, kPage, keysOnly, all.revision, by);
         all.kvs.insert(all.kvs.end(), page.kvs.begin(), page.kvs.end());
     }
     all.more = false;
@@ -305,7 +378,7 @@ RangeResult EtcdClient::rangeAll(const std::string& key, const std::string& rang
 }
 
 TxnResult EtcdClient::txn(const std::vector<Compare>& compares, const std::vector<Operation>& success,
-                          const std::vector<Operation>& failure, std::optional<Deadline> until) {
+                          const std::vector<Operation>& failure, Deadline until) {
     std::string body = "{\"compare\":[";
     for (std::size_t i = 0; i < compares.size(); ++i) body += (i ? "," : "") + compareJson(compares[i]);
     body += "],\"success\":[";
@@ -317,7 +390,7 @@ TxnResult EtcdClient::txn(const std::vector<Compare>& compares, const std::vecto
     body += "],\"failure\":[";
     for (std::size_t i = 0; i < failure.size(); ++i) body += (i ? "," : "") + operationJson(failure[i]);
     body += "]}";
-    const auto text = post("/v3/kv/txn", body, !writes, until.value_or(deadlineFromNow()));
+    const auto text = post("/v3/kv/txn", body, writes, until);
     try {
         const auto object = parseObject(text);
         TxnResult result;
@@ -331,9 +404,49 @@ TxnResult EtcdClient::txn(const std::vector<Compare>& compares, const std::vecto
             }
         }
         return result;
-    } catch (const Poco::Exception& error) {
-        if (writes) throw EtcdOutcomeUnknown("etcd answered a transaction with something unreadable: " + error.displayText());
-        throw EtcdUnavailable("etcd answered a transaction with something unreadable: " + error.displayText());
+    } catch (const std::exception& error) {
+        // std::stoll of a number etcd wrote wrongly, too: every failure is an answer.
+        const std::string message = std::string("etcd answered a transaction with something unreadable: ") + error.what();
+        if (writes) throw EtcdOutcomeUnknown(message);
+        throw EtcdUnavailable(message);
+    }
+}
+
+std::int64_t EtcdClient::grantLease(int seconds, Deadline by) {
+    const auto text = post("/v3/lease/grant", "{\"TTL\":\"" + std::to_string(seconds) + "\",\"ID\":\"0\"}", false, by);
+    try {
+        const auto id = int64Of(parseObject(text), "ID");
+        if (id == 0) throw EtcdUnavailable("etcd granted a lease without an ID");
+        return id;
+    } catch (const EtcdUnavailable&) {
+        throw;
+    } catch (const std::exception& error) {
+        throw EtcdUnavailable(std::string("etcd answered a lease grant with something unreadable: ") + error.what());
+    }
+}
+
+std::int64_t EtcdClient::keepAlive(std::int64_t lease, Deadline by) {
+    // A stream in gRPC; over the gateway one object in, one {"result":...} line out.
+    const auto text = post("/v3/lease/keepalive", "{\"ID\":\"" + std::to_string(lease) + "\"}", false, by);
+    try {
+        const auto object = parseObject(text.substr(0, text.find('\n')));
+        if (const auto error = object->getObject("error")) {
+            throw EtcdUnavailable("etcd could not renew lease " + std::to_string(lease) + ": " +
+                                  error->optValue<std::string>("message", "?"));
+        }
+        return std::max<std::int64_t>(0, int64Of(object->getObject("result"), "TTL"));  // no TTL: the lease is gone
+    } catch (const EtcdUnavailable&) {
+        throw;
+    } catch (const std::exception& error) {
+        throw EtcdUnavailable(std::string("etcd answered a lease renewal with something unreadable: ") + error.what());
+    }
+}
+
+void EtcdClient::revokeLease(std::int64_t lease, Deadline by) {
+    try {
+        post("/v3/lease/revoke", "{\"ID\":\"" + std::to_string(lease) + "\"}", false, by);
+    } catch (const EtcdRefused& refused) {
+        if (refused.code() != kNotFound) throw;  // already gone
     }
 }
 

@@ -22,11 +22,23 @@ public:
     using StoreError::StoreError;
 };
 
-/// A request was sent but no answer came: etcd may or may not have applied it. Only a read can
-/// tell which.
+/// A write was sent but no answer came, or etcd answered with an error it gives after proposing
+/// a write ("request timed out", "server stopped", a lost connection): etcd may or may not have
+/// applied it, even later. Only a read of what the write identifies can tell which.
 class EtcdOutcomeUnknown : public EtcdUnavailable {
 public:
     using EtcdUnavailable::EtcdUnavailable;
+};
+
+/// etcd refused the request before applying anything, for a reason another member would give as
+/// well (`code` is etcd's gRPC code: 3 invalid, 5 a lease not found, 8 too large or too many).
+class EtcdRefused : public StoreError {
+public:
+    EtcdRefused(const std::string& message, int code) : StoreError(message), code_(code) {}
+    int code() const { return code_; }
+
+private:
+    int code_;
 };
 
 struct KeyValue {
@@ -34,6 +46,7 @@ struct KeyValue {
     std::string value;
     std::int64_t createRevision = 0;
     std::int64_t modRevision = 0;
+    std::int64_t lease = 0;  // the etcd lease the key is attached to; 0 for none
 };
 
 /// One comparison of a transaction: `target` of `key` (every key in [key, rangeEnd) when
@@ -58,6 +71,8 @@ struct Operation {
     std::string rangeEnd;  // Delete, Range: [key, rangeEnd)
     std::int64_t limit = 0;           // Range: at most this many keys (0: all)
     std::int64_t minModRevision = 0;  // Range: only keys changed at or after it
+    std::int64_t lease = 0;           // Put: attach the key to this etcd lease (0: none)
+    bool keysOnly = false;            // Range: keys and revisions, no values
 };
 
 struct RangeResult {
@@ -80,37 +95,44 @@ struct EtcdTls {
     std::string caFile, certificateFile, keyFile;
 };
 
-/// Talks to the first endpoint that answers, moving on when one fails. Every call gives up
-/// within `deadline` in all (dockerd waits for its answer without a timeout of its own), with
-/// EtcdUnavailable, or EtcdOutcomeUnknown when a write may have been applied. Thread-safe:
-/// sessions are pooled.
+/// Talks to the first endpoint that answers, moving on when one fails; at most 1 s per member
+/// per attempt. Every call gives up by the deadline it is given, for all its round trips (dockerd
+/// waits for an answer without a timeout of its own), with EtcdUnavailable, EtcdOutcomeUnknown
+/// when a write may have been applied, or EtcdRefused. Thread-safe: sessions are pooled.
 class EtcdClient {
 public:
-    using Deadline = std::chrono::steady_clock::time_point;
+    using Deadline = store::Deadline;
 
-    EtcdClient(std::vector<std::string> endpoints, EtcdTls tls = {},
-               std::chrono::milliseconds deadline = std::chrono::milliseconds(2500));
+    /// Refuses (StoreError) endpoints that are not http:// or https:// URLs, a list mixing the
+    /// two, and TLS files given for http:// endpoints. https:// without a CA file verifies etcd's
+    /// certificate against the system's CAs; a certificate is always verified, with its host name.
+    explicit EtcdClient(std::vector<std::string> endpoints, EtcdTls tls = {});
+    /// The checks of the constructor, without connecting: StoreError naming what is wrong.
+    static void checkSettings(const std::vector<std::string>& endpoints, const EtcdTls& tls);
     ~EtcdClient();
 
-    /// Now plus the deadline: for several calls that together must give up in time.
-    Deadline deadlineFromNow() const { return std::chrono::steady_clock::now() + deadline_; }
-
-    /// Each call gives up at `until` (default: deadlineFromNow()).
-    RangeResult range(const std::string& key, const std::string& rangeEnd = {}, std::int64_t limit = 0,
-                      std::optional<Deadline> until = std::nullopt);
-    /// Every key in [key, rangeEnd), read in pages at one revision.
-    RangeResult rangeAll(const std::string& key, const std::string& rangeEnd);
+    RangeResult range(const std::string& key, const std::string& rangeEnd, Deadline by, std::int64_t limit = 0,
+                      bool keysOnly = false);
+    /// Every key in [key, rangeEnd), read in pages at one revision, all by `by`.
+    RangeResult rangeAll(const std::string& key, const std::string& rangeEnd, Deadline by, bool keysOnly = false);
     TxnResult txn(const std::vector<Compare>& compares, const std::vector<Operation>& success,
-                  const std::vector<Operation>& failure = {}, std::optional<Deadline> until = std::nullopt);
+                  const std::vector<Operation>& failure, Deadline by);
+
+    /// A new etcd lease of `seconds`; its ID.
+    std::int64_t grantLease(int seconds, Deadline by);
+    /// Renews a lease; the seconds it has left, 0 if it is gone (expired or revoked).
+    std::int64_t keepAlive(std::int64_t lease, Deadline by);
+    /// Ends a lease, deleting the keys attached to it; a lease already gone is not an error.
+    void revokeLease(std::int64_t lease, Deadline by);
 
     const std::vector<std::string>& endpoints() const { return endpoints_; }
 
 private:
-    // POSTs `body` to `path`; the JSON answer. `idempotent`: a lost answer is EtcdUnavailable,
-    // not EtcdOutcomeUnknown.
-    std::string post(const std::string& path, const std::string& body, bool idempotent, Deadline until);
+    // POSTs `body` to `path`; the JSON answer. `write`: a lost answer, or an error etcd gives
+    // after proposing, is EtcdOutcomeUnknown.
+    std::string post(const std::string& path, const std::string& body, bool write, Deadline until);
 
-    RangeResult rangeAt(const std::string& key, const std::string& rangeEnd, std::int64_t limit,
+    RangeResult rangeAt(const std::string& key, const std::string& rangeEnd, std::int64_t limit, bool keysOnly,
                         std::int64_t revision, Deadline until);
     // After a failure on `endpoint`: drop its idle sessions (one dead member's kept-alive
     // connections would each fail once more) and prefer the next endpoint.
@@ -121,7 +143,6 @@ private:
     void giveBack(std::unique_ptr<Session> session);
 
     std::vector<std::string> endpoints_;
-    std::chrono::milliseconds deadline_;
     Poco::Net::Context::Ptr context_;  // TLS, for https endpoints
     std::mutex mutex_;
     std::vector<std::unique_ptr<Session>> idle_;
