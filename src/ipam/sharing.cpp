@@ -178,22 +178,28 @@ AddressGrant IpamService::grantSharedAddress(std::unique_lock<std::mutex>& lock,
         log::info("RequestAddress " + id + " granted " + granted.toString() + " (held once for every node)");
         return grant;
     }
+    bool heldHereAlready = false;
     if (!request.address.empty() || use == store::AddressUse::Shared) {
         const auto result = addresses.reserve(granted);
-        if (result != ReserveResult::Reserved) {
-            const std::string why = sharedAlready ? "address " + granted.toString() + " of pool " + id +
-                                                        " is the network's gateway or an aux address, held for every node"
-                                                  : describeReserveFailure(result, granted, addresses.pool(), id);
-            throw IpamError(why, result == ReserveResult::AlreadyHeld ? Refusal::AlreadyAllocated : Refusal::Invalid);
+        // What this node saw held may be free again, and only the store knows who holds it:
+        // the store decides, and its refusal names the holder.
+        heldHereAlready = result == ReserveResult::AlreadyHeld;
+        if (result != ReserveResult::Reserved && !heldHereAlready) {
+            throw IpamError(describeReserveFailure(result, granted, addresses.pool(), id), Refusal::Invalid);
         }
+    }
+    if (sharedAlready) {
+        throw IpamError("address " + granted.toString() + " of pool " + id +
+                            " is the network's gateway or an aux address, held for every node",
+                        Refusal::AlreadyAllocated);
     }
     if (use == store::AddressUse::Shared) pool.shared.insert(granted);
     const store::ReserveAddress reserve{id, granted, std::nullopt, addressSharing(pool, use, false, request.options)};
     commit(
         lock, reserve,
-        [this, id, granted, cursor] {
+        [this, id, granted, cursor, heldHereAlready] {
             Pool* undone = table_.find(id);
-            undone->addresses.release(granted);
+            if (!heldHereAlready) undone->addresses.release(granted);
             undone->addresses.setCursor(cursor);
             undone->shared.erase(granted);
         },

@@ -131,13 +131,6 @@ void NodeRegistration::establish(const Known& known, Deadline by) {
         const auto aliveKv = found.at(1).empty() ? std::nullopt : std::optional(found[1][0]);
         const auto record = recordKv ? decodeNodeRecord(recordKv->value) : std::nullopt;
         const auto alive = aliveKv ? decodeNodeAlive(aliveKv->value) : std::nullopt;
-        if (record && record->instance != identity_.instance) {
-            conflict("lease file " + leaseFile_ + " belongs to another instance of node " + id + ": etcd records instance " +
-                     record->instance + " for node " + id + (alive ? " (running: " + describe(*alive) + ")" : "") +
-                     ", this lease file has " + identity_.instance +
-                     ". Another gipam uses node ID " + id + ", or this lease file is a copy of its. Give this gipam its "
-                     "own --node-id; if the other is gone for good, run `gipam node remove " + id + "` first");
-        }
         std::optional<KeyValue> takeOver;
         if (alive && alive->incarnation != incarnation_) {
             if (alive->instance != identity_.instance) {
@@ -157,6 +150,13 @@ void NodeRegistration::establish(const Known& known, Deadline by) {
                 continue;
             }
             takeOver = aliveKv;
+        }
+        if (record && record->instance != identity_.instance) {
+            conflict("lease file " + leaseFile_ + " belongs to another instance of node " + id + ": etcd records instance " +
+                     record->instance + " for node " + id + (alive ? " (running: " + describe(*alive) + ")" : "") +
+                     ", this lease file has " + identity_.instance +
+                     ". Another gipam uses node ID " + id + ", or this lease file is a copy of its. Give this gipam its "
+                     "own --node-id; if the other is gone for good, run `gipam node remove " + id + "` first");
         }
         if (!record) {
             // Not registered yet: whatever etcd holds of this node must be the lease file's.
