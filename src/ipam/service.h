@@ -47,6 +47,8 @@ struct AddressGrant {
 /// How long a request may wait for a store shared between nodes, in all: Docker has no timeout
 /// of its own, and gipam answers within 3 s whatever etcd does.
 inline constexpr std::chrono::milliseconds kStoreBudget{2800};
+/// The same for an operator's command (gipam gc), which may read every key of the store.
+inline constexpr std::chrono::seconds kAdminBudget{20};
 
 /// Owns all pools and addresses. Every change is committed to the LeaseStore before the method
 /// returns; if that fails, the change is undone and IpamError is thrown, so nothing is handed
@@ -83,12 +85,19 @@ public:
 
     /// The state and the number of the newest change in it, taken together, and a number of its
     /// own for this look: what `gipam gc` observes, and later releases against (releaseLeaked).
+    /// With several nodes, a shared pool's addresses are this node's (read from the store just
+    /// after), `heldForAll` has those held once for every node, and `storeLeaks` what this node
+    /// holds in the store that none of its pools uses. Does I/O, without the state lock.
     struct Observation {
         store::Leases leases;
         std::uint64_t change;
         std::uint64_t look;
+        std::map<std::string, std::vector<store::AddressRun>> heldForAll;
+        std::vector<store::StoreLeak> storeLeaks;
     };
     Observation observe();
+    /// For `gipam gc`: frees a store leak that was seen at both its looks, if it is unchanged.
+    bool releaseStoreLeak(const store::StoreLeak& leak);
 
     /// For `gipam gc`: releases `address` of pool `poolId` ("" : the whole pool), but only if
     /// the pool has existed and nothing in it has been released since `observedChange` (the

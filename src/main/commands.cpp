@@ -3,6 +3,7 @@
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -13,6 +14,7 @@
 #include "json/json_string.h"
 #include "reconcile/findings.h"
 #include "reconcile/unix_http.h"
+#include "server/admin_api.h"
 #include "store/lease_codec.h"
 #include "store/file/lease_file.h"
 #include "store/snapshot_store.h"
@@ -21,6 +23,7 @@ namespace gipam::commands {
 namespace {
 
 using reconcile::Findings;
+namespace admin = server::admin;
 
 store::Leases leasesIn(const std::string& file) {
     auto leases = store::readLeaseFile(file);
@@ -53,6 +56,8 @@ std::string findingsJson(const Findings& f) {
     }
     out += R"(],"foreign":[)";
     for (std::size_t i = 0; i < f.foreign.size(); ++i) out += std::string(i ? "," : "") + json::quote(f.foreign[i]);
+    out += R"(],"storeLeaks":[)";
+    for (std::size_t i = 0; i < f.storeLeaks.size(); ++i) out += std::string(i ? "," : "") + admin::encodeStoreLeak(f.storeLeaks[i]);
     return out + "]}\n";
 }
 
@@ -79,6 +84,10 @@ std::string findingsText(const Findings& f) {
         out += "foreign: PoolIDs gipam did not make (the Go gipam's); gipam rebuild cannot recreate them:\n";
         for (const auto& id : f.foreign) out += "  pool    " + id + "\n";
     }
+    if (!f.storeLeaks.empty()) {
+        out += "leaked in etcd: this node holds these and none of its pools uses them (gipam gc frees them):\n";
+        for (const auto& leak : f.storeLeaks) out += "  " + leak.what + "  (" + leak.key + ")\n";
+    }
     return out;
 }
 
@@ -87,36 +96,36 @@ std::string requestAddressBody(const std::string& poolId, const ip::Address& add
            R"(,"Options":null})";
 }
 
-struct Observation {
-    store::Leases leases;
-    std::uint64_t change;
-    std::uint64_t look;
+struct Look {
+    ipam::IpamService::Observation observation;
     Findings findings;
 };
 
 // One look: gipam's state with its change number first, then Docker's, so that whatever Docker
 // set up while we looked at gipam shows as used, not leaked.
-Observation look(const config::Config& config) {
-    const auto reply = reconcile::httpOverUnix(config.socketPath, "POST", "/Gipam.Observe", "{}");
+Look look(const config::Config& config) {
+    const auto reply = reconcile::httpOverUnix(config.socketPath, "POST", std::string(admin::kObserve), "{}");
     if (reply.status != 200) {
         throw std::runtime_error("gipam on " + config.socketPath + " refused to be observed (" +
                                  std::to_string(reply.status) + "): " + reply.body);
     }
-    const auto object = Poco::JSON::Parser().parse(reply.body).extract<Poco::JSON::Object::Ptr>();
-    std::ostringstream leasesText;
-    object->getObject("Leases")->stringify(leasesText);
-    Observation observation{store::decodeLeases(leasesText.str()), std::stoull(object->getValue<std::string>("Change")),
-                            std::stoull(object->getValue<std::string>("Look")), {}};
-    observation.findings =
-        reconcile::compare(observation.leases, reconcile::readDockerPools(config.dockerSocket, config.name));
-    return observation;
+    Look look{admin::decodeObservation(reply.body), {}};
+    look.findings = reconcile::compare(look.observation.leases,
+                                       reconcile::readDockerPools(config.dockerSocket, config.name),
+                                       &look.observation.heldForAll);
+    look.findings.storeLeaks = look.observation.storeLeaks;
+    return look;
 }
 
 }  // namespace
 
 int check(const config::Config& config) {
-    const auto leases = leasesIn(config.file);
-    const auto findings = reconcile::compare(leases, reconcile::readDockerPools(config.dockerSocket, config.name));
+    // With etcd, a node's share of its shared pools and what it holds in etcd are known to the
+    // running gipam only.
+    const auto findings = config.etcdEndpoints.empty()
+                              ? reconcile::compare(leasesIn(config.file),
+                                                   reconcile::readDockerPools(config.dockerSocket, config.name))
+                              : look(config).findings;
     std::cout << (config.json ? findingsJson(findings) : findingsText(findings));
     if (config.reserveMissing) {
         for (const auto& missing : findings.missingAddresses) {
@@ -133,10 +142,12 @@ int gc(const config::Config& config) {
     const auto first = look(config);
     const auto count = [](const Findings& f) {
         return std::to_string(f.leakedPools.size()) + " leaked pools, " + std::to_string(f.leakedAddresses.size()) +
-               " leaked addresses";
+               " leaked addresses" + (f.storeLeaks.empty() ? "" : ", " + std::to_string(f.storeLeaks.size()) + " leaked in etcd");
     };
     std::cout << "first look: " << count(first.findings) << "\n";
-    if (first.findings.leakedPools.empty() && first.findings.leakedAddresses.empty()) return 0;
+    if (first.findings.leakedPools.empty() && first.findings.leakedAddresses.empty() && first.findings.storeLeaks.empty()) {
+        return 0;
+    }
     std::cout << "second look in " << config.graceSeconds << " s (--grace)" << std::endl;
     std::this_thread::sleep_for(std::chrono::seconds(config.graceSeconds));
     const auto second = look(config);
@@ -154,11 +165,10 @@ int gc(const config::Config& config) {
             std::cout << "would release " << what << "\n";
             return;
         }
-        const std::string body = R"({"PoolID":)" + json::quote(poolId) + R"(,"Address":)" + json::quote(address) +
-                                 R"(,"ObservedChange":")" + std::to_string(first.change) + R"(","Look":")" +
-                                 std::to_string(first.look) + R"("})";
-        const auto reply = reconcile::httpOverUnix(config.socketPath, "POST", "/Gipam.ReleaseLeaked", body);
-        if (reply.status == 200 && reply.body.find("true") != std::string::npos) {
+        const auto body =
+            admin::encodeReleaseLeaked({poolId, address, first.observation.change, first.observation.look});
+        const auto reply = reconcile::httpOverUnix(config.socketPath, "POST", std::string(admin::kReleaseLeaked), body);
+        if (reply.status == 200 && admin::decodeReleased(reply.body)) {
             std::cout << "released " << what << "\n";
             ++released;
         } else {
@@ -171,6 +181,25 @@ int gc(const config::Config& config) {
     for (const auto& leak : first.findings.leakedAddresses) {
         if (addresses.count({leak.poolId, leak.address})) {
             release(leak.poolId, leak.address.toString(), "address " + leak.address.toString() + " of " + leak.poolId);
+        }
+    }
+    // In etcd: what was there, unchanged (the same revision), at both looks.
+    for (const auto& leak : first.findings.storeLeaks) {
+        if (std::find(second.findings.storeLeaks.begin(), second.findings.storeLeaks.end(), leak) ==
+            second.findings.storeLeaks.end()) {
+            continue;
+        }
+        if (config.dryRun) {
+            std::cout << "would free " << leak.what << "\n";
+            continue;
+        }
+        const auto reply = reconcile::httpOverUnix(config.socketPath, "POST", std::string(admin::kReleaseStoreLeak),
+                                                   admin::encodeStoreLeak(leak));
+        if (reply.status == 200 && admin::decodeReleased(reply.body)) {
+            std::cout << "freed " << leak.what << "\n";
+            ++released;
+        } else {
+            std::cout << "kept " << leak.what << ": it changed since the first look (" << reply.body << ")\n";
         }
     }
     std::cout << (config.dryRun ? "dry run: nothing released\n" : std::to_string(released) + " released\n");

@@ -25,15 +25,26 @@ bool isGlobal(const store::PoolRecord& pool) {
     return pool.id == ipam::poolIdFor(ipam::kGlobalAddressSpace, pool.pool, pool.subPool);
 }
 
-// A pool whose addresses etcd keeps for every host (shared or swarm): the lease file has none
-// of them, so it is judged by pool only.
-bool addressesElsewhere(const store::PoolRecord& pool) {
-    return ipam::scopeOf(pool) == store::Scope::Cluster;
+// A pool whose addresses the shared store keeps for every node (shared or swarm), unless this
+// node's share of them is known: the lease file has none of them, so it is judged by pool only.
+bool addressesElsewhere(const store::PoolRecord& pool, const HeldForAll* heldForAll) {
+    return ipam::scopeOf(pool) == store::Scope::Cluster && (!heldForAll || !heldForAll->count(pool.id));
+}
+
+// The addresses held for every node in `pool`: neither leaked nor missing.
+std::set<ip::Address> forAll(const store::PoolRecord& pool, const HeldForAll* heldForAll) {
+    std::set<ip::Address> addresses;
+    if (!heldForAll) return addresses;
+    const auto it = heldForAll->find(pool.id);
+    if (it == heldForAll->end()) return addresses;
+    store::PoolRecord runs{pool.id, pool.pool, std::nullopt, {}, std::nullopt, it->second, {}};
+    forEachHeld(runs, [&](const ip::Address& address) { addresses.insert(address); });
+    return addresses;
 }
 
 }  // namespace
 
-Findings compare(const store::Leases& leases, const std::vector<DockerPool>& docker) {
+Findings compare(const store::Leases& leases, const std::vector<DockerPool>& docker, const HeldForAll* heldForAll) {
     Findings findings;
     for (const auto& pool : leases.pools) {
         if (pool.id != ipam::poolIdFor(ipam::kLocalAddressSpace, pool.pool, pool.subPool) && !isGlobal(pool)) {
@@ -53,7 +64,8 @@ Findings compare(const store::Leases& leases, const std::vector<DockerPool>& doc
             findings.leakedPools.push_back({pool.id, pool.pool});
             continue;
         }
-        if (swarm || addressesElsewhere(pool)) continue;
+        if (swarm || addressesElsewhere(pool, heldForAll)) continue;
+        for (const auto& address : forAll(pool, heldForAll)) used.insert(address);
         forEachHeld(pool, [&](const ip::Address& address) {
             if (!used.count(address)) findings.leakedAddresses.push_back({pool.id, address});
         });
@@ -67,8 +79,8 @@ Findings compare(const store::Leases& leases, const std::vector<DockerPool>& doc
             findings.missingPools.push_back({network.network, network.subnet});
             continue;
         }
-        if (network.swarm || addressesElsewhere(*match)) continue;
-        std::set<ip::Address> held;
+        if (network.swarm || addressesElsewhere(*match, heldForAll)) continue;
+        std::set<ip::Address> held = forAll(*match, heldForAll);
         forEachHeld(*match, [&](const ip::Address& address) { held.insert(address); });
         for (const auto& entry : network.addresses) {
             if (!held.count(entry.address)) {

@@ -7,6 +7,8 @@
 #include <charconv>
 
 #include "json/json_string.h"
+#include "server/admin_api.h"
+#include "server/request_json.h"
 #include "store/lease_codec.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
@@ -15,53 +17,6 @@ namespace gipam::server {
 namespace {
 
 using Poco::JSON::Object;
-
-// A request whose JSON is well-formed but not of the protocol's shape.
-class BadRequest : public std::runtime_error {
-public:
-    using std::runtime_error::runtime_error;
-};
-
-Object::Ptr parseObject(std::string_view body) {
-    // POCO's messages for a bare value ("Attempt to set value on an empty stack") mean nothing
-    // to a user.
-    const auto start = body.find_first_not_of(" \t\r\n");
-    if (start == std::string_view::npos || body[start] != '{') throw BadRequest("request body is not a JSON object");
-    Poco::Dynamic::Var parsed;
-    try {
-        parsed = Poco::JSON::Parser().parse(std::string(body));
-    } catch (const Poco::Exception& error) {
-        throw BadRequest("request body is not a valid JSON object: " + error.message());
-    }
-    if (parsed.type() != typeid(Object::Ptr)) throw BadRequest("request body is not a JSON object");
-    return parsed.extract<Object::Ptr>();
-}
-
-// Docker sends every field; absent or null counts as empty.
-std::string stringField(const Object& request, const std::string& key) {
-    if (!request.has(key) || request.isNull(key)) return {};
-    const auto value = request.get(key);
-    if (!value.isString()) throw BadRequest("field " + key + " must be a string");
-    return value.extract<std::string>();
-}
-
-// A 64-bit count sent as a decimal string (JSON numbers lose precision past 2^53).
-std::uint64_t numberField(const Object& request, const std::string& key) {
-    const auto text = stringField(request, key);
-    std::uint64_t value = 0;
-    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (text.empty() || error != std::errc() || end != text.data() + text.size()) {
-        throw BadRequest("field " + key + " must be a decimal number in a string");
-    }
-    return value;
-}
-
-bool boolField(const Object& request, const std::string& key) {
-    if (!request.has(key) || request.isNull(key)) return false;
-    const auto value = request.get(key);
-    if (!value.isBoolean()) throw BadRequest("field " + key + " must be true or false");
-    return value.extract<bool>();
-}
 
 ipam::Options optionsField(const Object& request) {
     ipam::Options options;
@@ -155,21 +110,18 @@ Reply PluginApi::handle(std::string_view path, std::string_view body) {
             service_.releaseAddress(poolId, address);
             return {200, "{}"};
         }
-        if (path == "/Gipam.Observe") {
-            // For `gipam gc`: the state and its change number, taken together.
-            const auto observation = service_.observe();
-            return {200, R"({"Change":")" + std::to_string(observation.change) + R"(","Look":")" +
-                             std::to_string(observation.look) + R"(","Leases":)" +
-                             store::encodeLeases(observation.leases) + "}"};
+        if (path == admin::kObserve) return {200, admin::encodeObservation(service_.observe())};
+        if (path == admin::kReleaseLeaked) {
+            const auto release = admin::decodeReleaseLeaked(body);
+            request += " (pool " + shown(release.poolId) +
+                       (release.address.empty() ? "" : ", address " + shown(release.address)) + ")";
+            return {200, admin::encodeReleased(service_.releaseLeaked(release.poolId, release.address,
+                                                                      release.observedChange, release.look))};
         }
-        if (path == "/Gipam.ReleaseLeaked") {
-            const auto object = parseObject(body);
-            const auto poolId = stringField(*object, "PoolID");
-            const auto address = stringField(*object, "Address");
-            request += " (pool " + shown(poolId) + (address.empty() ? "" : ", address " + shown(address)) + ")";
-            const bool released = service_.releaseLeaked(poolId, address, numberField(*object, "ObservedChange"),
-                                                         numberField(*object, "Look"));
-            return {200, std::string(R"({"Released":)") + (released ? "true" : "false") + "}"};
+        if (path == admin::kReleaseStoreLeak) {
+            const auto leak = admin::decodeStoreLeak(body);
+            request += " (" + shown(leak.key) + ")";
+            return {200, admin::encodeReleased(service_.releaseStoreLeak(leak))};
         }
         log::warning("unknown endpoint " + request + " refused");
         return {404, errorBody("unknown endpoint " + std::string(path) + "; gipam is an IpamDriver plugin")};
@@ -180,6 +132,10 @@ Reply PluginApi::handle(std::string_view path, std::string_view body) {
         metrics::instruments().refusals[static_cast<std::size_t>(error.reason())].fetch_add(1, std::memory_order_relaxed);
         log::warning(request + " refused: " + error.what());
         return {500, errorBody(error.what())};
+    } catch (const std::exception& error) {
+        // Whatever else fails (the store, an answer it could not read) still gets an answer.
+        log::error(request + " failed: " + error.what());
+        return {500, errorBody(std::string("gipam could not answer: ") + error.what())};
     }
 }
 

@@ -29,6 +29,7 @@
 #include "json/json_string.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
+#include "server/admin_api.h"
 #include "server/listening_socket.h"
 #include "server/metrics_server.h"
 #include "server/systemd.h"
@@ -121,7 +122,7 @@ public:
             sendMetricsPage(response, api_.metrics());
             return;
         }
-        if (request.getURI().rfind("/Gipam.", 0) == 0 && !adminAllowed(request)) {
+        if (request.getURI().rfind(std::string(admin::kPathPrefix), 0) == 0 && !adminAllowed(request)) {
             response.setKeepAlive(false);  // the body is left unread
             refuse(response, request,
                    {403, errorBody("the admin API is for root on the Unix socket, or a client certificate on TCP")});

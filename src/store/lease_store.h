@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -30,6 +31,17 @@ struct ClusterPoolView {
     PoolRecord pool;
     std::vector<AddressRun> shared;
     std::vector<AddressRun> own;
+};
+
+/// Something this node holds in a store shared between nodes that none of its pools uses (a
+/// claim, a hold, an address key left by a crash or a lost answer). `key` and `version` name it
+/// exactly, so that freeing it later frees only what was seen; `what` says it for people.
+struct StoreLeak {
+    std::string key;
+    std::int64_t version = 0;
+    std::string what;
+
+    bool operator==(const StoreLeak&) const = default;
 };
 
 /// Thrown when a change's precondition does not hold in a store shared between nodes: another
@@ -73,6 +85,10 @@ public:
     virtual std::optional<ClusterPoolView> findShared(const std::string& /*name*/, Deadline /*by*/) { return std::nullopt; }
     /// A Cluster pool as stored; nullopt if it is gone. Does I/O: call without the state lock.
     virtual std::optional<ClusterPoolView> readPool(const std::string& /*poolId*/, Deadline /*by*/) { return std::nullopt; }
+    /// What this node holds in the shared store that none of its pools uses. Does I/O.
+    virtual std::vector<StoreLeak> leaks(Deadline /*by*/) { return {}; }
+    /// Frees `leak` if it is still unchanged and still used by nothing here; false otherwise.
+    virtual bool freeLeak(const StoreLeak& /*leak*/, Deadline /*by*/) { return false; }
 };
 
 }  // namespace gipam::store

@@ -248,6 +248,35 @@ TEST_F(EtcdTrustTest, ASharedPoolOfTheLeaseFileIsRegisteredInEtcdAtStart) {
               "");
 }
 
+TEST_F(EtcdTrustTest, LeaksInEtcdAreFoundAndFreedOnlyAsSeen) {
+    Host a(endpoints(), "a"), b(endpoints(), "b");
+    const auto lan = a.service.requestPool(local("", shared("lan")));
+    b.service.requestPool(local("", shared("lan")));
+    // a's containers died with Docker's view of them (Leak B); then its network went.
+    a.service.requestAddress({lan.poolId, "", {}});
+    a.service.requestAddress({lan.poolId, "", {}});
+    const auto theirs = b.service.requestAddress({lan.poolId, "", {}}).address;
+    a.service.releasePool(lan.poolId);
+    // And a claim a crash left between etcd and the lease file.
+    store::EtcdClient client(endpoints());
+    client.txn({}, {store::put("/gipam-test/blocks/4/c6127f00/24",
+                               store::encodeBlockClaim({"gipam-local/198.18.127.0/24", "a", store::Scope::Node, "n"}))},
+               {}, soon());
+    const auto observed = a.service.observe();
+    ASSERT_EQ(observed.storeLeaks.size(), 3u);
+    EXPECT_TRUE(b.service.observe().storeLeaks.empty()) << "b's address is b's";
+    // What changed since it was seen is kept.
+    auto stale = observed.storeLeaks.front();
+    stale.version -= 1;
+    EXPECT_FALSE(a.service.releaseStoreLeak(stale));
+    for (const auto& leak : observed.storeLeaks) EXPECT_TRUE(a.service.releaseStoreLeak(leak)) << leak.what;
+    EXPECT_TRUE(a.service.observe().storeLeaks.empty());
+    const auto held = keys("/gipam-test/pools/" + lan.poolId + "/addresses/");
+    ASSERT_EQ(held.size(), 1u);
+    EXPECT_EQ(held[0].key, "/gipam-test/pools/" + lan.poolId + "/addresses/" + theirs.toString());
+    EXPECT_TRUE(keys("/gipam-test/blocks/4/c6127f00/").empty());
+}
+
 TEST_F(EtcdTrustTest, NodeRemoveRefusesSwarmTheEmptyIdAndAnUnknownNode) {
     Host a(endpoints(), "a");
     a.service.requestPool(global());

@@ -177,6 +177,64 @@ Reconciliation ClusterStore::reconcile(bool atStart, Deadline by) {
     return result;
 }
 
+std::optional<std::string> ClusterStore::leaked(const KeyValue& kv) const {
+    std::lock_guard lock(mutex_);
+    if (const auto block = keys_.blockOf(kv.key)) {
+        const auto claim = decodeBlockClaim(kv.value);
+        if (!claim || claim->node != node() || claim->scope != Scope::Node) return std::nullopt;
+        const bool used = std::any_of(pools_.begin(), pools_.end(), [&](const auto& entry) {
+            return entry.second.pool.pool == *block;
+        });
+        if (used) return std::nullopt;
+        return "block " + block->toString() + " claimed for pool " + claim->pool + ", which this node does not hold";
+    }
+    const auto parts = keys_.poolKeyOf(kv.key);
+    using Kind = EtcdKeys::PoolKey::Kind;
+    const auto held = pools_.find(parts.poolId);
+    if (parts.kind == Kind::Holder && parts.last == node()) {
+        if (held != pools_.end() && held->second.sharing.scope == Scope::Cluster) return std::nullopt;
+        return "a hold of pool " + parts.poolId + ", which this node does not hold";
+    }
+    if (parts.kind == Kind::Copy && parts.last == node()) {
+        const bool used = std::any_of(pools_.begin(), pools_.end(),
+                                      [&](const auto& entry) { return entry.second.pool.copyOf == parts.poolId; });
+        if (used) return std::nullopt;
+        return "a copy of swarm pool " + parts.poolId + " that this node does not hold";
+    }
+    if (parts.kind == Kind::Address) {
+        const auto hold = decodeAddressHold(kv.value);
+        if (!hold || hold->holder != node() || hold->use != AddressUse::Endpoint || held != pools_.end()) {
+            return std::nullopt;
+        }
+        return "address " + parts.last + " of pool " + parts.poolId + ", which this node does not hold";
+    }
+    return std::nullopt;
+}
+
+std::vector<StoreLeak> ClusterStore::leaks(Deadline by) {
+    requireIdentity(by);
+    std::vector<StoreLeak> found;
+    for (const auto& start : {keys_.blocks(ip::Family::V4), keys_.blocks(ip::Family::V6), keys_.pools()}) {
+        for (const auto& kv : etcd_.rangeAll(start, prefixEnd(start), by).kvs) {
+            if (const auto what = leaked(kv)) found.push_back({kv.key, kv.modRevision, *what});
+        }
+    }
+    return found;
+}
+
+bool ClusterStore::freeLeak(const StoreLeak& leak, Deadline by) {
+    requireIdentity(by);
+    const std::unique_lock exclusive(reconcileMutex_);  // no pool half made meanwhile
+    const auto found = etcd_.range(leak.key, {}, by).kvs;
+    if (found.empty() || found[0].modRevision != leak.version || !leaked(found[0])) return false;
+    if (!etcd_.txn({unchangedSince(leak.key, leak.version)}, {remove(leak.key)}, {}, by).succeeded) return false;
+    const auto parts = keys_.poolKeyOf(leak.key);
+    if (parts.kind == EtcdKeys::PoolKey::Kind::Holder || parts.kind == EtcdKeys::PoolKey::Kind::Copy) {
+        deleteIfUnheld(etcd_, keys_, parts.poolId, by);
+    }
+    return true;
+}
+
 NodeRemoval ClusterStore::removeNode(EtcdClient& etcd, const std::string& prefix, const std::string& node, Deadline by) {
     const EtcdKeys keys{prefix};
     if (node.empty()) throw StoreError("node remove needs a node ID");

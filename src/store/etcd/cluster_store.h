@@ -68,6 +68,11 @@ public:
     bool multiNode() const override { return true; }
     std::optional<ClusterPoolView> findShared(const std::string& name, Deadline by) override;
     std::optional<ClusterPoolView> readPool(const std::string& poolId, Deadline by) override;
+    /// This node's claims of blocks no pool here uses, its holds and copies of pools it does not
+    /// hold, and its Endpoint addresses in pools it does not hold (left when it let go of a pool
+    /// other nodes still hold, or by a crash). Reads every key of the prefix.
+    std::vector<StoreLeak> leaks(Deadline by) override;
+    bool freeLeak(const StoreLeak& leak, Deadline by) override;
 
     const std::string& node() const { return registration_.identity().id; }
 
@@ -88,6 +93,8 @@ private:
         bool hold = false;
     };
 
+    // Whether `kv` is this node's and unused here (see leaks()); what it is, for people.
+    std::optional<std::string> leaked(const KeyValue& kv) const;
     // Whether nothing may be written to etcd now; tries to establish the identity first.
     void requireIdentity(Deadline by);
     bool known(const std::string& poolId) const;
