@@ -36,7 +36,7 @@ const store::Leases kPlan{store::Supernet{ip::Prefix::parse("198.18.0.0/16"), 24
 
 constexpr const char* kPrefix = "/gipam-test";
 
-store::Deadline soon() { return std::chrono::steady_clock::now() + 10s; }
+inline store::Deadline soon() { return std::chrono::steady_clock::now() + 10s; }
 
 // One node: its lease state (in memory), its etcd client, identity and store, and its IPAM
 // service. Its lease file's instance token is "<node>-1" unless given. It lets go of its liveness
@@ -71,22 +71,22 @@ struct Host {
     ipam::IpamService service;
 };
 
-ipam::PoolRequest local(std::string pool = "", ipam::Options options = {}) {
+inline ipam::PoolRequest local(std::string pool = "", ipam::Options options = {}) {
     return {std::string(ipam::kLocalAddressSpace), std::move(pool), "", std::move(options), false};
 }
 
-ipam::Options shared(const std::string& name) {
+inline ipam::Options shared(const std::string& name) {
     return {{std::string(ipam::kNetworkOption), name}};
 }
 
 // The /25 at the start of `subnet` (which overlaps it).
-std::string truncatedSubnet(const ip::Prefix& subnet) {
+inline std::string truncatedSubnet(const ip::Prefix& subnet) {
     return ip::Prefix(subnet.network(), subnet.length() + 1).toString();
 }
 
 const ipam::Options kGateway{{std::string(ipam::kRequestAddressType), std::string(ipam::kGatewayType)}};
 
-std::string errorOf(const std::function<void()>& action) {
+inline std::string errorOf(const std::function<void()>& action) {
     try {
         action();
     } catch (const std::exception& error) {
@@ -237,7 +237,7 @@ protected:
     EtcdCluster etcd_{1};
 };
 
-ipam::PoolRequest global(std::string pool = "") {
+inline ipam::PoolRequest global(std::string pool = "") {
     return {std::string(ipam::kGlobalAddressSpace), std::move(pool), "", {}, false};
 }
 

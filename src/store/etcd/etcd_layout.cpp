@@ -239,9 +239,8 @@ std::optional<ip::Prefix> EtcdKeys::blockOf(const std::string& key) const {
         }
         const int bits = std::stoi(length);
         if (bits > ip::bitWidth(family)) return std::nullopt;
-        const ip::Prefix prefix(ip::Address(family, value), bits);
-        if (prefix.network().value() != value) return std::nullopt;  // host bits set: not a key of ours
-        return prefix;
+        if (value & ip::lowMask(ip::bitWidth(family) - bits)) return std::nullopt;  // host bits: not a key of ours
+        return ip::Prefix(ip::Address(family, value), bits);
     }
     return std::nullopt;
 }
