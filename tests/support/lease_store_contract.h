@@ -28,6 +28,8 @@ struct NamedBackend {
     std::function<std::unique_ptr<StoreBackend>(const store::Leases& initial)> make;
 };
 
+inline void PrintTo(const NamedBackend& backend, std::ostream* out) { *out << backend.name; }
+
 inline std::string backendName(const ::testing::TestParamInfo<NamedBackend>& info) { return info.param.name; }
 
 class LeaseStoreContract : public ::testing::TestWithParam<NamedBackend> {
