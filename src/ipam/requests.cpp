@@ -64,4 +64,12 @@ std::string_view refusalName(Refusal reason) {
     return "invalid";
 }
 
+IpamError noFreeAddress(const Pool& pool) {
+    const auto& addresses = pool.addresses;
+    const auto& range = addresses.range();
+    return IpamError("no free " + std::string(ip::familyName(addresses.pool().family())) + " address in " +
+                         (range ? "ip-range " + range->toString() + " of " : std::string()) + "pool " + pool.id,
+                     Refusal::Exhausted);
+}
+
 }  // namespace gipam::ipam

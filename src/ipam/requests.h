@@ -49,6 +49,8 @@ ip::Prefix parsePrefix(const std::string& text, const std::string& what);
 ip::Address parseAddress(const std::string& text, const std::string& what);
 /// Whether a RequestAddress asks for the network's gateway.
 bool isGatewayRequest(const Options& options);
+/// The refusal of a dynamic request in a pool (or its ip-range) with no free address left.
+IpamError noFreeAddress(const Pool& pool);
 /// Why `address` could not be held in pool `poolId`, as a sentence for Docker.
 std::string describeReserveFailure(alloc::AddressAllocator::ReserveResult result, const ip::Address& address,
                                    const ip::Prefix& pool, const std::string& poolId);

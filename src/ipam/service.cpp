@@ -397,12 +397,7 @@ AddressGrant IpamService::grantAddress(const AddressRequest& request, store::Dea
     ip::Address granted;
     if (request.address.empty()) {
         const auto picked = gateway ? addresses.allocateLowestInPool() : addresses.allocate();
-        if (!picked) {
-            const auto& range = addresses.range();
-            throw IpamError("no free " + std::string(ip::familyName(addresses.pool().family())) + " address in " +
-                                (range ? "ip-range " + range->toString() + " of " : std::string()) + "pool " + pool.id,
-                            Refusal::Exhausted);
-        }
+        if (!picked) throw noFreeAddress(pool);
         granted = *picked;
     } else {
         granted = parseAddress(request.address, "requested address");

@@ -157,12 +157,7 @@ AddressGrant IpamService::grantSharedAddress(std::unique_lock<std::mutex>& lock,
                                           : parseAddress(request.address, "requested address");
     } else if (request.address.empty()) {
         const auto picked = addresses.allocate();
-        if (!picked) {
-            const auto& range = addresses.range();
-            throw IpamError("no free " + std::string(ip::familyName(addresses.pool().family())) + " address in " +
-                                (range ? "ip-range " + range->toString() + " of " : std::string()) + "pool " + pool.id,
-                            Refusal::Exhausted);
-        }
+        if (!picked) throw noFreeAddress(pool);
         granted = *picked;
     } else {
         granted = parseAddress(request.address, "requested address");

@@ -64,24 +64,27 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (PREFIX, REQUEST_TIMEOUT, START, TAP, EtcdCluster, Gipam, block_of, call,  # noqa: E402
-                     expand, finish, get_text, harness_failed, limited, note_log, now, preflight, run_main,
-                     start_cluster, tail)
+                     expand, finish, get_text, harness_failed, hold_of, limited, note_log, now, preflight,
+                     run_main, start_cluster, tail)
 
 SHARED_NAMES = ("lan-a", "lan-b")
 HOSTS = ("h1", "h2", "h3")
 THREADS_PER_HOST = 8
+STATIC_PER_HOST = 2  # of the THREADS_PER_HOST: ask for shared-pool addresses by value (docker run --ip)
+STATIC_OFFSETS = range(200, 232)  # the addresses they all draw from, in each shared pool
+AUX_OFFSETS = (250, 251)  # each shared pool's --aux-address values, asked for right after the gateway
 
 
 # ---------------------------------------------------------------- the clients
 
 class Tenure:
     """One acknowledged grant (of an address or a pool) to one client, and how it ended."""
-    __slots__ = ("what", "host", "client", "pool_id", "prefix", "addr", "shared", "g0", "g1",
+    __slots__ = ("what", "host", "client", "pool_id", "prefix", "addr", "shared", "static", "g0", "g1",
                  "end", "r0", "r1", "failed_releases")
 
-    def __init__(self, what, host, client, pool_id, prefix, addr, shared, answer):
+    def __init__(self, what, host, client, pool_id, prefix, addr, shared, answer, static=False):
         self.what, self.host, self.client, self.pool_id = what, host, client, pool_id
-        self.prefix, self.addr, self.shared = prefix, addr, shared
+        self.prefix, self.addr, self.shared, self.static = prefix, addr, shared, static
         self.g0, self.g1 = answer.t0, answer.t1
         self.end = None  # None: still held; released, doubt (release unanswered), pool_released, pool_doubt
         self.r0 = self.r1 = None
@@ -92,6 +95,8 @@ class Tenure:
 
     def __str__(self):
         thing = f"{self.addr} of {self.pool_id}" if self.what == "addr" else f"pool {self.pool_id}"
+        if self.static:
+            thing += " (by value)"
         text = f"{thing} to {self.client} granted [{self.g0 - START:.3f},{self.g1 - START:.3f}]"
         if self.end:
             text += f", {self.end} [{self.r0 - START:.3f},{self.r1 - START:.3f}]"
@@ -99,23 +104,41 @@ class Tenure:
 
 
 class Run:
-    def __init__(self, hosts, shared):
+    def __init__(self, hosts, shared, shared_prefix, network_addrs):
         self.hosts = hosts  # name -> Gipam
         self.shared = shared  # name -> pool ID (the same on every host)
         self.shared_ids = set(shared.values())
+        self.shared_prefix = shared_prefix  # pool ID -> its network
+        # pool ID -> {"gateway": address, "aux": {name: address}}: held once for every host
+        self.network_addrs = network_addrs
+        self.static_range = {pid: [str(net[i]) for i in STATIC_OFFSETS] for pid, net in shared_prefix.items()}
         self.stop = threading.Event()
+        self.paused = {h: threading.Event() for h in hosts}  # set: that host's clients wait
         self.lock = threading.Lock()
         self.addr_tenures = []
         self.pool_tenures = []
         self.unsure = []  # (op, host, pool ID or None, answer) of failed or unanswered grants
         self.counts = collections.Counter()
+        self.static_counts = collections.Counter()  # by category, of requests by value in shared pools
+        self.static_refusals = []  # (host, pool ID, address, answer, the holder named)
+        self.static_mismatches = []  # granted another address than the one asked for
         self.latency = collections.defaultdict(list)
         self.timeouts = []
 
-    def record(self, op, host, answer, pool_id=None):
+    def network_held(self):
+        """{(pool ID, address)} of every shared pool's gateway and aux addresses."""
+        return {(pid, a) for pid, held in self.network_addrs.items()
+                for a in [held["gateway"], *held["aux"].values()] if a}
+
+    def record(self, op, host, answer, pool_id=None, address=None):
         category = categorize(answer)
         with self.lock:
             self.counts[(op, category)] += 1
+            if address is not None:
+                self.static_counts[category] += 1
+                match = re.search(r"is held by node ([^\s,;()]+)", answer.err or "")
+                if answer.kind == "err" and match:
+                    self.static_refusals.append((host, pool_id, address, answer, match.group(1)))
             if answer.kind == "ok":
                 self.latency[op].append(answer.t1 - answer.t0)
             if answer.kind == "doubt" and "timeout" in answer.err and self.hosts[host].alive():
@@ -142,6 +165,8 @@ def categorize(answer):
         return "exhausted"
     if "unknown pool" in text:
         return "unknown pool"
+    if "is held by node" in text:
+        return "refused: held by a node (by value)"
     return "other: " + text[:100]
 
 
@@ -150,20 +175,27 @@ def norm(addr):
 
 
 class Client(threading.Thread):
-    def __init__(self, run, host, index, seed):
+    def __init__(self, run, host, index, seed, static=False):
         super().__init__(name=f"{host}.c{index}", daemon=True)
         self.run_ = run
         self.host = host
         self.sock = run.hosts[host].sock
         self.rng = random.Random(seed)
+        self.static = static  # asks for shared-pool addresses by value, from run.static_range
         self.pools = {}  # pool ID -> Tenure: this client's own host-local pools
         self.held = {}  # (pool ID, address) -> Tenure
         self.error = None
         self.first_step = None  # "release" or "request" (in a shared pool), set when its gipam restarted
+        self.idle = threading.Event()  # set while its host is paused and it sends nothing
 
     def run(self):
         try:
             while not self.run_.stop.is_set():
+                if self.run_.paused[self.host].is_set():
+                    self.idle.set()
+                    time.sleep(0.02)
+                    continue
+                self.idle.clear()
                 answer = self.step()
                 if answer is not None and answer.kind == "down":
                     time.sleep(self.rng.uniform(0.05, 0.2))
@@ -227,13 +259,23 @@ class Client(threading.Thread):
             pool_id = self.rng.choice(own)
         else:
             pool_id = self.run_.shared[self.rng.choice(SHARED_NAMES)]
-        answer = call(self.sock, "IpamDriver.RequestAddress", {"PoolID": pool_id, "Address": "", "Options": {}})
-        self.run_.record("RequestAddress", self.host, answer, pool_id)
+        wanted = None
+        if self.static and pool_id in self.run_.shared_ids:
+            # docker run --ip: by value, Options null, long after the network's create
+            wanted = self.rng.choice([a for a in self.run_.static_range[pool_id] if (pool_id, a) not in self.held])
+            payload = {"PoolID": pool_id, "Address": wanted, "Options": None}
+        else:
+            payload = {"PoolID": pool_id, "Address": "", "Options": {}}
+        answer = call(self.sock, "IpamDriver.RequestAddress", payload)
+        self.run_.record("RequestAddress", self.host, answer, pool_id, address=wanted)
         if answer.kind == "ok":
             addr = norm(answer.body["Address"].split("/")[0])
+            if wanted is not None and addr != wanted:
+                with self.run_.lock:
+                    self.run_.static_mismatches.append(f"{self.name} asked for {wanted} of {pool_id}, got {answer!r}")
             shared = pool_id in self.run_.shared_ids
             prefix = ipaddress.ip_network(answer.body["Address"], strict=False)
-            tenure = Tenure("addr", self.host, self.name, pool_id, prefix, addr, shared, answer)
+            tenure = Tenure("addr", self.host, self.name, pool_id, prefix, addr, shared, answer, static=wanted is not None)
             with self.run_.lock:
                 self.run_.addr_tenures.append(tenure)
             self.held[(pool_id, addr)] = tenure
@@ -289,6 +331,9 @@ class RevisionSampler(threading.Thread):
 
 
 # ---------------------------------------------------------------- the audit
+
+NODE_SCOPES = ("node", "host")  # a block claim of one node's pool ("host": gipam 0.1)
+
 
 def is_shared_record(pool):
     return "gipam.network" in (pool.get("options") or {}) or pool["id"].startswith("gipam-global/")
@@ -347,6 +392,39 @@ class State:
         return False
 
 
+def lost_grants(run, state):
+    """Acknowledged grants not released since that the end state does not hold, and shared pools'
+    gateway and aux addresses it does not hold for every host: [((host, address, why), line)]."""
+    lost = []
+    for t in run.addr_tenures:
+        if t.end is not None:
+            continue
+        if t.shared:
+            found = state.address_keys.get((t.pool_id, t.addr))
+            hold = hold_of(found[0]) if found else None
+            if not hold or hold.get("holder") != t.host or hold.get("use") != "endpoint":
+                lost.append(f"{t}: etcd has {found[0] if found else 'no key'} for it")
+            else:
+                continue
+        elif not state.holds_local(t.host, t.pool_id, t.addr):
+            lost.append(f"{t}: not in {t.host}'s lease file")
+        else:
+            continue
+        lost[-1] = ((t.host, t.addr, lost[-1]), lost[-1])
+    local_keys = {(h, pid) for h, pid, _, _ in state.local}
+    for t in run.pool_tenures:
+        if t.end is None and (t.host, t.pool_id) not in local_keys:
+            line = f"{t}: not in {t.host}'s lease file"
+            lost.append(((t.host, t.pool_id, line), line))
+    for pid, address in sorted(run.network_held()):
+        found = state.address_keys.get((pid, address))
+        hold = hold_of(found[0]) if found else None
+        if not hold or hold.get("use") != "shared":
+            line = f"{address} of {pid}, its gateway or an aux address: etcd has {found[0] if found else 'no key'}"
+            lost.append((("h1", address, line), line))
+    return lost
+
+
 def audit(run, cluster, sampler, state, logs_said_held, evidence):
     """Runs checks 1-5; appends (host, address or pool ID, why) to evidence for the log excerpts."""
     tenures = run.addr_tenures
@@ -377,7 +455,7 @@ def audit(run, cluster, sampler, state, logs_said_held, evidence):
                 continue
             if ident[0] == "host":
                 mine = net == inet and holder.get("pool") == ident[2] and holder.get("node") == ident[1] \
-                    and holder.get("scope") == "host"
+                    and holder.get("scope") in NODE_SCOPES
             else:
                 mine = net == inet and holder.get("pool") == ident[1] and holder.get("scope") == "cluster"
             if not mine:
@@ -392,7 +470,7 @@ def audit(run, cluster, sampler, state, logs_said_held, evidence):
     missing = []
     for h, pid, net, _ in state.local:
         found = by_net.get(net, [])
-        if not any(hd.get("pool") == pid and hd.get("node") == h and hd.get("scope") == "host" for hd, _ in found):
+        if not any(hd.get("pool") == pid and hd.get("node") == h and hd.get("scope") in NODE_SCOPES for hd, _ in found):
             missing.append(f"{h}: host pool {pid} of the lease file: etcd has {found or 'no block'}")
     for pid, (net, hosts) in seen_shared.items():
         found = by_net.get(net, [])
@@ -411,7 +489,7 @@ def audit(run, cluster, sampler, state, logs_said_held, evidence):
     unsure_pool_hosts = {h for op, h, _, a in run.unsure if op == "RequestPool"}
     leaked, explained = [], []
     for net, holder, key in blocks:
-        if holder.get("scope") == "host":
+        if holder.get("scope") in NODE_SCOPES:
             if (holder.get("node"), holder.get("pool")) in local_keys:
                 continue
             text = f"{key} {holder}"
@@ -465,32 +543,29 @@ def audit(run, cluster, sampler, state, logs_said_held, evidence):
             evidence.append((later.host, address, line))
     for _, _, line in overlapping_tenures(by_block, "pool "):
         duplicates.append(line)
+    # A shared pool's gateway and aux addresses are every host's, all along: no client's as well.
+    network_held = run.network_held()
+    for t in tenures:
+        if (t.pool_id, t.addr) in network_held:
+            duplicates.append(f"DUPLICATE {t.addr}: the gateway or an aux address of {t.pool_id}, held for every "
+                              f"host / {t}")
+            if len(duplicates) <= 2:
+                evidence.append((t.host, t.addr, duplicates[-1]))
+    static = sum(1 for t in tenures if t.static)
     TAP.check(not duplicates, f"no address or pool acknowledged to two clients at once "
-                              f"({len(tenures)} address grants, {len(pool_tenures)} pool grants replayed)",
+                              f"({len(tenures)} address grants, {static} of them by value, {len(pool_tenures)} pool "
+                              f"grants replayed; {len(network_held)} gateway and aux addresses held for every host)",
               [f"{len(duplicates)} duplicates"] + limited(duplicates, 20))
 
     # 4. what is held is still held
-    lost = []
-    for t in tenures:
-        if t.end is not None:
-            continue
-        if t.shared:
-            found = state.address_keys.get((t.pool_id, t.addr))
-            if found is None or found[0].split(" ")[0] != t.host:
-                lost.append(f"{t}: etcd has {found[0] if found else 'no key'} for it")
-        elif not state.holds_local(t.host, t.pool_id, t.addr):
-            lost.append(f"{t}: not in {t.host}'s lease file")
-        else:
-            continue
-        if len(lost) == 1:
-            evidence.append((t.host, t.addr, lost[0]))
-    for t in pool_tenures:
-        if t.end is None and (t.host, t.pool_id) not in local_keys:
-            lost.append(f"{t}: not in {t.host}'s lease file")
+    lost = lost_grants(run, state)
+    if lost:
+        evidence.append(lost[0][0])
     open_addresses = sum(1 for t in tenures if t.end is None)
     open_pools = sum(1 for t in pool_tenures if t.end is None)
     TAP.check(not lost, f"every acknowledged grant not released since is still held ({open_addresses} addresses, "
-                        f"{open_pools} pools)", [f"{len(lost)} lost"] + limited(lost, 20))
+                        f"{open_pools} pools; shared pools' gateway and aux addresses)",
+              [f"{len(lost)} lost"] + limited([line for _, line in lost], 20))
 
     # 5. what was released is not held: per address (and per block), its last acknowledged grant
     # decides; when that one was released (acknowledged), nothing may hold it at the end.
@@ -556,17 +631,6 @@ def audit(run, cluster, sampler, state, logs_said_held, evidence):
                          f"({checked} checked, {skipped} skipped: maybe taken again by an unanswered request)",
               [f"{len(still)} still held"] + limited(still, 20))
 
-    # leaks: held at the end, owned by nobody (information only)
-    owned_local = {(t.host, t.pool_id, t.addr) for t in tenures if t.end is None and not t.shared}
-    owned_shared = {(t.pool_id, t.addr) for t in tenures if t.end is None and t.shared}
-    leak_local = [(h, pid, a) for h, pid, _, addresses in state.local for a in addresses
-                  if (h, pid, a) not in owned_local]
-    leak_shared = [(k, v) for k, v in state.address_keys.items() if k not in owned_shared]
-    TAP.note(f"held but owned by no client (leaks of unanswered or failed requests): {len(leak_local)} host-pool "
-             f"addresses, {len(leak_shared)} shared-pool address keys")
-    for line in limited([f"{h} {pid} {a}" for h, pid, a in leak_local] +
-                        [f"etcd {pid} {a} = {v[0]!r} (created at revision {v[1]})" for (pid, a), v in leak_shared], 10):
-        TAP.note("  " + line)
     return bool(overlaps or missing or leaked or duplicates or lost or still)
 
 

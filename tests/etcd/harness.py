@@ -3,8 +3,10 @@
 A 3-member etcd cluster on free loopback ports (EtcdCluster: start, SIGKILL/SIGSTOP/SIGCONT a member,
 health by etcdctl, the leader, reads over etcd's JSON gateway), gipam processes (Gipam: start, kill,
 restart, read the lease file), the Unix-socket HTTP client for gipam's plugin API (call, get_text),
-lease-file runs and etcd block keys (expand, block_of), TAP-style reporting (TAP), and what every
-run does first and last (preflight, finish, run_main: the watchdog and signals).
+a start that must be refused (Gipam.start_refused), `gipam gc` beside a running gipam (Gipam.gc),
+lease-file runs and etcd keys (expand, block_of, hold_of, node_keys), TAP-style reporting (TAP), and
+what every run does first and last (preflight, finish, run_main: the watchdog and signals). The
+Docker Engine API stand-in that `gipam gc` and `gipam check` talk to is in docker_standin.py.
 
 The scripts import it relative to their own directory, so they run from any directory:
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -302,27 +304,65 @@ def get_text(sock, path, timeout=5.0):
 
 
 class Gipam:
-    def __init__(self, binary, root, name, endpoints):
+    """One gipam process of host `name` (its directory, lease file, socket and log under root);
+    --node-id is node_id, by default the name."""
+
+    def __init__(self, binary, root, name, endpoints, node_id=None):
         self.name = name
+        self.node_id = node_id or name
+        self.binary = binary
         self.dir = os.path.join(root, name)
         os.makedirs(self.dir)
         self.sock = os.path.join(self.dir, "gipam.sock")
         self.leases = os.path.join(self.dir, "leases.json")
         self.log = os.path.join(self.dir, "gipam.log")
-        self.args = [binary, "-v4", V4_SUPER, "-v6", V6_SUPER, "-file", self.leases, "--socket", self.sock,
-                     "--node-id", name, "--log-level", "debug"]
+        # The flags every command of gipam takes too (gipam gc, gipam check).
+        self.flags = ["-v4", V4_SUPER, "-v6", V6_SUPER, "-file", self.leases, "--socket", self.sock,
+                      "--node-id", self.node_id, "--log-level", "debug"]
         if endpoints:
-            self.args += ["--etcd-endpoints", ",".join(endpoints)]
+            self.flags += ["--etcd-endpoints", ",".join(endpoints), "--etcd-prefix", PREFIX]
+        self.args = [binary] + self.flags
         self.proc = None
         self.starts = 0
 
-    def start(self, timeout=15.0):
+    def _spawn(self, what):
         with open(self.log, "ab") as log:
-            log.write(f"==== test: start {self.starts + 1} at t={now():.2f}s\n".encode())
+            log.write(f"==== test: {what} {self.starts + 1} at t={now():.2f}s\n".encode())
             log.flush()
+            offset = log.tell()
             self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                          start_new_session=True)
         self.starts += 1
+        return offset
+
+    def start_refused(self, timeout=10.0):
+        """Starts gipam where it must refuse to start: (exit code, or None if it still ran after
+        timeout s, then SIGKILLed; seconds until it exited; what it logged)."""
+        offset = self._spawn("start (to be refused)")
+        began = time.monotonic()
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            code = None
+        took = time.monotonic() - began
+        with open(self.log, errors="replace") as f:
+            f.seek(offset)
+            return code, took, f.read()
+
+    def gc(self, docker_socket, grace=1, timeout=60.0, extra=()):
+        """Runs `gipam gc --grace N` beside this gipam (its flags, Docker at docker_socket):
+        (exit code, stdout + stderr)."""
+        cmd = [self.binary, "gc", "--grace", str(grace), "--docker-host", "unix://" + docker_socket,
+               *extra] + self.flags
+        try:
+            done = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired as error:
+            return None, f"gipam gc did not end within {timeout} s: {error.stdout or ''}{error.stderr or ''}"
+        return done.returncode, done.stdout + done.stderr
+
+    def start(self, timeout=15.0):
+        self._spawn("start")
         began = time.monotonic()
         while time.monotonic() - began < timeout:
             if self.proc.poll() is not None:
@@ -380,6 +420,61 @@ def expand(runs, longest=None):
     return out
 
 
+def hold_of(value):
+    """An address key's value -> {holder, node, use, handle, endpoint}; gipam 0.1's "<node>" and
+    "<node> once" too; None for anything else."""
+    try:
+        hold = json.loads(value)
+        if isinstance(hold, dict) and hold.get("holder"):
+            return hold
+        return None
+    except ValueError:
+        words = value.split(" ")
+        if len(words) == 1 and words[0]:
+            return {"holder": words[0], "node": words[0], "use": "endpoint"}
+        if len(words) == 2 and words[1] == "once":
+            return {"holder": words[0], "node": words[0], "use": "shared"}
+        return None
+
+
+def node_keys(kvs, node):
+    """The keys of node in etcd (kvs as EtcdCluster.range gives them): its block claims, address
+    holds, pool holds and copies, nodes/<node> and nodes/<node>/alive -> (value, mod revision)."""
+    mine = {}
+    for key, (value, _, modified) in kvs.items():
+        if key.startswith(PREFIX + "/blocks/"):
+            try:
+                ours = json.loads(value).get("node") == node
+            except (ValueError, AttributeError):
+                ours = False
+        elif key.startswith(PREFIX + "/pools/"):
+            rest = key[len(PREFIX + "/pools/"):]
+            if "/addresses/" in rest:
+                hold = hold_of(value) or {}
+                ours = node in (hold.get("holder"), hold.get("node"))
+            else:
+                ours = rest.endswith("/holders/" + node) or rest.endswith("/copies/" + node)
+        else:
+            ours = key in (f"{PREFIX}/nodes/{node}", f"{PREFIX}/nodes/{node}/alive")
+        if ours:
+            mine[key] = (value, modified)
+    return mine
+
+
+def compare_keys(before, after):
+    """What changed between two node_keys: lines naming each key gone, changed or new."""
+    lines = []
+    for key in sorted(set(before) | set(after)):
+        if key not in after:
+            lines.append(f"gone: {key} = {before[key][0]!r} (mod revision {before[key][1]})")
+        elif key not in before:
+            lines.append(f"new: {key} = {after[key][0]!r} (mod revision {after[key][1]})")
+        elif before[key] != after[key]:
+            lines.append(f"changed: {key} = {before[key][0]!r} (mod revision {before[key][1]}) -> "
+                         f"{after[key][0]!r} (mod revision {after[key][1]})")
+    return lines
+
+
 def block_of(key):
     """/gipam/blocks/4/c6120000/24 -> 198.18.0.0/24"""
     match = re.fullmatch(re.escape(PREFIX) + r"/blocks/([46])/([0-9a-f]+)/(\d+)", key)
@@ -428,10 +523,13 @@ def note_log(title, path, starts, last):
         TAP.note("  " + line[:300])
 
 
-def finish(gipams, cluster, root):
-    """Stops every gipam and etcd member, removes root (unless E2E_KEEP=1), prints the summary."""
+def finish(gipams, cluster, root, standins=()):
+    """Stops every gipam, Docker stand-in and etcd member, removes root (unless E2E_KEEP=1),
+    prints the summary."""
     for g in gipams:
         g.stop()
+    for s in standins:
+        s.stop()
     cluster.stop_all()
     if os.environ.get("E2E_KEEP") == "1":
         TAP.note(f"kept {root}")
