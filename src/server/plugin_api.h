@@ -14,9 +14,11 @@ struct Reply {
     std::string body;
 };
 
-/// Maps one request (path and body) to one reply, with no I/O of its own, so that it can be
-/// tested and fuzzed without sockets. Success is 200 with a JSON object; a refused request is
-/// 500 {"Err": ...}; undecodable input 400; an unknown path 404.
+/// Maps one request (path and body) to one reply, with no socket of its own, so that it can be
+/// tested and fuzzed without sockets; it logs every refusal. Success is 200 with a JSON object;
+/// a refused request is 500 {"Err": ...}, and so is any other failure (every exception gets an
+/// answer); undecodable input 400; an unknown path 404. The admin paths (server/admin_api.h)
+/// are answered here too; who may ask them is the server's to check.
 class PluginApi {
 public:
     explicit PluginApi(ipam::IpamService& service) : service_(service) {}

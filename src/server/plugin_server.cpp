@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "fs/atomic_file.h"
 #include "json/json_string.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
@@ -33,7 +34,6 @@
 #include "server/listening_socket.h"
 #include "server/metrics_server.h"
 #include "server/systemd.h"
-#include "store/file/atomic_file.h"
 
 namespace gipam::server {
 namespace {
@@ -389,7 +389,7 @@ void PluginServer::start() {
         if (!activated_ && tcp) {
             std::filesystem::create_directories(config_.specDir);
             const std::string address = endpoint().substr(std::string_view("tcp://").size());
-            store::writeFileAtomically(written, config_.tls ? tlsSpec(config_.name, address, *config_.tls)
+            fs::writeFileAtomically(written, config_.tls ? tlsSpec(config_.name, address, *config_.tls)
                                                             : endpoint() + "\n",
                                        0644);
             specPath_ = written;

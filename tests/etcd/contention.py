@@ -63,9 +63,11 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (PREFIX, REQUEST_TIMEOUT, START, TAP, EtcdCluster, Gipam, block_of, call,  # noqa: E402
-                     expand, finish, get_text, harness_failed, hold_of, limited, note_log, now, preflight,
-                     run_main, start_cluster, tail)
+from harness import (NODE_SCOPES, PREFIX, REQUEST_TIMEOUT, START, TAP, EtcdCluster, Gipam,  # noqa: E402
+                     block_of, call, expand, finish, get_text, harness_failed, hold_of, limited, note_log, now,
+                     preflight, run_main, start_cluster, tail)
+import contention_gc  # noqa: E402
+import contention_identity  # noqa: E402
 
 SHARED_NAMES = ("lan-a", "lan-b")
 HOSTS = ("h1", "h2", "h3")
@@ -331,9 +333,6 @@ class RevisionSampler(threading.Thread):
 
 
 # ---------------------------------------------------------------- the audit
-
-NODE_SCOPES = ("node", "host")  # a block claim of one node's pool ("host": gipam 0.1)
-
 
 def is_shared_record(pool):
     return "gipam.network" in (pool.get("options") or {}) or pool["id"].startswith("gipam-global/")
@@ -684,11 +683,26 @@ def main():
                         {"AddressSpace": "gipam-local", "Pool": "", "SubPool": "",
                          "Options": {"gipam.network": name}, "V6": False})
 
-        def at_once(asks):
+        def network_addresses(host, answer):
+            """What dockerd asks right after a network's pool: its gateway, then each --aux-address
+            by value (Options null), each within 100 ms of the answer before."""
+            prefix = ipaddress.ip_network(answer.body["Pool"])
+            pid = answer.body["PoolID"]
+            asked = [call(hosts[host].sock, "IpamDriver.RequestAddress",
+                          {"PoolID": pid, "Address": "",
+                           "Options": {"RequestAddressType": "com.docker.network.gateway"}})]
+            for offset in AUX_OFFSETS:
+                asked.append(call(hosts[host].sock, "IpamDriver.RequestAddress",
+                                  {"PoolID": pid, "Address": str(prefix[offset]), "Options": None}))
+            return asked
+
+        def at_once(asks, network=False):
             answers = {}
 
             def one(host, name):
-                answers[(host, name)] = request_shared(host, name)
+                answers[(host, name)] = answer = request_shared(host, name)
+                if network and answer.kind == "ok":
+                    answers[(host, name, "addresses")] = network_addresses(host, answer)
 
             threads = [threading.Thread(target=one, args=ask) for ask in asks]
             for t in threads:
@@ -697,14 +711,26 @@ def main():
                 t.join()
             return answers
 
-        shared, problems = {}, []
+        shared, shared_prefix, network_addrs, problems, addr_problems = {}, {}, {}, [], []
         for name in SHARED_NAMES:
-            got = at_once([(h, name) for h in HOSTS])
-            ids = {(a.body or {}).get("PoolID") for a in got.values() if a.kind == "ok"}
-            if any(a.kind != "ok" for a in got.values()) or len(ids) != 1:
-                problems.append(f"{name}: " + "; ".join(f"{h} {a!r}" for (h, _), a in got.items()))
+            got = at_once([(h, name) for h in HOSTS], network=True)
+            pools = {k: a for k, a in got.items() if len(k) == 2}
+            ids = {(a.body or {}).get("PoolID") for a in pools.values() if a.kind == "ok"}
+            if any(a.kind != "ok" for a in pools.values()) or len(ids) != 1:
+                problems.append(f"{name}: " + "; ".join(f"{h} {a!r}" for (h, _), a in pools.items()))
             else:
                 shared[name] = ids.pop()
+                prefix = ipaddress.ip_network(pools[(HOSTS[0], name)].body["Pool"])
+                shared_prefix[shared[name]] = prefix
+                # Every host gets the same gateway (the first address) and aux addresses: every host's.
+                wanted = [str(prefix[1])] + [str(prefix[o]) for o in AUX_OFFSETS]
+                for h in HOSTS:
+                    answers = got.get((h, name, "addresses"), [])
+                    granted = [norm(a.body["Address"].split("/")[0]) if a.kind == "ok" else repr(a) for a in answers]
+                    if granted != wanted:
+                        addr_problems.append(f"{name} on {h}: gateway and aux {granted}, not {wanted}")
+                network_addrs[shared[name]] = {"gateway": wanted[0],
+                                               "aux": {f"aux{i}": a for i, a in enumerate(wanted[1:])}}
         if len(set(shared.values())) != len(shared):
             problems.append(f"two names got the same pool: {shared}")
         TAP.check(not problems, "every host asking for a shared name at once gets the same pool, another for "
@@ -712,9 +738,24 @@ def main():
         if len(shared) < len(SHARED_NAMES):
             if no_etcd:  # each host has its own: go on with h1's, the audit shows the rest
                 for name in SHARED_NAMES:
-                    shared.setdefault(name, request_shared("h1", name).body["PoolID"])
+                    if name not in shared:
+                        answer = request_shared("h1", name)
+                        shared[name] = answer.body["PoolID"]
+                        shared_prefix[shared[name]] = ipaddress.ip_network(answer.body["Pool"])
+                        network_addrs[shared[name]] = {"gateway": None, "aux": {}}
             else:
                 raise RuntimeError("no shared pools to test with")
+        if not no_etcd:
+            kvs, _ = cluster.range(PREFIX + "/")
+            for pid, held in network_addrs.items():
+                for address in [held["gateway"], *held["aux"].values()]:
+                    value = kvs.get(f"{PREFIX}/pools/{pid}/addresses/{address}", ("",))[0]
+                    if (hold_of(value) or {}).get("use") != "shared":
+                        addr_problems.append(f"etcd {PREFIX}/pools/{pid}/addresses/{address} = {value!r}, "
+                                             "not held for every host")
+        TAP.check(not addr_problems, "each host's gateway and aux requests right after the pool (by value, Options "
+                                     "null, within 100 ms) get the same addresses, held once for every host",
+                  addr_problems)
 
         # Names asked for by one host each get a pool each: one after the other, then at once.
         for how, asks in (() if args.no_name_race else
@@ -740,10 +781,10 @@ def main():
                 if a.kind == "ok":
                     call(hosts[h].sock, "IpamDriver.ReleasePool", {"PoolID": a.body["PoolID"]})
 
-        run = Run(hosts, shared)
+        run = Run(hosts, shared, shared_prefix, network_addrs)
         for h in HOSTS:
             for i in range(THREADS_PER_HOST):
-                clients.append(Client(run, h, i, rng.randrange(1 << 31)))
+                clients.append(Client(run, h, i, rng.randrange(1 << 31), static=i < STATIC_PER_HOST))
 
         # The schedule of failures, as fractions of the run: (fraction, etcd member to kill or None,
         # gipam host to kill or None). The second etcd kill is of the leader, right after a gipam

@@ -33,6 +33,7 @@ V4_SUPER = "198.18.0.0/16"
 V6_SUPER = "2001:db8:100::/56"
 PREFIX = "/gipam"
 REQUEST_TIMEOUT = 10.0
+NODE_SCOPES = ("node", "host")  # the scope of a block claim of one node's pool ("host": gipam 0.1)
 START = time.monotonic()
 
 

@@ -10,7 +10,7 @@
 #include <sstream>
 #include <utility>
 
-#include "store/file/atomic_file.h"
+#include "fs/atomic_file.h"
 #include "store/lease_codec.h"
 
 namespace gipam::store {
@@ -23,7 +23,7 @@ void createDirectory(const std::filesystem::path& directory) {
     if (directory.empty() || std::filesystem::is_directory(directory, error)) return;
     createDirectory(directory.parent_path());
     if (::mkdir(directory.c_str(), 0700) != 0 && errno != EEXIST) {
-        throw StoreError(systemError("cannot create the lease directory", directory));
+        throw StoreError(fs::systemError("cannot create the lease directory", directory));
     }
 }
 
@@ -41,20 +41,20 @@ std::filesystem::path resolveLeasePath(const std::filesystem::path& path) {
         }
         return target;
     }
-    createDirectory(directoryOf(path));
+    createDirectory(fs::directoryOf(path));
     return path;
 }
 
 // Takes an exclusive flock on `path` (opened with `flags`); -1 if another process holds it.
 int lockExclusively(const std::filesystem::path& path, int flags, const std::string& what) {
     const int fd = ::open(path.c_str(), flags | O_CLOEXEC);
-    if (fd < 0) throw StoreError(systemError("cannot open " + what, path));
+    if (fd < 0) throw StoreError(fs::systemError("cannot open " + what, path));
     if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return fd;
     const int lockErrno = errno;
     ::close(fd);
     errno = lockErrno;
     if (errno == EWOULDBLOCK) return -1;
-    throw StoreError(systemError("cannot lock " + what, path));
+    throw StoreError(fs::systemError("cannot lock " + what, path));
 }
 
 bool pathExists(const std::filesystem::path& path) {
@@ -65,7 +65,7 @@ bool pathExists(const std::filesystem::path& path) {
 }  // namespace
 
 LeaseFile::LeaseFile(const std::filesystem::path& path) : path_(resolveLeasePath(path)) {
-    const auto directory = directoryOf(path_);
+    const auto directory = fs::directoryOf(path_);
     lockFd_ = lockExclusively(directory, O_RDONLY | O_DIRECTORY, "the lease directory");
     if (lockFd_ < 0) {
         throw StoreError("lease file " + path_.string() + " is in use by another gipam (it holds the lock on " +
@@ -74,7 +74,7 @@ LeaseFile::LeaseFile(const std::filesystem::path& path) : path_(resolveLeasePath
     // Checked now rather than at the first change: a gipam that can keep nothing should not
     // tell dockerd it is ready.
     if (::access(directory.c_str(), W_OK) != 0) {
-        throw StoreError(systemError("lease file " + path_.string() + ": cannot write in its directory", directory));
+        throw StoreError(fs::systemError("lease file " + path_.string() + ": cannot write in its directory", directory));
     }
     // Older gipams locked "<file>.lock" instead, and left it behind.
     const std::filesystem::path lockFile = path_.string() + ".lock";
@@ -104,11 +104,11 @@ std::optional<Leases> readLeaseFile(const std::filesystem::path& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) {
         if (errno == ENOENT) return std::nullopt;
-        throw StoreError(systemError("cannot read lease file", path));
+        throw StoreError(fs::systemError("cannot read lease file", path));
     }
     std::ostringstream text;
     text << in.rdbuf();
-    if (in.bad()) throw StoreError(systemError("cannot read lease file", path));
+    if (in.bad()) throw StoreError(fs::systemError("cannot read lease file", path));
     try {
         return decodeLeases(text.str());
     } catch (const FormatError& error) {
@@ -129,7 +129,11 @@ std::optional<Leases> LeaseFile::load() const {
 }
 
 void LeaseFile::save(const Leases& leases) {
-    writeFileAtomically(path_, encodeLeases(leases), 0600);
+    try {
+        fs::writeFileAtomically(path_, encodeLeases(leases), 0600);
+    } catch (const fs::FileError& error) {
+        throw StoreError(error.what());
+    }
 }
 
 }  // namespace gipam::store

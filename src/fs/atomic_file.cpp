@@ -1,4 +1,4 @@
-#include "store/file/atomic_file.h"
+#include "fs/atomic_file.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -9,9 +9,8 @@
 #include <utility>
 
 #include "log/log.h"
-#include "store/lease_store.h"
 
-namespace gipam::store {
+namespace gipam::fs {
 namespace {
 
 constexpr int kDirectorySyncAttempts = 3;
@@ -46,9 +45,9 @@ void writeFileAtomically(const std::filesystem::path& path, std::string_view tex
     const auto temp = path.string() + ".tmp";
     {
         FdGuard fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
-        if (fd.get() < 0) throw StoreError(systemError("cannot create", temp));
+        if (fd.get() < 0) throw FileError(systemError("cannot create", temp));
         // A temp file left by a crash keeps its old mode through O_CREAT; set ours.
-        if (::fchmod(fd.get(), mode) != 0) throw StoreError(systemError("cannot set the mode of", temp));
+        if (::fchmod(fd.get(), mode) != 0) throw FileError(systemError("cannot set the mode of", temp));
         std::size_t written = 0;
         while (written < text.size()) {
             const auto n = ::write(fd.get(), text.data() + written, text.size() - written);
@@ -56,20 +55,20 @@ void writeFileAtomically(const std::filesystem::path& path, std::string_view tex
                 if (errno == EINTR) continue;
                 const auto message = systemError("cannot write", temp);
                 ::unlink(temp.c_str());
-                throw StoreError(message);
+                throw FileError(message);
             }
             written += static_cast<std::size_t>(n);
         }
         if (::fsync(fd.get()) != 0 || ::close(fd.release()) != 0) {
             const auto message = systemError("cannot sync", temp);
             ::unlink(temp.c_str());
-            throw StoreError(message);
+            throw FileError(message);
         }
     }
     if (::rename(temp.c_str(), path.c_str()) != 0) {
         const auto message = systemError("cannot replace", path);
         ::unlink(temp.c_str());
-        throw StoreError(message);
+        throw FileError(message);
     }
     // The rename is done: the file holds the change, and a restart would read it, so failing now
     // would tell the caller "not kept" about a change that is kept. Retry the directory sync,
@@ -83,4 +82,4 @@ void writeFileAtomically(const std::filesystem::path& path, std::string_view tex
                "; the change stands, but a power loss now may lose it");
 }
 
-}  // namespace gipam::store
+}  // namespace gipam::fs

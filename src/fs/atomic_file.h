@@ -1,11 +1,19 @@
-// Durable replacement of a whole file, and the file helpers the store shares.
+// Durable replacement of a whole file, and the file helpers around it (the lease file and the
+// plugin spec file use them).
 #pragma once
 
 #include <filesystem>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
-namespace gipam::store {
+namespace gipam::fs {
+
+/// A file operation failed; the message names the file and the failing step.
+class FileError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
 
 /// "<what> <path>: <strerror(errno)>", the message of a failed system call on `path`.
 std::string systemError(const std::string& what, const std::filesystem::path& path);
@@ -15,9 +23,9 @@ std::filesystem::path directoryOf(const std::filesystem::path& path);
 
 /// Replaces `path` with `text` so that a crash at any instant leaves either the old or the new
 /// content: temp file in the same directory, fsync, rename, fsync of the directory. Until the
-/// rename, a failure throws StoreError naming the file and the failing step, and the old file is
+/// rename, a failure throws FileError naming the file and the failing step, and the old file is
 /// left as it was. After it the new content stands: a failed directory sync is retried, then
 /// logged as an error, and the call returns normally.
 void writeFileAtomically(const std::filesystem::path& path, std::string_view text, unsigned mode);
 
-}  // namespace gipam::store
+}  // namespace gipam::fs
