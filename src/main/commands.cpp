@@ -13,7 +13,7 @@
 #include "ipam/service.h"
 #include "json/json_string.h"
 #include "reconcile/findings.h"
-#include "reconcile/unix_http.h"
+#include "http/unix_client.h"
 #include "server/admin_api.h"
 #include "store/lease_codec.h"
 #include "store/file/lease_file.h"
@@ -104,7 +104,7 @@ struct Look {
 // One look: gipam's state with its change number first, then Docker's, so that whatever Docker
 // set up while we looked at gipam shows as used, not leaked.
 Look look(const config::Config& config) {
-    const auto reply = reconcile::httpOverUnix(config.socketPath, "POST", std::string(admin::kObserve), "{}");
+    const auto reply = http::overUnixSocket(config.socketPath, "POST", std::string(admin::kObserve), "{}");
     if (reply.status != 200) {
         throw std::runtime_error("gipam on " + config.socketPath + " refused to be observed (" +
                                  std::to_string(reply.status) + "): " + reply.body);
@@ -129,7 +129,7 @@ int check(const config::Config& config) {
     std::cout << (config.json ? findingsJson(findings) : findingsText(findings));
     if (config.reserveMissing) {
         for (const auto& missing : findings.missingAddresses) {
-            const auto reply = reconcile::httpOverUnix(config.socketPath, "POST", "/IpamDriver.RequestAddress",
+            const auto reply = http::overUnixSocket(config.socketPath, "POST", "/IpamDriver.RequestAddress",
                                                        requestAddressBody(missing.poolId, missing.address));
             std::cerr << (reply.status == 200 ? "held " : "could not hold ") << missing.address.toString() << " in "
                       << missing.poolId << (reply.status == 200 ? "" : ": " + reply.body) << "\n";
@@ -167,7 +167,7 @@ int gc(const config::Config& config) {
         }
         const auto body =
             admin::encodeReleaseLeaked({poolId, address, first.observation.change, first.observation.look});
-        const auto reply = reconcile::httpOverUnix(config.socketPath, "POST", std::string(admin::kReleaseLeaked), body);
+        const auto reply = http::overUnixSocket(config.socketPath, "POST", std::string(admin::kReleaseLeaked), body);
         if (reply.status == 200 && admin::decodeReleased(reply.body)) {
             std::cout << "released " << what << "\n";
             ++released;
@@ -193,7 +193,7 @@ int gc(const config::Config& config) {
             std::cout << "would free " << leak.what << "\n";
             continue;
         }
-        const auto reply = reconcile::httpOverUnix(config.socketPath, "POST", std::string(admin::kReleaseStoreLeak),
+        const auto reply = http::overUnixSocket(config.socketPath, "POST", std::string(admin::kReleaseStoreLeak),
                                                    admin::encodeStoreLeak(leak));
         if (reply.status == 200 && admin::decodeReleased(reply.body)) {
             std::cout << "freed " << leak.what << "\n";

@@ -4,7 +4,7 @@
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
 
-#include "reconcile/unix_http.h"
+#include "http/unix_client.h"
 
 namespace gipam::reconcile {
 namespace {
@@ -27,7 +27,7 @@ std::optional<ip::Address> addressOf(const std::string& value) {
 }
 
 Poco::Dynamic::Var getJson(const std::filesystem::path& socket, const std::string& path) {
-    const auto reply = httpOverUnix(socket, "GET", path);
+    const auto reply = http::overUnixSocket(socket, "GET", path);
     if (reply.status != 200) {
         throw std::runtime_error("dockerd on " + socket.string() + " answered " + std::to_string(reply.status) +
                                  " to GET " + path + ": " + reply.body.substr(0, 200));

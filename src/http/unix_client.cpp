@@ -1,4 +1,4 @@
-#include "reconcile/unix_http.h"
+#include "http/unix_client.h"
 
 #include <Poco/Net/HTTPClientSession.h>
 #include <Poco/Net/HTTPRequest.h>
@@ -9,9 +9,9 @@
 
 #include <sstream>
 
-namespace gipam::reconcile {
+namespace gipam::http {
 
-HttpReply httpOverUnix(const std::filesystem::path& socket, const std::string& method, const std::string& path,
+Reply overUnixSocket(const std::filesystem::path& socket, const std::string& method, const std::string& path,
                        const std::string& body, int seconds) {
     try {
         Poco::Net::StreamSocket stream;
@@ -37,4 +37,4 @@ HttpReply httpOverUnix(const std::filesystem::path& socket, const std::string& m
     }
 }
 
-}  // namespace gipam::reconcile
+}  // namespace gipam::http
