@@ -44,6 +44,10 @@ struct AddressGrant {
     std::string toString() const { return address.toString() + "/" + std::to_string(prefixLength); }
 };
 
+/// Throws IpamError, as IpamService's constructor does, when `leases` are inconsistent
+/// (overlapping pools, a pool holding a whole supernet, an address outside its pool).
+void validateLeases(const store::Leases& leases);
+
 /// How long a request may wait for a store shared between nodes, in all: Docker has no timeout
 /// of its own, and gipam answers within 3 s whatever etcd does.
 inline constexpr std::chrono::milliseconds kStoreBudget{2800};

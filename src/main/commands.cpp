@@ -13,11 +13,11 @@
 #include "ipam/service.h"
 #include "json/json_string.h"
 #include "reconcile/findings.h"
+#include "reconcile/rebuild.h"
 #include "http/unix_client.h"
 #include "server/admin_api.h"
 #include "store/lease_codec.h"
 #include "store/file/lease_file.h"
-#include "store/snapshot_store.h"
 
 namespace gipam::commands {
 namespace {
@@ -213,30 +213,10 @@ int rebuild(const config::Config& config) {
                                 " exists; gipam rebuild writes only a new one (move it away first)");
     }
     store::Leases leases = config::initialLeases(config);
-    std::map<std::string, std::vector<ip::Address>> addresses;
-    std::map<std::string, store::PoolRecord> pools;
-    std::set<std::string> swarmNetworks;
-    for (const auto& pool : reconcile::readDockerPools(config.dockerSocket, config.name)) {
-        // A swarm network has the manager's pool and this node's copy; both get its addresses.
-        std::vector<std::string_view> spaces = {ipam::kLocalAddressSpace};
-        if (pool.swarm) {
-            spaces.push_back(ipam::kGlobalAddressSpace);
-            swarmNetworks.insert(pool.network);
-        }
-        for (const auto space : spaces) {
-            const auto id = ipam::poolIdFor(space, pool.subnet, pool.ipRange);
-            pools.emplace(id, store::PoolRecord{id, pool.subnet, pool.ipRange, {}, std::nullopt, {}});
-            for (const auto& entry : pool.addresses) addresses[id].push_back(entry.address);
-            if (!pool.gatewayShown) addresses[id].push_back(pool.firstHost());  // the bridge's, not shown
-        }
-    }
-    for (auto& [id, pool] : pools) {
-        pool.addresses = store::toRuns(addresses[id]);
-        leases.pools.push_back(pool);
-    }
+    const auto rebuilt = reconcile::poolsFromDocker(reconcile::readDockerPools(config.dockerSocket, config.name));
+    leases.pools = rebuilt.pools;
     // Refuses overlaps, a pool covering a supernet, addresses it cannot hold.
-    store::SnapshotStore unused(leases, [](const store::Leases&) {});
-    const ipam::IpamService validated(leases, unused);
+    ipam::validateLeases(leases);
     leaseFile.save(leases);
     std::size_t held = 0;
     for (const auto& pool : leases.pools) held += pool.addresses.size();
@@ -244,8 +224,8 @@ int rebuild(const config::Config& config) {
               << " address runs, from Docker's networks\n"
               << "not recovered: --ipam-opt options (Docker does not show them); PoolIDs of networks the Go gipam "
                  "made (random, and Docker does not show them): remove and recreate those networks\n";
-    if (!swarmNetworks.empty()) {
-        std::cout << "swarm networks (" << swarmNetworks.size()
+    if (rebuilt.swarmNetworks) {
+        std::cout << "swarm networks (" << rebuilt.swarmNetworks
                   << "): rebuilt as this node sees them; run rebuild on each manager\n";
     }
     return 0;

@@ -633,6 +633,39 @@ def audit(run, cluster, sampler, state, logs_said_held, evidence):
     return bool(overlaps or missing or leaked or duplicates or lost or still)
 
 
+def static_check(run):
+    """Requests by value in shared pools: refused only when a node holds the address, naming it."""
+    held_by = "refused: held by a node (by value)"
+    availability = ("ok", held_by, "down (no listener)", "etcd unavailable")
+    other = {k: n for k, n in run.static_counts.items() if k not in availability and not k.startswith("in doubt")}
+    refusals = run.static_refusals
+    cross = sum(1 for host, _, _, _, holder in refusals if holder != host)
+    grants = collections.defaultdict(list)
+    for t in run.addr_tenures:
+        grants[(t.pool_id, t.addr)].append(t)
+    unexplained = []
+    for host, pid, address, answer, holder in refusals:
+        # A grant to a client of the named node that may have been held while the request ran.
+        if not any(t.host == holder and t.g0 < answer.t1 and (t.end in (None, "doubt", "pool_doubt") or t.r1 > answer.t0)
+                   for t in grants[(pid, address)]):
+            unexplained.append(f"{host} asked for {address} of {pid} at t={answer.t0 - START:.3f}s: {answer.err[:160]}")
+    TAP.note(f"requests by value in shared pools ({STATIC_PER_HOST} clients per host, {len(STATIC_OFFSETS)} addresses "
+             f"per pool): {sum(run.static_counts.values())} sent, " +
+             ", ".join(f"{n} {k}" for k, n in sorted(run.static_counts.items(), key=lambda x: -x[1])))
+    if unexplained:
+        TAP.note(f"{len(unexplained)} refusals by value name a holder no client's grant explains (a leaked key of "
+                 "that node, or a wrong refusal):")
+        for line in limited(unexplained, 6):
+            TAP.note("  " + line)
+    problems = [f"{n} {k}" for k, n in other.items()] + run.static_mismatches
+    if not cross:
+        problems.append("no request by value met an address another host held: the load did not collide")
+    TAP.check(not problems, f"requests by value in shared pools get the address asked for, or a refusal naming its "
+                            f"holder ({len(refusals)} refusals, expected: {cross} naming another host, "
+                            f"{len(refusals) - cross} the same host), and nothing else",
+              [f"{len(problems)} problems"] + limited(problems, 20))
+
+
 # ---------------------------------------------------------------- the run
 
 def percentile(values, p):
@@ -666,6 +699,8 @@ def main():
     root = tempfile.mkdtemp(prefix="gipam-contention.")
     cluster = EtcdCluster(root)
     hosts = {}
+    extras = []  # gipams started besides the hosts' (a second one as a host's node ID)
+    standins = []
     sampler = None
     clients = []
     failed_run = True
@@ -789,22 +824,31 @@ def main():
         # The schedule of failures, as fractions of the run: (fraction, etcd member to kill or None,
         # gipam host to kill or None). The second etcd kill is of the leader, right after a gipam
         # restarted: that host, knowing least about its shared pools, meets an election.
+        # Besides: a second gipam as a running host's node ID ("twin"), and a host restarted with
+        # its lease file deleted ("wipe"), then put back (contention_identity.py).
         gipam_at = [0.12, 0.45, 0.75][:gipam_kills]
         etcd_at = [0.25, 0.45, 0.85][:args.etcd_kills]
-        events = collections.defaultdict(lambda: [None, None])
+        events = collections.defaultdict(lambda: [None, None, None])
         for i, fraction in enumerate(etcd_at):
             events[fraction][0] = "leader" if i % 2 else rng.choice(sorted(cluster.members))
         for fraction in gipam_at:
             events[fraction][1] = rng.choice(HOSTS)
+        if not no_etcd:
+            events[0.35][2] = ("twin", rng.choice(HOSTS))
+            events[0.6][2] = ("wipe", rng.choice(HOSTS))
         began = time.monotonic()
         for c in clients:
             c.start()
         TAP.note(f"t={now():.1f}s: {len(clients)} clients started")
         for fraction in sorted(events):
-            target, host_name = events[fraction]
+            target, host_name, identity = events[fraction]
             wait = began + fraction * args.duration - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
+            if identity and identity[0] == "twin":
+                extras.append(contention_identity.twin_start(binary, root, cluster, hosts, identity[1], run, clients))
+            elif identity:
+                contention_identity.wiped_restart(cluster, hosts, identity[1])
             if host_name:
                 host = hosts[host_name]
                 host.kill()
@@ -893,6 +937,11 @@ def main():
                  f"with {sum(len(a) for *_, a in state.local)} addresses")
         evidence = []
         bad = audit(run, cluster, sampler, state, logs_said_held, evidence)
+        static_check(run)
+        if not no_etcd:
+            standins += contention_gc.gc_phase(run, lambda: State(run, cluster), lost_grants, rng, root,
+                                               skip_gc=os.environ.get("CONTENTION_SKIP_GC") == "1",
+                                               plant_leaks=os.environ.get("CONTENTION_PLANT", "1") != "0")
         failed_run = bad or TAP.failed > 0
         if failed_run:
             for host, needle, why in evidence:
@@ -918,7 +967,7 @@ def main():
                 c.run_.stop.set()
         if sampler:
             sampler.halt.set()
-        finish(hosts.values(), cluster, root)
+        finish(list(hosts.values()) + extras, cluster, root, standins)
     return 1 if failed_run or TAP.failed else 0
 
 

@@ -27,7 +27,7 @@ import os
 import threading
 
 from docker_standin import DockerStandin, Network
-from harness import NODE_SCOPES, PREFIX, TAP, call, limited, norm_address as norm
+from harness import NODE_SCOPES, PREFIX, TAP, call, limited
 
 
 def owned(run):
@@ -75,21 +75,22 @@ def counted(found, kinds):
 NODE_KINDS = ("lease-file pools", "lease-file addresses", "block claims", "holds")
 
 
-def plant(run, rng):
-    """A few leaks on every host (see the module's doc): [(host, what)], and problems."""
+def plant(run, state, rng):
+    """A few leaks on every host (see the module's doc): [(host, what, (pool ID, address) of a
+    shared pool or None)], and problems."""
     planted, problems = [], []
 
     def ask(host, what, endpoint, payload):
         answer = call(run.hosts[host].sock, endpoint, payload)
         if answer.kind == "ok":
-            planted.append((host, what + ": " + (answer.body.get("Address") or answer.body.get("PoolID"))))
+            granted = answer.body.get("Address")
+            key = (payload["PoolID"], granted.split("/")[0]) if granted and payload["PoolID"] in run.shared_ids else None
+            planted.append((host, what + ": " + (granted or answer.body.get("PoolID")), key))
         else:
             problems.append(f"{host}: {what}: {answer!r}")
         return answer
 
-    taken = {(pid, a) for pid, a in owned(run)[0]}
-    for t in run.addr_tenures:
-        taken.add((t.pool_id, t.addr))  # and whatever a client had: its key may linger
+    taken = set(state.address_keys) | owned(run)[0]
     for host in sorted(run.hosts):
         pid = rng.choice(sorted(run.shared_ids))
         ask(host, f"shared pool {pid}, dynamic", "IpamDriver.RequestAddress",
@@ -108,7 +109,7 @@ def plant(run, rng):
         answer = ask(host, "a host pool", "IpamDriver.RequestPool",
                      {"AddressSpace": "gipam-local", "Pool": "", "SubPool": "", "Options": {}, "V6": False})
         if answer.kind == "ok":
-            ask(host, f"in that pool", "IpamDriver.RequestAddress",
+            ask(host, "an address in it", "IpamDriver.RequestAddress",
                 {"PoolID": answer.body["PoolID"], "Address": "", "Options": {}})
     return planted, problems
 
@@ -149,14 +150,15 @@ def run_gc(run, root):
 
 def gc_phase(run, read_state, lost_grants, rng, root, skip_gc, plant_leaks):
     """The phase; returns the stand-ins started (for the final cleanup)."""
-    planted, problems = plant(run, rng) if plant_leaks else ([], [])
+    planted, problems = plant(run, read_state(), rng) if plant_leaks else ([], [])
     if plant_leaks:
         TAP.note(f"planted {len(planted)} leaks (granted, then dropped as by a dockerd that died): " +
-                 "; ".join(f"{h} {w}" for h, w in planted))
+                 "; ".join(f"{h} {w}" for h, w, _ in planted))
         for line in problems:
             TAP.note("  could not plant: " + line)
-    before = leaks(run, read_state())
-    planted_keys = sum(1 for _, w in planted if w.startswith("shared pool"))
+    state = read_state()
+    before = leaks(run, state)
+    planted_keys = sum(1 for _, _, key in planted if key and key in state.address_keys)
     churn = len(before["address keys"]) - planted_keys
     TAP.note(f"leaked before gc: {len(before['address keys'])} address keys in etcd that no client holds "
              f"({planted_keys} planted, {churn} from the churn); {counted(before, NODE_KINDS)}; "
