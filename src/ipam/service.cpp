@@ -4,7 +4,7 @@
 
 #include "ipam/pool_options.h"
 #include "log/log.h"
-#include "metrics/metrics.h"
+#include "ipam/ipam_metrics.h"
 
 namespace gipam::ipam {
 namespace {
@@ -389,7 +389,7 @@ IpamError IpamService::tooManyConflicts(const std::string& last) const {
 }
 
 void IpamService::countConflicts(int conflicts) const {
-    if (store_.multiNode()) metrics::instruments().conflictsPerRequest.observe(conflicts);
+    if (store_.multiNode()) ipamMetrics().conflictsPerRequest.observe(conflicts);
 }
 
 bool IpamService::poolReadFromStore(const std::string& poolId) const {

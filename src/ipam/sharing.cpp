@@ -7,7 +7,7 @@
 
 #include "ipam/service.h"
 #include "log/log.h"
-#include "metrics/metrics.h"
+#include "ipam/ipam_metrics.h"
 
 namespace gipam::ipam {
 namespace {
@@ -90,7 +90,7 @@ Grant IpamService::untilNoConflict(const std::function<Grant(int)>& attempt,
             return grant;
         } catch (const store::Conflict& conflict) {
             last = conflict.what();
-            metrics::instruments().storeConflicts.fetch_add(1, std::memory_order_relaxed);
+            ipamMetrics().conflicts.fetch_add(1, std::memory_order_relaxed);
             pause = learn(conflict);
         }
     }

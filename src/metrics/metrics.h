@@ -1,15 +1,22 @@
 // Counters and histograms for Prometheus, kept in atomics: recording costs no lock and no I/O, so
-// any layer may record while it holds its own lock.
+// any layer may record while it holds its own lock. This module names nothing: each layer owns
+// its instruments and their names (store_metrics.h, ipam_metrics.h, server's), and the metrics
+// page puts them together.
 #pragma once
 
 #include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace gipam::metrics {
+
+/// "# HELP name help" and "# TYPE name type" lines.
+void appendHelp(std::string& out, std::string_view name, std::string_view type, std::string_view help);
 
 /// A cumulative histogram over fixed upper bounds (Prometheus "le" buckets, +Inf implied).
 template <std::size_t N>
@@ -39,51 +46,28 @@ private:
     std::atomic<std::uint64_t> sumNanos_{0};
 };
 
-/// What the plugin API was asked, by endpoint.
-enum class Endpoint { Activate, Capabilities, AddressSpaces, RequestPool, ReleasePool, RequestAddress, ReleaseAddress, Other };
-inline constexpr std::size_t kEndpoints = 8;
-std::string_view endpointName(Endpoint endpoint);
-/// "/IpamDriver.RequestPool" -> RequestPool; anything unknown is Other.
-Endpoint endpointOf(std::string_view path);
-
-/// How a request ended, by HTTP status: 200 ok, 500 refused, 400/413 bad_request, 403 forbidden,
-/// 404/405 not_found.
-inline constexpr std::size_t kResults = 5;
-std::size_t resultOf(int status);
-
 /// Latency buckets, seconds: a durable write takes about a millisecond on a disk.
 inline constexpr std::array<double, 12> kSecondsBuckets = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
                                                            0.01,   0.025,   0.05,   0.1,   0.5,    2.5};
-/// Changes per durable write: the group commit at work.
-inline constexpr std::array<double, 8> kBatchBuckets = {1, 2, 4, 8, 16, 32, 64, 128};
-
-/// Conflicts one request met before it was answered (with etcd).
-inline constexpr std::array<double, 6> kConflictBuckets = {0, 1, 2, 3, 5, 8};
-
-/// gipam's instruments. `refusals` is indexed by the IPAM layer's refusal reasons.
-struct Instruments {
-    std::atomic<std::uint64_t> requests[kEndpoints][kResults] = {};
-    Histogram<kSecondsBuckets.size()> requestSeconds[kEndpoints] = {
-        Histogram<12>(kSecondsBuckets), Histogram<12>(kSecondsBuckets), Histogram<12>(kSecondsBuckets),
-        Histogram<12>(kSecondsBuckets), Histogram<12>(kSecondsBuckets), Histogram<12>(kSecondsBuckets),
-        Histogram<12>(kSecondsBuckets), Histogram<12>(kSecondsBuckets)};
-    Histogram<kSecondsBuckets.size()> durableWriteSeconds{kSecondsBuckets};
-    Histogram<kBatchBuckets.size()> changesPerWrite{kBatchBuckets};
-    std::atomic<std::uint64_t> failedWrites{0};
-    std::atomic<std::uint64_t> storeConflicts{0};  // changes another host's got in the way of
-    Histogram<kConflictBuckets.size()> conflictsPerRequest{kConflictBuckets};  // with etcd: tries - 1
-    static constexpr std::size_t kRefusalKinds = 16;
-    std::atomic<std::uint64_t> refusals[kRefusalKinds] = {};
-
-    void countRequest(Endpoint endpoint, int status, double seconds);
+struct SecondsHistogram : Histogram<kSecondsBuckets.size()> {
+    SecondsHistogram() : Histogram(kSecondsBuckets) {}
 };
 
-/// The process's instruments.
-Instruments& instruments();
+/// Counters over every combination of one or two labels whose values the owner fixes at
+/// construction (no label grows with use).
+class CounterTable {
+public:
+    CounterTable(std::string name, std::string help, std::string label, std::vector<std::string> values,
+                 std::string secondLabel = {}, std::vector<std::string> secondValues = {""});
+    void add(std::size_t value, std::size_t secondValue = 0);
+    std::uint64_t at(std::size_t value, std::size_t secondValue = 0) const;
+    void appendTo(std::string& out) const;
 
-/// The request, write and build lines of the exposition; `refusalNames` names the refusal kinds
-/// in use (index = kind), `version` goes into gipam_build_info.
-std::string exposition(const std::string_view* refusalNames, std::size_t refusalKinds, std::string_view version);
+private:
+    std::string name_, help_, label_, secondLabel_;
+    std::vector<std::string> values_, secondValues_;
+    std::unique_ptr<std::atomic<std::uint64_t>[]> counts_;
+};
 
 /// A sample value as Prometheus reads it: the shortest text of the double.
 std::string formatNumber(double value);

@@ -1,7 +1,10 @@
-// PluginApi::metrics(): the instruments and the usage of the current state.
+#include "server/metrics_page.h"
+
+#include "ipam/ipam_metrics.h"
 #include "ipam/usage.h"
 #include "metrics/metrics.h"
-#include "server/plugin_api.h"
+#include "server/request_metrics.h"
+#include "store/store_metrics.h"
 
 #ifndef GIPAM_VERSION
 #define GIPAM_VERSION "dev"
@@ -21,12 +24,13 @@ void appendGauge(std::string& out, std::string_view name, std::string_view help)
 
 }  // namespace
 
-std::string PluginApi::metrics() const {
-    std::string_view refusals[std::size(ipam::kRefusals)];
-    for (const auto reason : ipam::kRefusals) refusals[static_cast<std::size_t>(reason)] = ipam::refusalName(reason);
-    std::string out = metrics::exposition(refusals, std::size(refusals), GIPAM_VERSION);
+std::string metricsPage(const ipam::IpamService& service) {
+    std::string out;
+    requestMetrics().appendTo(out, GIPAM_VERSION);
+    store::writeMetrics().appendTo(out);
+    ipam::ipamMetrics().appendTo(out);
 
-    const auto leases = service_.snapshot();
+    const auto leases = service.snapshot();
     const auto usage = ipam::usageOf(leases);
     const auto each = [&](std::string_view name, std::string_view help, auto value) {
         appendGauge(out, name, help);

@@ -1,5 +1,7 @@
 #include "server/metrics_server.h"
 
+#include "server/metrics_page.h"
+
 #include <Poco/Net/HTTPRequestHandler.h>
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
 #include <Poco/Net/HTTPServer.h>
@@ -19,7 +21,7 @@ public:
     explicit MetricsHandler(const PluginApi& api) : api_(api) {}
     void handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response) override {
         if (request.getMethod() == Poco::Net::HTTPRequest::HTTP_GET && request.getURI() == "/metrics") {
-            sendMetricsPage(response, api_.metrics());
+            sendMetricsPage(response, metricsPage(api_.service()));
             return;
         }
         response.setStatusAndReason(Poco::Net::HTTPResponse::HTTP_NOT_FOUND);

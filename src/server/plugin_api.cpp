@@ -11,7 +11,7 @@
 #include "server/request_json.h"
 #include "store/lease_codec.h"
 #include "log/log.h"
-#include "metrics/metrics.h"
+#include "ipam/ipam_metrics.h"
 
 namespace gipam::server {
 namespace {
@@ -86,23 +86,23 @@ Reply PluginApi::handle(std::string_view path, std::string_view body) {
     // What the request asked, for the log line of a refusal.
     std::string request = shown(path.substr(path.empty() ? 0 : 1));
     try {
-        if (path == "/Plugin.Activate") return {200, R"({"Implements":["IpamDriver"]})"};
-        if (path == "/IpamDriver.GetCapabilities") {
+        if (path == kActivate) return {200, R"({"Implements":["IpamDriver"]})"};
+        if (path == kGetCapabilities) {
             return {200, R"({"RequiresMACAddress":false,"RequiresRequestReplay":false})"};
         }
-        if (path == "/IpamDriver.GetDefaultAddressSpaces") {
+        if (path == kGetDefaultAddressSpaces) {
             return {200, R"({"LocalDefaultAddressSpace":)" + json::quote(ipam::kLocalAddressSpace) +
                              R"(,"GlobalDefaultAddressSpace":)" + json::quote(ipam::kGlobalAddressSpace) + "}"};
         }
-        if (path == "/IpamDriver.RequestPool") return {200, requestPool(service_, *parseObject(body), request)};
-        if (path == "/IpamDriver.RequestAddress") return {200, requestAddress(service_, *parseObject(body), request)};
-        if (path == "/IpamDriver.ReleasePool") {
+        if (path == kRequestPool) return {200, requestPool(service_, *parseObject(body), request)};
+        if (path == kRequestAddress) return {200, requestAddress(service_, *parseObject(body), request)};
+        if (path == kReleasePool) {
             const auto poolId = stringField(*parseObject(body), "PoolID");
             request += " (pool " + shown(poolId) + ")";
             service_.releasePool(poolId);
             return {200, "{}"};
         }
-        if (path == "/IpamDriver.ReleaseAddress") {
+        if (path == kReleaseAddress) {
             const auto object = parseObject(body);
             const auto poolId = stringField(*object, "PoolID");
             const auto address = stringField(*object, "Address");
@@ -129,7 +129,7 @@ Reply PluginApi::handle(std::string_view path, std::string_view body) {
         log::warning(request + " refused as malformed: " + error.what());
         return {400, errorBody(error.what())};
     } catch (const ipam::IpamError& error) {
-        metrics::instruments().refusals[static_cast<std::size_t>(error.reason())].fetch_add(1, std::memory_order_relaxed);
+        ipam::ipamMetrics().countRefusal(error.reason());
         log::warning(request + " refused: " + error.what());
         return {500, errorBody(error.what())};
     } catch (const std::exception& error) {

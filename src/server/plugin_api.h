@@ -8,6 +8,17 @@
 
 namespace gipam::server {
 
+/// The paths dockerd calls on an IPAM plugin, in the order /metrics lists them.
+inline constexpr std::string_view kActivate = "/Plugin.Activate";
+inline constexpr std::string_view kGetCapabilities = "/IpamDriver.GetCapabilities";
+inline constexpr std::string_view kGetDefaultAddressSpaces = "/IpamDriver.GetDefaultAddressSpaces";
+inline constexpr std::string_view kRequestPool = "/IpamDriver.RequestPool";
+inline constexpr std::string_view kReleasePool = "/IpamDriver.ReleasePool";
+inline constexpr std::string_view kRequestAddress = "/IpamDriver.RequestAddress";
+inline constexpr std::string_view kReleaseAddress = "/IpamDriver.ReleaseAddress";
+inline constexpr std::string_view kPluginPaths[] = {kActivate,   kGetCapabilities, kGetDefaultAddressSpaces, kRequestPool,
+                                                    kReleasePool, kRequestAddress,  kReleaseAddress};
+
 /// An HTTP status and a JSON body.
 struct Reply {
     int status;
@@ -25,9 +36,7 @@ public:
 
     Reply handle(std::string_view path, std::string_view body);
 
-    /// The Prometheus text exposition: request, write and refusal instruments, and how full the
-    /// supernets and pools are (from the same computation as `gipam leases`).
-    std::string metrics() const;
+    const ipam::IpamService& service() const { return service_; }
 
 private:
     ipam::IpamService& service_;

@@ -29,10 +29,11 @@
 #include "fs/atomic_file.h"
 #include "json/json_string.h"
 #include "log/log.h"
-#include "metrics/metrics.h"
 #include "server/admin_api.h"
+#include "server/metrics_page.h"
 #include "server/listening_socket.h"
 #include "server/metrics_server.h"
+#include "server/request_metrics.h"
 #include "server/systemd.h"
 
 namespace gipam::server {
@@ -119,7 +120,7 @@ public:
             }
         }
         if (request.getMethod() == Poco::Net::HTTPRequest::HTTP_GET && request.getURI() == "/metrics") {
-            sendMetricsPage(response, api_.metrics());
+            sendMetricsPage(response, metricsPage(api_.service()));
             return;
         }
         if (request.getURI().rfind(std::string(admin::kPathPrefix), 0) == 0 && !adminAllowed(request)) {
@@ -153,8 +154,8 @@ public:
         }
         const auto started = std::chrono::steady_clock::now();
         const Reply reply = api_.handle(request.getURI(), *body);
-        metrics::instruments().countRequest(
-            metrics::endpointOf(request.getURI()), reply.status,
+        requestMetrics().count(
+            request.getURI(), reply.status,
             std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
         if (log::enabled(log::Level::Debug)) {
             // dockerd ends each body with a newline; one log line per request.
@@ -179,7 +180,7 @@ private:
     // Refusals before the request reaches the API; the API logs its own.
     static void refuse(Poco::Net::HTTPServerResponse& response, const Poco::Net::HTTPServerRequest& request,
                        const Reply& reply) {
-        metrics::instruments().countRequest(metrics::endpointOf(request.getURI()), reply.status, 0);
+        requestMetrics().count(request.getURI(), reply.status, 0);
         log::warning(request.getMethod().substr(0, 16) + " " + request.getURI().substr(0, 128) + " from " +
                      request.clientAddress().toString() + " refused with " + std::to_string(reply.status) + ": " +
                      reply.body);

@@ -7,7 +7,7 @@
 #include <climits>
 
 #include "log/log.h"
-#include "metrics/metrics.h"
+#include "store/store_metrics.h"
 #include "store/lease_store.h"
 
 namespace gipam::store {
@@ -91,12 +91,12 @@ void GroupCommit::writeQueued(std::unique_lock<std::mutex>& lock) {
         failure = error.what();
     }
     writeStarted_ = 0;
-    auto& instruments = metrics::instruments();
-    instruments.durableWriteSeconds.observe(
+    auto& instruments = writeMetrics();
+    instruments.seconds.observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - writeStarted).count());
     lock.lock();
     instruments.changesPerWrite.observe(static_cast<double>(written - resolvedChange_));
-    if (!failure.empty()) instruments.failedWrites.fetch_add(1, std::memory_order_relaxed);
+    if (!failure.empty()) instruments.failures.fetch_add(1, std::memory_order_relaxed);
     writing_ = false;
     const bool othersWaiting = lastChange_ - resolvedChange_ > 1;
     if (failure.empty()) {
