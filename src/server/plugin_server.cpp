@@ -1,299 +1,32 @@
 #include "server/plugin_server.h"
 
-#include <Poco/Net/HTTPRequestHandler.h>
-#include <Poco/Net/HTTPRequestHandlerFactory.h>
+#include <Poco/ErrorHandler.h>
 #include <Poco/Net/HTTPServer.h>
 #include <Poco/Net/HTTPServerParams.h>
-#include <Poco/Net/HTTPServerRequest.h>
-#include <Poco/Net/HTTPServerRequestImpl.h>
-#include <Poco/Net/HTTPServerResponse.h>
-#include <Poco/Net/NetException.h>
-#include <Poco/Net/ServerSocket.h>
-#include <Poco/Net/SSLException.h>
-#include <Poco/Net/SSLManager.h>
-#include <Poco/Net/StreamSocket.h>
-#include <Poco/ErrorHandler.h>
-#include <Poco/String.h>
 #include <Poco/ThreadPool.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <istream>
 #include <thread>
 #include <vector>
 
 #include "fs/atomic_file.h"
-#include "json/json_string.h"
 #include "log/log.h"
-#include "server/admin_api.h"
-#include "server/metrics_page.h"
+#include "server/connection_limits.h"
 #include "server/listening_socket.h"
-#include "server/metrics_server.h"
-#include "server/request_metrics.h"
+#include "server/request_handler.h"
+#include "server/spec_file.h"
 #include "server/systemd.h"
+#include "server/tls_context.h"
 
 namespace gipam::server {
 namespace {
 
-constexpr std::size_t kMaxBodyBytes = 1 << 20;
 // dockerd has no timeout of its own, so a stuck request would hang `docker` forever; a
 // well-behaved client sends a whole request in microseconds.
 constexpr std::chrono::seconds kRequestDeadline{10};
-// Connections served at once, and as many again queued for a thread.
-constexpr int kMaxConnections = 1024;
-// Descriptors kept out of the connections' reach: the lease file's temp file and directory, the
-// listening socket, standard streams, systemd's notify socket, and POCO's own.
-constexpr rlim_t kReservedFiles = 64;
-constexpr int kMinConnections = 16;
-constexpr int kThreadStackBytes = 512 * 1024;
-// dockerd on a Unix socket sends an empty Host (20.10) or this one (23.0.7 and later).
-constexpr char kDockerUnixHost[] = "plugin.moby.localhost";
-constexpr char kContentType[] = "application/vnd.docker.plugins.v1.2+json";
-
-void send(Poco::Net::HTTPServerResponse& response, const Reply& reply) {
-    response.setStatusAndReason(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(reply.status));
-    response.setContentType(kContentType);
-    response.setContentLength(static_cast<std::streamsize>(reply.body.size()));
-    response.sendBuffer(reply.body.data(), reply.body.size());
-}
-
-// A body that ended before its Content-Length.
-struct TruncatedBody {
-    std::size_t received;
-    Poco::Int64 declared;
-};
-
-// Reads at most kMaxBodyBytes; nullopt if the body is larger, TruncatedBody if it is cut short.
-std::optional<std::string> readBody(Poco::Net::HTTPServerRequest& request) {
-    if (request.hasContentLength() && request.getContentLength64() > static_cast<Poco::Int64>(kMaxBodyBytes)) {
-        return std::nullopt;
-    }
-    std::string body;
-    // HTTP/1.1: a request with neither length nor chunking has no body; don't wait for one.
-    if (!request.hasContentLength() && !request.getChunkedTransferEncoding()) return body;
-    std::istream& in = request.stream();
-    char buffer[8192];
-    while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
-        body.append(buffer, static_cast<std::size_t>(in.gcount()));
-        if (body.size() > kMaxBodyBytes) return std::nullopt;
-    }
-    // A client that hung up early sent part of a request: acting on it could change state
-    // nobody asked for.
-    if (request.hasContentLength() && static_cast<Poco::Int64>(body.size()) != request.getContentLength64()) {
-        throw TruncatedBody{body.size(), request.getContentLength64()};
-    }
-    return body;
-}
-
-// Why a request on TCP is not from dockerd, or "" if it may be.
-std::string foreignRequest(const Poco::Net::HTTPServerRequest& request, const std::vector<std::string>& hosts) {
-    for (const auto& [name, value] : request) {
-        if (Poco::icompare(name, "Origin") == 0) {
-            return "requests from web pages are refused (Origin " + value.substr(0, 128) + ")";
-        }
-        if (Poco::icompare(name, 0, 10, "Sec-Fetch-") == 0) return "requests from web pages are refused (" + name + ")";
-    }
-    const std::string host = request.get("Host", "");
-    if (std::find(hosts.begin(), hosts.end(), host) == hosts.end()) {
-        return "Host " + host.substr(0, 128) + " is not gipam's address";
-    }
-    return {};
-}
-
-class ApiHandler : public Poco::Net::HTTPRequestHandler {
-public:
-    ApiHandler(PluginApi& api, const ListeningSocket& socket, const std::vector<std::string>& tcpHosts, bool tls)
-        : api_(api), socket_(socket), tcpHosts_(tcpHosts), tls_(tls) {}
-
-    void handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response) override {
-        // Stopping: answer, then close, so that the client's next request waits for the next gipam.
-        if (socket_.draining()) response.setKeepAlive(false);
-        if (!tcpHosts_.empty()) {
-            if (const auto why = foreignRequest(request, tcpHosts_); !why.empty()) {
-                response.setKeepAlive(false);
-                refuse(response, request, {403, errorBody(why)});
-                return;
-            }
-        }
-        if (request.getMethod() == Poco::Net::HTTPRequest::HTTP_GET && request.getURI() == "/metrics") {
-            sendMetricsPage(response, metricsPage(api_.service()));
-            return;
-        }
-        if (request.getURI().rfind(std::string(admin::kPathPrefix), 0) == 0 && !adminAllowed(request)) {
-            response.setKeepAlive(false);  // the body is left unread
-            refuse(response, request,
-                   {403, errorBody("the admin API is for root on the Unix socket, or a client certificate on TCP")});
-            return;
-        }
-        if (request.getMethod() != Poco::Net::HTTPRequest::HTTP_POST) {
-            response.set("Allow", "POST");
-            // Any body is left unread, so the connection cannot carry another request.
-            response.setKeepAlive(false);
-            refuse(response, request, {405, errorBody("method " + request.getMethod() + " is not allowed; use POST")});
-            return;
-        }
-        std::optional<std::string> body;
-        try {
-            body = readBody(request);
-        } catch (const TruncatedBody& truncated) {
-            response.setKeepAlive(false);
-            refuse(response, request,
-                   {400, errorBody("request body ended after " + std::to_string(truncated.received) + " of " +
-                                   std::to_string(truncated.declared) + " bytes")});
-            return;
-        }
-        if (!body) {
-            // The rest of an oversized body is not read, so the connection cannot be reused.
-            response.setKeepAlive(false);
-            refuse(response, request, {413, errorBody("request body is larger than 1 MiB")});
-            return;
-        }
-        const auto started = std::chrono::steady_clock::now();
-        const Reply reply = api_.handle(request.getURI(), *body);
-        requestMetrics().count(
-            request.getURI(), reply.status,
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-        if (log::enabled(log::Level::Debug)) {
-            // dockerd ends each body with a newline; one log line per request.
-            std::string shownBody = body->substr(0, body->find_last_not_of("\r\n") + 1);
-            std::replace(shownBody.begin(), shownBody.end(), '\n', ' ');
-            log::debug(request.getURI() + " " + shownBody + " -> " + std::to_string(reply.status) + " " + reply.body);
-        }
-        send(response, reply);
-    }
-
-private:
-    // The admin API (gipam gc) changes state on its own judgement: root only on the Unix socket,
-    // and on TCP only behind mutual TLS.
-    bool adminAllowed(Poco::Net::HTTPServerRequest& request) const {
-        if (!tcpHosts_.empty()) return tls_;
-        const auto& socket = static_cast<Poco::Net::HTTPServerRequestImpl&>(request).socket();
-        ucred peer{};
-        socklen_t length = sizeof peer;
-        return ::getsockopt(socket.impl()->sockfd(), SOL_SOCKET, SO_PEERCRED, &peer, &length) == 0 && peer.uid == 0;
-    }
-
-    // Refusals before the request reaches the API; the API logs its own.
-    static void refuse(Poco::Net::HTTPServerResponse& response, const Poco::Net::HTTPServerRequest& request,
-                       const Reply& reply) {
-        requestMetrics().count(request.getURI(), reply.status, 0);
-        log::warning(request.getMethod().substr(0, 16) + " " + request.getURI().substr(0, 128) + " from " +
-                     request.clientAddress().toString() + " refused with " + std::to_string(reply.status) + ": " +
-                     reply.body);
-        send(response, reply);
-    }
-
-    PluginApi& api_;
-    const ListeningSocket& socket_;
-    const std::vector<std::string>& tcpHosts_;
-    const bool tls_;
-};
-
-class ApiHandlerFactory : public Poco::Net::HTTPRequestHandlerFactory {
-public:
-    ApiHandlerFactory(PluginApi& api, const ListeningSocket& socket, std::vector<std::string> tcpHosts, bool tls)
-        : api_(api), socket_(socket), tcpHosts_(std::move(tcpHosts)), tls_(tls) {}
-    Poco::Net::HTTPRequestHandler* createRequestHandler(const Poco::Net::HTTPServerRequest&) override {
-        return new ApiHandler(api_, socket_, tcpHosts_, tls_);
-    }
-
-private:
-    PluginApi& api_;
-    const ListeningSocket& socket_;
-    const std::vector<std::string> tcpHosts_;
-    const bool tls_;
-};
-
-// What a connection ended with reaches POCO's error handler: a failed TLS handshake, a missing or
-// untrusted client certificate, a request past its deadline. The rest is clients hanging up.
-class ConnectionErrorLog : public Poco::ErrorHandler {
-public:
-    void exception(const Poco::Exception& error) override {
-        // A client that leaves while its kept-alive TLS connection is idle ends it with an EOF.
-        const bool hungUp = error.displayText().find("unexpected eof") != std::string::npos;
-        if ((dynamic_cast<const Poco::Net::SSLException*>(&error) && !hungUp) ||
-            dynamic_cast<const Poco::TimeoutException*>(&error)) {
-            log::warning("connection refused: " + error.displayText());
-        } else {
-            log::debug("connection ended: " + error.displayText());
-        }
-    }
-    void exception(const std::exception& error) override { log::warning(std::string("connection ended: ") + error.what()); }
-    void exception() override { log::warning("connection ended by an unknown error"); }
-};
-
-// How many connections to serve at once. Every connection, served or queued, holds a descriptor:
-// with 1024 of each and systemd's default soft limit of 1024, a flood of idle connections left
-// the next lease write with "Too many open files".
-int connectionLimit() {
-    rlimit limit{};
-    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) throw ListenError(std::string("getrlimit: ") + std::strerror(errno));
-    const rlim_t wanted = 2 * static_cast<rlim_t>(kMaxConnections) + kReservedFiles;
-    if (limit.rlim_cur < wanted && limit.rlim_cur < limit.rlim_max) {
-        limit.rlim_cur = std::min(wanted, limit.rlim_max);
-        ::setrlimit(RLIMIT_NOFILE, &limit);
-        ::getrlimit(RLIMIT_NOFILE, &limit);
-    }
-    const rlim_t connections = limit.rlim_cur > kReservedFiles ? (limit.rlim_cur - kReservedFiles) / 2 : 0;
-    if (connections < static_cast<rlim_t>(kMinConnections)) {
-        throw ListenError("the open-file limit of " + std::to_string(limit.rlim_cur) + " is too low to serve (gipam needs " +
-                          std::to_string(kReservedFiles + 2 * kMinConnections) + ", and uses up to " +
-                          std::to_string(wanted) + "; raise LimitNOFILE or ulimit -n)");
-    }
-    return static_cast<int>(std::min<rlim_t>(connections, kMaxConnections));
-}
-
-Poco::Net::Context::Ptr tlsContext(const TlsConfig& tls) {
-    try {
-        Poco::Net::initializeSSL();
-        Poco::Net::Context::Ptr context =
-            new Poco::Net::Context(Poco::Net::Context::TLS_SERVER_USE, tls.key.string(), tls.certificate.string(),
-                                   tls.ca.string(), Poco::Net::Context::VERIFY_STRICT);
-        context->requireMinimumProtocol(Poco::Net::Context::PROTO_TLSV1_2);
-        // A client certificate names dockerd's host, not the address it happens to connect from.
-        context->enableExtendedCertificateVerification(false);
-        return context;
-    } catch (const Poco::Exception& error) {
-        throw ListenError("cannot serve TLS with certificate " + tls.certificate.string() + ", key " + tls.key.string() +
-                          " and CA " + tls.ca.string() + ": " + error.displayText());
-    }
-}
-
-// dockerd reads a .json spec for TLS; it checks <name>.spec first, so only one may exist.
-std::string tlsSpec(const std::string& name, const std::string& address, const TlsConfig& tls) {
-    const auto absolute = [](const std::filesystem::path& path) {
-        return json::quote(std::filesystem::absolute(path).string());
-    };
-    std::string spec = R"({"Name":)" + json::quote(name) + R"(,"Addr":)" + json::quote("https://" + address) +
-                       R"(,"TLSConfig":{"CAFile":)" + absolute(tls.ca);
-    if (!tls.dockerCertificate.empty()) {
-        spec += R"(,"CertFile":)" + absolute(tls.dockerCertificate) + R"(,"KeyFile":)" + absolute(tls.dockerKey);
-    }
-    return spec + R"(,"InsecureSkipVerify":false}})" + "\n";
-}
-
-bool isSocket(const std::filesystem::path& path) {
-    std::error_code error;
-    return std::filesystem::is_socket(std::filesystem::symlink_status(path, error));
-}
-
-// A socket file nobody accepts on is left over from a crash and may be replaced.
-void removeStaleSocket(const std::filesystem::path& path) {
-    if (!isSocket(path)) return;
-    try {
-        Poco::Net::StreamSocket probe;
-        probe.connect(Poco::Net::SocketAddress(Poco::Net::SocketAddress::UNIX_LOCAL, path.string()));
-    } catch (const Poco::Exception&) {
-        std::filesystem::remove(path);
-        log::info("removed stale socket " + path.string());
-        return;
-    }
-    throw ListenError("socket " + path.string() + " is in use by a running process");
-}
 
 // "host:port" or ":port" to a SocketAddress; throws ListenError naming the text.
 Poco::Net::SocketAddress parseTcpAddress(const std::string& text) {
@@ -415,7 +148,7 @@ void PluginServer::start() {
     // stop, and stop() waits for it: with POCO's default of 10 s, a restart stalled that long.
     params->setThreadIdleTime(Poco::Timespan(0, 250'000));
     threads_ = std::make_unique<Poco::ThreadPool>(2, maxConnections, 60, kThreadStackBytes);
-    http_ = std::make_unique<Poco::Net::HTTPServer>(new ApiHandlerFactory(api_, socket, std::move(tcpHosts), config_.tls.has_value()),
+    http_ = std::make_unique<Poco::Net::HTTPServer>(requestHandlers(api_, socket, std::move(tcpHosts), config_.tls.has_value()),
                                                     *threads_, socket, params);
     http_->start();
     const std::string limits = " (" + std::to_string(maxConnections) + " connections at once)";
