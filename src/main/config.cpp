@@ -6,6 +6,8 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <functional>
+#include <map>
 #include <iostream>
 
 #include "ip/prefix.h"
@@ -19,13 +21,100 @@
 namespace gipam::config {
 namespace {
 
-constexpr const char* kLongNames[] = {"address",   "file",    "v4",     "v4ab",           "v6",
-                                      "v6ab",      "socket",  "socket-group", "spec-dir",   "name",
-                                      "log-level", "log-split", "tls-cert",   "tls-key",    "tls-ca",
-                                      "docker-tls-cert", "docker-tls-key", "metrics-address", "json",
-                                      "verbose", "docker-host", "reserve-missing", "grace", "dry-run",
-                                      "from-docker", "etcd-endpoints", "node-id", "etcd-prefix", "etcd-cacert",
-                                      "etcd-cert", "etcd-key", "reconcile-interval", "help", "version"};
+// What settings parse into before they are checked and turned into a Config.
+struct Raw {
+    std::string v4, v6, logLevel = "info", socketGroup, etcdEndpoints;
+    int v4ab = 24, v6ab = 64;
+};
+
+// Registers one setting with CLI11, bound to where its value goes.
+using Bind = std::function<CLI::Option*(CLI::App&, Config&, Raw&, const std::string& name, const std::string& help)>;
+
+template <typename Field>
+Bind into(Field Config::*field) {
+    return [field](CLI::App& app, Config& config, Raw&, const std::string& name, const std::string& help) {
+        return app.add_option(name, config.*field, help);
+    };
+}
+
+template <typename Field>
+Bind raw(Field Raw::*field) {
+    return [field](CLI::App& app, Config&, Raw& values, const std::string& name, const std::string& help) {
+        return app.add_option(name, values.*field, help);
+    };
+}
+
+Bind flag(bool Config::*field) {
+    return [field](CLI::App& app, Config& config, Raw&, const std::string& name, const std::string& help) {
+        return app.add_flag(name, config.*field, help);
+    };
+}
+
+// The daemon's settings, which every command takes too: one row each, the one place that names
+// a flag, its variable, whether --help shows its default, and its help (README's Options table
+// is held against this by a test).
+struct Setting {
+    const char* flag;
+    const char* variable;  // "" for none
+    bool showDefault;
+    const char* help;
+    Bind bind;
+};
+
+const Setting kSettings[] = {
+    {"address", "GIPAM_ADDRESS", false, "Listen on TCP host:port and write a spec file, instead of the Unix socket",
+     into(&Config::address)},
+    {"file", "GIPAM_FILE", true, "Lease file (JSON); once it exists, supernet settings come from it", into(&Config::file)},
+    {"v4", "GIPAM_V4", false, "IPv4 supernet to cut pools from, e.g. 198.18.0.0/16", raw(&Raw::v4)},
+    {"v4ab", "GIPAM_V4AB", true, "IPv4 block (pool) prefix length", raw(&Raw::v4ab)},
+    {"v6", "GIPAM_V6", false, "IPv6 supernet to cut pools from, e.g. 2001:db8::/56", raw(&Raw::v6)},
+    {"v6ab", "GIPAM_V6AB", true, "IPv6 block (pool) prefix length", raw(&Raw::v6ab)},
+    {"socket", "", false, "Unix socket path (default /run/docker/plugins/<name>.sock)", into(&Config::socketPath)},
+    {"socket-group", "", false, "Group that may use the Unix socket (mode 0660; default: gipam's own group, root)",
+     raw(&Raw::socketGroup)},
+    {"spec-dir", "", true, "Directory for <name>.spec in TCP mode", into(&Config::specDir)},
+    {"name", "", true, "Plugin name, as given to --ipam-driver", into(&Config::name)},
+    {"log-level", "", true, "debug, info, warning or error", raw(&Raw::logLevel)},
+    {"log-split", "", false,
+     "Info and debug lines on stdout, warnings and errors on stderr (a managed plugin: dockerd logs its stdout at "
+     "info, its stderr at error)",
+     flag(&Config::logSplit)},
+    {"metrics-address", "GIPAM_METRICS_ADDRESS", false,
+     "Also serve GET /metrics on this TCP host:port, for Prometheus (the plugin socket always has it)",
+     into(&Config::metricsAddress)},
+    {"tls-cert", "GIPAM_TLS_CERT", false, "With -address: serve HTTPS with this certificate (PEM)",
+     into(&Config::tlsCertificate)},
+    {"tls-key", "GIPAM_TLS_KEY", false, "The certificate's private key (PEM)", into(&Config::tlsKey)},
+    {"tls-ca", "GIPAM_TLS_CA", false, "CA whose client certificates are let in; every client needs one",
+     into(&Config::tlsCa)},
+    {"docker-tls-cert", "GIPAM_DOCKER_TLS_CERT", false,
+     "Client certificate dockerd on this host presents, written into the .json spec file",
+     into(&Config::dockerTlsCertificate)},
+    {"docker-tls-key", "GIPAM_DOCKER_TLS_KEY", false, "Its private key, for the spec file", into(&Config::dockerTlsKey)},
+    {"etcd-endpoints", "GIPAM_ETCD_ENDPOINTS", false,
+     "Share one address plan with other nodes through etcd: its client URLs, comma-separated",
+     raw(&Raw::etcdEndpoints)},
+    {"node-id", "GIPAM_NODE_ID", false, "This node's name in etcd (default: the hostname)", into(&Config::nodeId)},
+    {"etcd-prefix", "GIPAM_ETCD_PREFIX", true, "Prefix of gipam's keys in etcd", into(&Config::etcdPrefix)},
+    {"etcd-cacert", "GIPAM_ETCD_CACERT", false,
+     "CA that etcd's certificate comes from (https endpoints; default: the system's CAs)", into(&Config::etcdCa)},
+    {"etcd-cert", "GIPAM_ETCD_CERT", false, "Client certificate for etcd", into(&Config::etcdCertificate)},
+    {"etcd-key", "GIPAM_ETCD_KEY", false, "Its private key", into(&Config::etcdKey)},
+    {"reconcile-interval", "GIPAM_RECONCILE_INTERVAL", true,
+     "Seconds between two reconciles of this node's claims in etcd with its lease file (1 to 86400)",
+     into(&Config::reconcileSeconds)},
+};
+
+// The commands' own long flags, which take one dash too.
+constexpr const char* kCommandFlags[] = {"json", "verbose", "docker-host", "reserve-missing", "grace",
+                                         "dry-run", "from-docker", "help", "version"};
+
+bool isLongFlag(const std::string& name) {
+    for (const auto& setting : kSettings) {
+        if (name == setting.flag) return true;
+    }
+    return std::find(std::begin(kCommandFlags), std::end(kCommandFlags), name) != std::end(kCommandFlags);
+}
 
 // The Go flag package accepts -name as well as --name; CLI11 only the latter.
 std::vector<std::string> normalizeGoFlags(std::vector<std::string> args) {
@@ -34,7 +123,7 @@ std::vector<std::string> normalizeGoFlags(std::vector<std::string> args) {
         if (arg == "--") break;
         if (arg.size() < 3 || arg[0] != '-' || arg[1] == '-') continue;
         const auto name = arg.substr(1, arg.find('=') - 1);
-        if (std::find(std::begin(kLongNames), std::end(kLongNames), name) != std::end(kLongNames)) arg.insert(0, "-");
+        if (isLongFlag(name)) arg.insert(0, "-");
     }
     return args;
 }
@@ -95,79 +184,12 @@ void checkTls(const Config& config) {
     }
 }
 
-}  // namespace
+// The commands that run instead of the daemon, with their own flags.
+struct Commands {
+    CLI::App *leases, *check, *gc, *rebuild, *nodeRemove;
+};
 
-ParseResult parseCommandLine(std::vector<std::string> rawArgs) {
-    const auto args = normalizeGoFlags(std::move(rawArgs));
-    CLI::App app{
-        "gipam: Docker IPAM plugin handing out dual-stack pools and addresses from supernets, "
-        "with every change saved to a lease file before Docker gets its answer.",
-        "gipam"};
-    app.get_formatter()->column_width(34);
-    // As with Go's flag package, a repeated flag takes its last value.
-    app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-    Config config;
-    std::string v4, v6, logLevel = "info";
-    int v4ab = 24, v6ab = 64;
-    app.add_option("--address", config.address,
-                   "Listen on TCP host:port and write a spec file, instead of the Unix socket")
-        ->envname("GIPAM_ADDRESS");
-    app.add_option("--file", config.file, "Lease file (JSON); once it exists, supernet settings come from it")
-        ->envname("GIPAM_FILE")
-        ->capture_default_str();
-    auto* v4Option =
-        app.add_option("--v4", v4, "IPv4 supernet to cut pools from, e.g. 198.18.0.0/16")->envname("GIPAM_V4");
-    auto* v4abOption =
-        app.add_option("--v4ab", v4ab, "IPv4 block (pool) prefix length")->envname("GIPAM_V4AB")->capture_default_str();
-    auto* v6Option =
-        app.add_option("--v6", v6, "IPv6 supernet to cut pools from, e.g. 2001:db8::/56")->envname("GIPAM_V6");
-    auto* v6abOption =
-        app.add_option("--v6ab", v6ab, "IPv6 block (pool) prefix length")->envname("GIPAM_V6AB")->capture_default_str();
-    app.add_option("--socket", config.socketPath, "Unix socket path (default /run/docker/plugins/<name>.sock)");
-    std::string socketGroup;
-    app.add_option("--socket-group", socketGroup,
-                   "Group that may use the Unix socket (mode 0660; default: gipam's own group, root)");
-    app.add_option("--spec-dir", config.specDir, "Directory for <name>.spec in TCP mode")->capture_default_str();
-    app.add_option("--name", config.name, "Plugin name, as given to --ipam-driver")->capture_default_str();
-    app.add_option("--log-level", logLevel, "debug, info, warning or error")->capture_default_str();
-    app.add_flag("--log-split", config.logSplit,
-                 "Info and debug lines on stdout, warnings and errors on stderr (a managed plugin: dockerd logs "
-                 "its stdout at info, its stderr at error)");
-    app.add_option("--tls-cert", config.tlsCertificate, "With -address: serve HTTPS with this certificate (PEM)")
-        ->envname("GIPAM_TLS_CERT");
-    app.add_option("--tls-key", config.tlsKey, "The certificate's private key (PEM)")->envname("GIPAM_TLS_KEY");
-    app.add_option("--tls-ca", config.tlsCa, "CA whose client certificates are let in; every client needs one")
-        ->envname("GIPAM_TLS_CA");
-    app.add_option("--docker-tls-cert", config.dockerTlsCertificate,
-                   "Client certificate dockerd on this host presents, written into the .json spec file")
-        ->envname("GIPAM_DOCKER_TLS_CERT");
-    app.add_option("--docker-tls-key", config.dockerTlsKey, "Its private key, for the spec file")
-        ->envname("GIPAM_DOCKER_TLS_KEY");
-    app.add_option("--metrics-address", config.metricsAddress,
-                   "Also serve GET /metrics on this TCP host:port, for Prometheus (the plugin socket always has it)")
-        ->envname("GIPAM_METRICS_ADDRESS");
-    std::string etcdEndpoints;
-    app.add_option("--etcd-endpoints", etcdEndpoints,
-                   "Share one address plan with other hosts through etcd: its client URLs, comma-separated")
-        ->envname("GIPAM_ETCD_ENDPOINTS");
-    app.add_option("--node-id", config.nodeId, "This host's name in etcd (default: the hostname)")
-        ->envname("GIPAM_NODE_ID");
-    app.add_option("--etcd-prefix", config.etcdPrefix, "Prefix of gipam's keys in etcd")
-        ->envname("GIPAM_ETCD_PREFIX")
-        ->capture_default_str();
-    app.add_option("--etcd-cacert", config.etcdCa, "CA that etcd's certificate comes from (https endpoints)")
-        ->envname("GIPAM_ETCD_CACERT");
-    app.add_option("--etcd-cert", config.etcdCertificate, "Client certificate for etcd")->envname("GIPAM_ETCD_CERT");
-    app.add_option("--etcd-key", config.etcdKey, "Its private key")->envname("GIPAM_ETCD_KEY");
-    app.add_option("--reconcile-interval", config.reconcileSeconds,
-                   "Seconds between two reconciles of this node's claims in etcd with its lease file")
-        ->envname("GIPAM_RECONCILE_INTERVAL")
-        ->check(CLI::Range(1, 86400))
-        ->capture_default_str();
-    app.set_version_flag("--version", std::string("gipam ") + GIPAM_VERSION);
-    // Commands run instead of the daemon, with the daemon's flags (-file, --socket, --name, -v4...).
-    app.fallthrough();
-    std::string dockerHost = "unix://" + config.dockerSocket;
+Commands addCommands(CLI::App& app, Config& config, std::string& dockerHost, bool& fromDocker) {
     const auto dockerHostOption = [&](CLI::App* command) {
         command->add_option("--docker-host", dockerHost, "dockerd's Engine API socket")
             ->envname("DOCKER_HOST")
@@ -196,17 +218,112 @@ ParseResult parseCommandLine(std::vector<std::string> rawArgs) {
         "rebuild", "Write a new lease file from Docker's networks (-file must not exist, no gipam may run on it; "
                    "the supernets come from -v4/-v6)");
     dockerHostOption(rebuild);
-    bool fromDocker = false;
     rebuild->add_flag("--from-docker", fromDocker, "Required: the source is dockerd's view")->required();
-    auto* node = app.add_subcommand("node", "Hosts sharing an address plan in etcd (--etcd-endpoints)");
+    auto* node = app.add_subcommand("node", "Nodes sharing an address plan in etcd (--etcd-endpoints)");
     auto* nodeRemove = node->add_subcommand(
-        "remove", "Free in etcd every block and address a host held: only for a host that is gone for good");
-    nodeRemove->add_option("NODE", config.removeNode, "The host's --node-id")->required();
+        "remove", "Free in etcd every block and address a node held: only for a node that is gone for good (stop its gipam first)");
+    nodeRemove->add_option("NODE", config.removeNode, "The node's --node-id")->required();
     node->require_subcommand(1);
     for (auto* command : {leases, check, gc, rebuild, nodeRemove}) {
         command->footer("Also takes gipam's own flags, with their variables: -file (GIPAM_FILE), --socket, --name, "
                         "-v4, -v6, ... (gipam --help).");
     }
+    return {leases, check, gc, rebuild, nodeRemove};
+}
+
+// Checks what was parsed and fills in what follows from it; UsageError naming the flag.
+void finish(Config& config, const Raw& values, std::map<std::string, CLI::Option*>& options,
+            const std::string& dockerHost, const std::vector<std::string>& args) {
+    const bool talksToDocker = config.command == Command::Check || config.command == Command::Gc ||
+                               config.command == Command::Rebuild;
+    if (talksToDocker && (config.dockerSocket.empty() || config.dockerSocket.front() != '/')) {
+        throw UsageError("--docker-host " + dockerHost + ": gipam talks to dockerd on a Unix socket (unix:///path)");
+    }
+    if (!log::parseLevel(values.logLevel, config.logLevel)) {
+        throw UsageError("--log-level " + values.logLevel + ": use debug, info, warning or error");
+    }
+    if (config.reconcileSeconds < 1 || config.reconcileSeconds > 86400) {
+        throw UsageError("--reconcile-interval " + std::to_string(config.reconcileSeconds) +
+                         ": must be 1 to 86400 seconds");
+    }
+    // Looked up only when given: a managed plugin's rootfs has no /etc/group.
+    if (!values.socketGroup.empty()) {
+        const group* entry = ::getgrnam(values.socketGroup.c_str());
+        if (!entry) throw UsageError("--socket-group " + values.socketGroup + ": no such group");
+        config.socketGroup = entry->gr_gid;
+    }
+    if (config.name.empty() || config.name.find('/') != std::string::npos) {
+        throw UsageError("--name '" + config.name + "': must be a non-empty file name");
+    }
+    checkTls(config);
+    const auto& endpoints = values.etcdEndpoints;
+    for (std::size_t start = 0; start < endpoints.size();) {
+        const auto comma = std::min(endpoints.find(',', start), endpoints.size());
+        const auto endpoint = endpoints.substr(start, comma - start);
+        if (!endpoint.empty()) {
+            if (endpoint.rfind("http://", 0) != 0 && endpoint.rfind("https://", 0) != 0) {
+                throw UsageError("--etcd-endpoints " + endpoints + ": " + endpoint +
+                                 " is not an http:// or https:// URL");
+            }
+            config.etcdEndpoints.push_back(endpoint);
+        }
+        start = comma + 1;
+    }
+    if (!config.etcdEndpoints.empty()) {
+        try {
+            store::EtcdClient::checkSettings(config.etcdEndpoints,
+                                             {config.etcdCa, config.etcdCertificate, config.etcdKey});
+        } catch (const store::StoreError& error) {
+            throw UsageError(error.what());
+        }
+    } else if (!config.etcdCa.empty() || !config.etcdCertificate.empty() || !config.etcdKey.empty()) {
+        throw UsageError("--etcd-cacert, --etcd-cert and --etcd-key need --etcd-endpoints");
+    }
+    if (config.command == Command::NodeRemove && config.etcdEndpoints.empty()) {
+        throw UsageError("node remove needs --etcd-endpoints (or GIPAM_ETCD_ENDPOINTS)");
+    }
+    if (config.nodeId.empty()) {
+        char host[256] = {};
+        ::gethostname(host, sizeof host - 1);
+        config.nodeId = host;
+    }
+    if (config.nodeId.empty() || config.nodeId.find_first_of("/ ") != std::string::npos || config.nodeId == "swarm") {
+        throw UsageError("--node-id '" + config.nodeId + "': must be non-empty, without '/' or spaces, and not "
+                         "\"swarm\" (the holder of swarm pools' addresses)");
+    }
+    if (config.etcdPrefix.empty() || config.etcdPrefix.front() != '/' || config.etcdPrefix.back() == '/') {
+        throw UsageError("--etcd-prefix '" + config.etcdPrefix + "': must start with '/' and not end with one");
+    }
+    config.v4 = parseSupernet(*options["v4"], *options["v4ab"], values.v4, values.v4ab, ip::Family::V4, args);
+    config.v6 = parseSupernet(*options["v6"], *options["v6ab"], values.v6, values.v6ab, ip::Family::V6, args);
+}
+
+}  // namespace
+
+ParseResult parseCommandLine(std::vector<std::string> rawArgs) {
+    const auto args = normalizeGoFlags(std::move(rawArgs));
+    CLI::App app{
+        "gipam: Docker IPAM plugin handing out dual-stack pools and addresses from supernets, "
+        "with every change saved to a lease file before Docker gets its answer.",
+        "gipam"};
+    app.get_formatter()->column_width(34);
+    // As with Go's flag package, a repeated flag takes its last value.
+    app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    Config config;
+    Raw values;
+    std::map<std::string, CLI::Option*> options;
+    for (const auto& setting : kSettings) {
+        auto* option = setting.bind(app, config, values, std::string("--") + setting.flag, setting.help);
+        if (*setting.variable) option->envname(setting.variable);
+        if (setting.showDefault) option->capture_default_str();
+        options[setting.flag] = option;
+    }
+    app.set_version_flag("--version", std::string("gipam ") + GIPAM_VERSION);
+    // Commands run instead of the daemon, with the daemon's flags (-file, --socket, --name, -v4...).
+    app.fallthrough();
+    std::string dockerHost = "unix://" + config.dockerSocket;
+    bool fromDocker = false;
+    const auto commands = addCommands(app, config, dockerHost, fromDocker);
     app.footer("Flags also work with one dash (-v4), as in the Go gipam.");
 
     std::vector<std::string> reversed(args.rbegin(), args.rend() - 1);
@@ -220,76 +337,26 @@ ParseResult parseCommandLine(std::vector<std::string> rawArgs) {
         std::cerr << "gipam: " << error.what() << "\n";
         return {std::nullopt, 2};
     }
-    if (leases->parsed()) config.command = Command::Leases;
-    if (check->parsed()) config.command = Command::Check;
-    if (gc->parsed()) config.command = Command::Gc;
-    if (rebuild->parsed()) config.command = Command::Rebuild;
-    if (nodeRemove->parsed()) config.command = Command::NodeRemove;
+    if (commands.leases->parsed()) config.command = Command::Leases;
+    if (commands.check->parsed()) config.command = Command::Check;
+    if (commands.gc->parsed()) config.command = Command::Gc;
+    if (commands.rebuild->parsed()) config.command = Command::Rebuild;
+    if (commands.nodeRemove->parsed()) config.command = Command::NodeRemove;
     config.dockerSocket = dockerHost.rfind("unix://", 0) == 0 ? dockerHost.substr(7) : dockerHost;
     try {
-        const bool talksToDocker = config.command == Command::Check || config.command == Command::Gc ||
-                                   config.command == Command::Rebuild;
-        if (talksToDocker && (config.dockerSocket.empty() || config.dockerSocket.front() != '/')) {
-            throw UsageError("--docker-host " + dockerHost + ": gipam talks to dockerd on a Unix socket (unix:///path)");
-        }
-        if (!log::parseLevel(logLevel, config.logLevel)) {
-            throw UsageError("--log-level " + logLevel + ": use debug, info, warning or error");
-        }
-        // Looked up only when given: a managed plugin's rootfs has no /etc/group.
-        if (!socketGroup.empty()) {
-            const group* entry = ::getgrnam(socketGroup.c_str());
-            if (!entry) throw UsageError("--socket-group " + socketGroup + ": no such group");
-            config.socketGroup = entry->gr_gid;
-        }
-        if (config.name.empty() || config.name.find('/') != std::string::npos) {
-            throw UsageError("--name '" + config.name + "': must be a non-empty file name");
-        }
-        checkTls(config);
-        for (std::size_t start = 0; start < etcdEndpoints.size();) {
-            const auto comma = std::min(etcdEndpoints.find(',', start), etcdEndpoints.size());
-            const auto endpoint = etcdEndpoints.substr(start, comma - start);
-            if (!endpoint.empty()) {
-                if (endpoint.rfind("http://", 0) != 0 && endpoint.rfind("https://", 0) != 0) {
-                    throw UsageError("--etcd-endpoints " + etcdEndpoints + ": " + endpoint +
-                                     " is not an http:// or https:// URL");
-                }
-                config.etcdEndpoints.push_back(endpoint);
-            }
-            start = comma + 1;
-        }
-        if (!config.etcdEndpoints.empty()) {
-            try {
-                store::EtcdClient::checkSettings(config.etcdEndpoints,
-                                                 {config.etcdCa, config.etcdCertificate, config.etcdKey});
-            } catch (const store::StoreError& error) {
-                throw UsageError(error.what());
-            }
-        } else if (!config.etcdCa.empty() || !config.etcdCertificate.empty() || !config.etcdKey.empty()) {
-            throw UsageError("--etcd-cacert, --etcd-cert and --etcd-key need --etcd-endpoints");
-        }
-        if (config.command == Command::NodeRemove && config.etcdEndpoints.empty()) {
-            throw UsageError("node remove needs --etcd-endpoints (or GIPAM_ETCD_ENDPOINTS)");
-        }
-        if (config.nodeId.empty()) {
-            char host[256] = {};
-            ::gethostname(host, sizeof host - 1);
-            config.nodeId = host;
-        }
-        if (config.nodeId.empty() || config.nodeId.find_first_of("/ ") != std::string::npos || config.nodeId == "swarm") {
-            throw UsageError("--node-id '" + config.nodeId + "': must be non-empty, without '/' or spaces, and not "
-                             "\"swarm\" (the holder of swarm pools' addresses)");
-        }
-        if (config.etcdPrefix.empty() || config.etcdPrefix.front() != '/' || config.etcdPrefix.back() == '/') {
-            throw UsageError("--etcd-prefix '" + config.etcdPrefix + "': must start with '/' and not end with one");
-        }
-        config.v4 = parseSupernet(*v4Option, *v4abOption, v4, v4ab, ip::Family::V4, args);
-        config.v6 = parseSupernet(*v6Option, *v6abOption, v6, v6ab, ip::Family::V6, args);
+        finish(config, values, options, dockerHost, args);
     } catch (const UsageError& error) {
         std::cerr << "gipam: " << error.what() << "\n";
         return {std::nullopt, 2};
     }
     if (config.socketPath.empty()) config.socketPath = "/run/docker/plugins/" + config.name + ".sock";
     return {config, 0};
+}
+
+std::vector<SettingName> daemonSettings() {
+    std::vector<SettingName> names;
+    for (const auto& setting : kSettings) names.push_back({setting.flag, setting.variable});
+    return names;
 }
 
 store::Leases initialLeases(const Config& config) {

@@ -71,6 +71,12 @@ struct ParseResult {
 /// variables; flags win over variables. Prints help, version and errors itself.
 ParseResult parseCommandLine(std::vector<std::string> args);
 
+/// A daemon setting's flag (without dashes) and variable ("" for none), in the order of --help.
+struct SettingName {
+    std::string flag, variable;
+};
+std::vector<SettingName> daemonSettings();
+
 /// The supernets for a new lease file. Throws UsageError if neither family is configured.
 store::Leases initialLeases(const Config& config);
 
