@@ -46,14 +46,14 @@ IpamService::IpamService(const store::Leases& leases, store::LeaseStore& store, 
     for (const auto& record : leases.pools) {
         const std::string where = "pool " + record.id + ": ";
         if (table_.find(record.id)) throw IpamError(where + "the ID appears twice");
-        if (record.subPool && !record.pool.contains(*record.subPool)) {
-            throw IpamError(where + "ip-range " + record.subPool->toString() + " is outside " + record.pool.toString());
+        if (record.subPool && !record.prefix.contains(*record.subPool)) {
+            throw IpamError(where + "ip-range " + record.subPool->toString() + " is outside " + record.prefix.toString());
         }
         PoolOptions options;
         std::string copyOf;
         try {
-            copyOf = copyTargetFor(record.id, record.pool);
-            checkStaticPool(record.pool);
+            copyOf = copyTargetFor(record.id, record.prefix);
+            checkStaticPool(record.prefix);
             options = PoolOptions::parse(record.options);
         } catch (const IpamError& error) {
             throw IpamError(where + error.what(), error.reason());
@@ -62,8 +62,8 @@ IpamService::IpamService(const store::Leases& leases, store::LeaseStore& store, 
         const bool copy = !copyOf.empty() || !record.copyOf.empty();
         const auto scope = store.multiNode() && !copy ? scopeOf(record) : store::Scope::Node;
         Pool pool{record.id,
-                  scope == store::Scope::Cluster ? clusterAllocator(record.pool, record.subPool)
-                                                 : alloc::AddressAllocator(record.pool, record.subPool, orderFor(options)),
+                  scope == store::Scope::Cluster ? clusterAllocator(record.prefix, record.subPool)
+                                                 : alloc::AddressAllocator(record.prefix, record.subPool, orderFor(options)),
                   record.options,
                   copyOf,
                   {},
@@ -72,7 +72,7 @@ IpamService::IpamService(const store::Leases& leases, store::LeaseStore& store, 
         // Its addresses are in etcd, this host's among them: read them before the first pick.
         pool.readFromStore = scope != store::Scope::Cluster;
         for (auto run : record.addresses) {
-            if (record.pool.family() == ip::Family::V4 && run.last == record.pool.last() &&
+            if (record.prefix.family() == ip::Family::V4 && run.last == record.prefix.last() &&
                 pool.addresses.isReservedByProtocol(run.last)) {
                 pool.addresses.holdReservedAddress(run.last);
                 if (warnings) {
@@ -81,14 +81,14 @@ IpamService::IpamService(const store::Leases& leases, store::LeaseStore& store, 
                                         "is never handed out again");
                 }
                 if (run.first == run.last) continue;
-                run.last = record.pool.at(record.pool.lastOffset() - 1);
+                run.last = record.prefix.at(record.prefix.lastOffset() - 1);
             }
             const auto result = pool.addresses.reserveRun(run.first, run.last);
             if (result != ReserveResult::Reserved) {
-                throw IpamError(where + describeReserveFailure(result, run.first, record.pool, record.id));
+                throw IpamError(where + describeReserveFailure(result, run.first, record.prefix, record.id));
             }
         }
-        if (record.next) pool.addresses.setCursor(record.pool.offsetOf(*record.next));
+        if (record.next) pool.addresses.setCursor(record.prefix.offsetOf(*record.next));
         table_.insert(std::move(pool));
     }
 }
@@ -223,7 +223,7 @@ PoolGrant IpamService::requestPool(const PoolRequest& request) {
         },
         [&](const store::Conflict& conflict) {
             std::unique_lock lock(mutex_);
-            for (const auto& block : conflict.blocks) table_.holdElsewhere(block.pool);
+            for (const auto& block : conflict.blocks) table_.holdElsewhere(block.prefix);
             lock.unlock();
             // A subnet asked for by name is that subnet or nothing.
             const bool dynamic = request.pool.empty() || parsePrefix(request.pool, "subnet").network().value() == 0;
@@ -234,7 +234,7 @@ PoolGrant IpamService::requestPool(const PoolRequest& request) {
             if (dynamic) return true;
             // A swarm node's copy of an overlay network whose pool a manager holds in the store.
             const bool swarmCopy = space == kLocalAddressSpace && remoteCopyOf.empty() &&
-                                   conflict.holder->pool == parsePrefix(request.pool, "subnet") &&
+                                   conflict.holder->prefix == parsePrefix(request.pool, "subnet") &&
                                    isInSpace(conflict.holder->id, kGlobalAddressSpace);
             if (!swarmCopy) throw IpamError(conflict.what(), Refusal::Overlap);
             remoteCopyOf = conflict.holder->id;
@@ -261,8 +261,8 @@ PoolGrant IpamService::grantPool(std::string_view space, const PoolRequest& requ
     };
     ip::Prefix prefix = [&] {
         if (existing) {
-            if (!request.pool.empty() && parsePrefix(request.pool, "subnet") != existing->pool.pool) {
-                throw IpamError("shared pool " + name + " is " + existing->pool.pool.toString() + " (pool " + existing->pool.id +
+            if (!request.pool.empty() && parsePrefix(request.pool, "subnet") != existing->pool.prefix) {
+                throw IpamError("shared pool " + name + " is " + existing->pool.prefix.toString() + " (pool " + existing->pool.id +
                                 "), not " + request.pool);
             }
             subPool = existing->pool.subPool;
@@ -270,7 +270,7 @@ PoolGrant IpamService::grantPool(std::string_view space, const PoolRequest& requ
                 throw IpamError("shared pool " + name + " (" + existing->pool.id + ") is held on this host already",
                                 Refusal::Overlap);
             }
-            return existing->pool.pool;
+            return existing->pool.prefix;
         }
         if (request.pool.empty()) {
             if (!request.subPool.empty()) {

@@ -20,15 +20,15 @@ ip::U128 usableIn(const ip::Prefix& pool) {
 
 Usage usageOf(const store::Leases& leases) {
     Usage usage;
-    for (const auto& pool : leases.pools) usage.pools.push_back({&pool, heldIn(pool), usableIn(pool.pool)});
+    for (const auto& pool : leases.pools) usage.pools.push_back({&pool, heldIn(pool), usableIn(pool.prefix)});
     for (const auto& supernet : {leases.v4, leases.v6}) {
         if (!supernet) continue;
         SupernetUsage entry{*supernet, supernet->prefix.lastOffset() + 1,
                             ip::lowMask(supernet->blockLength - supernet->prefix.length()) + 1, 0, 0, 0};
         const ip::U128 blockSize = ip::lowMask(ip::bitWidth(supernet->prefix.family()) - supernet->blockLength) + 1;
         for (const auto& pool : usage.pools) {
-            if (!supernet->prefix.contains(pool.record->pool)) continue;
-            entry.blocksHeld += static_cast<double>(pool.record->pool.lastOffset() + 1) / static_cast<double>(blockSize);
+            if (!supernet->prefix.contains(pool.record->prefix)) continue;
+            entry.blocksHeld += static_cast<double>(pool.record->prefix.lastOffset() + 1) / static_cast<double>(blockSize);
             ++entry.pools;
             entry.addressesHeld += pool.held;
         }

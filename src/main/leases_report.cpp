@@ -38,8 +38,8 @@ std::string leasesText(const store::Leases& leases, const std::string& file, boo
     if (usage.pools.empty()) out += "  (none)\n";
     for (const auto& pool : usage.pools) {
         const auto& record = *pool.record;
-        out += "  " + record.id + "  " + record.pool.toString() + "  " +
-               std::string(ip::familyName(record.pool.family())) + "  " + ip::toDecimal(pool.held) + " of " +
+        out += "  " + record.id + "  " + record.prefix.toString() + "  " +
+               std::string(ip::familyName(record.prefix.family())) + "  " + ip::toDecimal(pool.held) + " of " +
                ip::toDecimal(pool.usable) + " addresses held";
         if (record.subPool) out += "  ip-range " + record.subPool->toString();
         if (!record.options.empty()) {
@@ -74,8 +74,8 @@ std::string leasesJson(const store::Leases& leases, const std::string& file, boo
         const auto& pool = usage.pools[i];
         const auto& record = *pool.record;
         out += std::string(i ? "," : "") + R"({"id":)" + json::quote(record.id) + R"(,"pool":)" +
-               json::quote(record.pool.toString()) + R"(,"family":)" +
-               json::quote(ip::familyName(record.pool.family())) + R"(,"ipRange":)" +
+               json::quote(record.prefix.toString()) + R"(,"family":)" +
+               json::quote(ip::familyName(record.prefix.family())) + R"(,"ipRange":)" +
                (record.subPool ? json::quote(record.subPool->toString()) : "null") + R"(,"options":{)";
         std::size_t n = 0;
         for (const auto& [key, value] : record.options) out += (n++ ? "," : "") + json::quote(key) + ":" + json::quote(value);

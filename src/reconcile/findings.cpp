@@ -8,7 +8,7 @@ namespace gipam::reconcile {
 namespace {
 
 bool same(const store::PoolRecord& pool, const DockerPool& docker) {
-    return pool.pool == docker.subnet && pool.subPool == docker.ipRange;
+    return pool.prefix == docker.subnet && pool.subPool == docker.ipRange;
 }
 
 template <typename Visit>
@@ -22,7 +22,7 @@ void forEachHeld(const store::PoolRecord& pool, Visit visit) {
 }
 
 bool isGlobal(const store::PoolRecord& pool) {
-    return pool.id == ipam::poolIdFor(ipam::kGlobalAddressSpace, pool.pool, pool.subPool);
+    return pool.id == ipam::poolIdFor(ipam::kGlobalAddressSpace, pool.prefix, pool.subPool);
 }
 
 // A pool whose addresses the shared store keeps for every node (shared or swarm), unless this
@@ -37,7 +37,7 @@ std::set<ip::Address> forAll(const store::PoolRecord& pool, const HeldForAll* he
     if (!heldForAll) return addresses;
     const auto it = heldForAll->find(pool.id);
     if (it == heldForAll->end()) return addresses;
-    store::PoolRecord runs{pool.id, pool.pool, std::nullopt, {}, std::nullopt, it->second, {}};
+    store::PoolRecord runs{pool.id, pool.prefix, std::nullopt, {}, std::nullopt, it->second, {}};
     forEachHeld(runs, [&](const ip::Address& address) { addresses.insert(address); });
     return addresses;
 }
@@ -47,7 +47,7 @@ std::set<ip::Address> forAll(const store::PoolRecord& pool, const HeldForAll* he
 Findings compare(const store::Leases& leases, const std::vector<DockerPool>& docker, const HeldForAll* heldForAll) {
     Findings findings;
     for (const auto& pool : leases.pools) {
-        if (pool.id != ipam::poolIdFor(ipam::kLocalAddressSpace, pool.pool, pool.subPool) && !isGlobal(pool)) {
+        if (pool.id != ipam::poolIdFor(ipam::kLocalAddressSpace, pool.prefix, pool.subPool) && !isGlobal(pool)) {
             findings.foreign.push_back(pool.id);
         }
         std::set<ip::Address> used;
@@ -61,7 +61,7 @@ Findings compare(const store::Leases& leases, const std::vector<DockerPool>& doc
             if (!network.gatewayShown) used.insert(network.firstHost());
         }
         if (!live) {
-            findings.leakedPools.push_back({pool.id, pool.pool});
+            findings.leakedPools.push_back({pool.id, pool.prefix});
             continue;
         }
         if (swarm || addressesElsewhere(pool, heldForAll)) continue;

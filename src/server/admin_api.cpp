@@ -42,11 +42,11 @@ store::Leases leasesOf(const Poco::JSON::Object& object, const std::string& key)
 std::string encodeObservation(const ipam::IpamService::Observation& observation) {
     // Addresses held for every node, per pool, in the lease file's form of a pool.
     store::Leases heldForAll;
-    for (const auto& [id, runs] : observation.heldForAll) {
+    for (const auto& entry : observation.heldForAll) {
         const auto pool = std::find_if(observation.leases.pools.begin(), observation.leases.pools.end(),
-                                       [&](const store::PoolRecord& record) { return record.id == id; });
+                                       [&](const store::PoolRecord& record) { return record.id == entry.first; });
         if (pool == observation.leases.pools.end()) continue;
-        heldForAll.pools.push_back({id, pool->pool, std::nullopt, {}, std::nullopt, runs, {}});
+        heldForAll.pools.push_back({entry.first, pool->prefix, std::nullopt, {}, std::nullopt, entry.second, {}});
     }
     std::string leaks = "[";
     for (const auto& leak : observation.storeLeaks) leaks += (leaks.size() > 1 ? "," : "") + leakJson(leak);

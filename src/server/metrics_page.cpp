@@ -53,7 +53,7 @@ std::string metricsPage(const ipam::IpamService& service) {
     std::size_t pools[2] = {0, 0};
     ip::U128 held[2] = {0, 0};
     for (const auto& pool : usage.pools) {
-        const bool v6 = pool.record->pool.family() == ip::Family::V6;
+        const bool v6 = pool.record->prefix.family() == ip::Family::V6;
         ++pools[v6];
         held[v6] += pool.held;
     }

@@ -27,7 +27,7 @@ struct PoolSharing {
 /// in a store shared between nodes no other node holds an overlapping block (a Cluster pool of
 /// the same ID, subnet and name that another node created is joined instead).
 struct CreatePool {
-    PoolRecord pool;
+    PoolRecord record;
     PoolSharing sharing;
 };
 

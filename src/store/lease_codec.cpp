@@ -34,7 +34,7 @@ void appendPool(std::string& out, const PoolRecord& pool) {
     out += "    {\"id\": ";
     json::appendString(out, pool.id);
     out += ", \"pool\": ";
-    json::appendString(out, pool.pool.toString());
+    json::appendString(out, pool.prefix.toString());
     if (pool.subPool) {
         out += ", \"subPool\": ";
         json::appendString(out, pool.subPool->toString());
@@ -140,7 +140,7 @@ ip::Address parseAddress(const std::string& text, const std::string& where) {
 
 
 void checkPoolAddress(const PoolRecord& pool, const ip::Address& address, const std::string& where) {
-    if (!pool.pool.contains(address)) fail(where, address.toString() + " is outside pool " + pool.pool.toString());
+    if (!pool.prefix.contains(address)) fail(where, address.toString() + " is outside pool " + pool.prefix.toString());
 }
 
 PoolRecord decodePool(const Object& object, const std::string& where) {
@@ -154,8 +154,8 @@ PoolRecord decodePool(const Object& object, const std::string& where) {
     if (pool.id.empty()) fail(where + ".id", "must not be empty");
     if (const auto subPool = stringField(object, "subPool", where, false); !subPool.empty()) {
         pool.subPool = parseValue<ip::Prefix>(subPool, where + ".subPool", ip::Prefix::parse);
-        if (!pool.pool.contains(*pool.subPool))
-            fail(where + ".subPool", subPool + " is outside pool " + pool.pool.toString());
+        if (!pool.prefix.contains(*pool.subPool))
+            fail(where + ".subPool", subPool + " is outside pool " + pool.prefix.toString());
     }
     if (const auto options = member(object, "options"); !options.isEmpty()) {
         if (options.type() != typeid(Object::Ptr)) fail(where + ".options", "expected an object");

@@ -21,12 +21,12 @@ LeaseState::Pool& LeaseState::existing(const std::string& poolId, const char* ch
 
 std::function<void()> LeaseState::apply(const Change& change) {
     if (const auto* create = std::get_if<CreatePool>(&change)) {
-        const auto& record = create->pool;
+        const auto& record = create->record;
         if (pools_.count(record.id)) throw StoreError("pool " + record.id + " is created twice");
         Pool pool{record, {}};
         pool.record.addresses.clear();
         for (const auto& run : record.addresses) {
-            pool.held.insertRun(record.pool.offsetOf(run.first), record.pool.offsetOf(run.last));
+            pool.held.insertRun(record.prefix.offsetOf(run.first), record.prefix.offsetOf(run.last));
         }
         pools_.emplace(record.id, std::move(pool));
         return [this, id = record.id] { pools_.erase(id); };
@@ -38,7 +38,7 @@ std::function<void()> LeaseState::apply(const Change& change) {
     }
     if (const auto* reserve = std::get_if<ReserveAddress>(&change)) {
         Pool& pool = existing(reserve->poolId, "reserving an address");
-        const auto& prefix = pool.record.pool;
+        const auto& prefix = pool.record.prefix;
         if (!prefix.contains(reserve->address) || !pool.held.insert(prefix.offsetOf(reserve->address))) {
             throw StoreError("address " + reserve->address.toString() + " of pool " + reserve->poolId +
                              " cannot be reserved (outside the pool or held)");
@@ -54,7 +54,7 @@ std::function<void()> LeaseState::apply(const Change& change) {
     }
     const auto& free = std::get<FreeAddress>(change);
     Pool& pool = existing(free.poolId, "freeing an address");
-    const auto& prefix = pool.record.pool;
+    const auto& prefix = pool.record.prefix;
     if (!prefix.contains(free.address) || !pool.held.erase(prefix.offsetOf(free.address))) {
         throw StoreError("address " + free.address.toString() + " of pool " + free.poolId + " is not held");
     }
@@ -73,7 +73,7 @@ Leases LeaseState::leases() const {
         PoolRecord record = pool.record;
         record.addresses.reserve(pool.held.runs().size());
         for (const auto& [first, last] : pool.held.runs()) {
-            record.addresses.push_back({record.pool.at(first), record.pool.at(last)});
+            record.addresses.push_back({record.prefix.at(first), record.prefix.at(last)});
         }
         leases.pools.push_back(std::move(record));
     }

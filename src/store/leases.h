@@ -29,7 +29,7 @@ struct AddressRun {
 /// One pool handed to Docker, with everything needed to serve it after a restart.
 struct PoolRecord {
     std::string id;
-    ip::Prefix pool;
+    ip::Prefix prefix;
     std::optional<ip::Prefix> subPool;
     std::map<std::string, std::string> options;
     /// Where the next round-robin pick starts; only kept for serial pools.

@@ -61,7 +61,7 @@ TEST_F(IpamServiceTest, EveryGrantIsSavedBeforeItIsReturned) {
     ASSERT_EQ(store_.saves.size(), 1u);
     EXPECT_EQ(store_.saves.back(), service_.snapshot());
     ASSERT_EQ(store_.saves.back().pools.size(), 1u);
-    EXPECT_EQ(store_.saves.back().pools[0].pool, grant.pool);
+    EXPECT_EQ(store_.saves.back().pools[0].prefix, grant.pool);
     requestAddress(grant.poolId);
     EXPECT_EQ(store_.saves.size(), 2u);
     EXPECT_EQ(store_.saves.back(), service_.snapshot());

@@ -85,7 +85,7 @@ TEST(LeaseCodecTest, ExampleFileDecodesWithBothFamilies) {
     text << in.rdbuf();
     const Leases leases = decodeLeases(text.str());
     int v4 = 0, v6 = 0;
-    for (const auto& pool : leases.pools) (pool.pool.family() == ip::Family::V4 ? v4 : v6)++;
+    for (const auto& pool : leases.pools) (pool.prefix.family() == ip::Family::V4 ? v4 : v6)++;
     EXPECT_GE(v4, 1);
     EXPECT_GE(v6, 1);
     EXPECT_EQ(decodeLeases(encodeLeases(leases)), leases);
@@ -115,18 +115,18 @@ TEST(LeaseCodecTest, DecodesTheGoGipamFormat) {
     EXPECT_EQ(leases.v6, (Supernet{prefix("2001:db8:100::/56"), 64}));
     ASSERT_EQ(leases.pools.size(), 3u);
     EXPECT_EQ(leases.pools[0].id, "hGk2J0aZbNq7Xw1e");
-    EXPECT_EQ(leases.pools[0].pool, prefix("198.18.0.0/24"));
+    EXPECT_EQ(leases.pools[0].prefix, prefix("198.18.0.0/24"));
     // Unordered Go addresses become sorted, merged runs; "/24" suffixes are dropped.
     EXPECT_EQ(leases.pools[0].addresses, (std::vector<AddressRun>{{address("198.18.0.1"), address("198.18.0.3")},
                                                                   {address("198.18.0.10"), address("198.18.0.10")}}));
     EXPECT_EQ(leases.pools[1].id, "Qm9tX3b1LpR8sZ0c");
-    EXPECT_EQ(leases.pools[1].pool, prefix("2001:db8:100::/64"));
+    EXPECT_EQ(leases.pools[1].prefix, prefix("2001:db8:100::/64"));
     EXPECT_EQ(leases.pools[1].addresses,
               (std::vector<AddressRun>{{address("2001:db8:100::1"), address("2001:db8:100::1")}}));
     EXPECT_EQ(leases.pools[2].id, "Zx8vW7uT6sR5qP4o");
     EXPECT_TRUE(leases.pools[2].addresses.empty());
     // Released Go blocks are simply free: no pool for 198.18.1.0/24.
-    for (const auto& pool : leases.pools) EXPECT_NE(pool.pool, prefix("198.18.1.0/24"));
+    for (const auto& pool : leases.pools) EXPECT_NE(pool.prefix, prefix("198.18.1.0/24"));
 }
 
 TEST(LeaseCodecTest, GoGipamFileWithoutIpv6KeepsOnlyIpv4) {
@@ -294,7 +294,7 @@ TEST(LeaseCodecTest, UnknownKeysAreIgnored) {
     const Leases leases = decodeLeases(R"({"format": 1, "comment": "hand edited", "v4": "198.18.0.0/16", "v4ab": 24,
                                            "pools": [{"id": "p", "pool": "198.18.4.0/24", "owner": "ops"}]})");
     ASSERT_EQ(leases.pools.size(), 1u);
-    EXPECT_EQ(leases.pools[0].pool, prefix("198.18.4.0/24"));
+    EXPECT_EQ(leases.pools[0].prefix, prefix("198.18.4.0/24"));
 }
 
 }  // namespace

@@ -53,11 +53,11 @@ void FakeNodeStore::apply(const store::Change& change) {
     const auto key = [](const ip::Prefix& prefix) { return std::make_pair(prefix.family(), prefix.network().value()); };
     std::lock_guard lock(mutex_);
     if (const auto* create = std::get_if<store::CreatePool>(&change)) {
-        const auto& record = create->pool;
+        const auto& record = create->record;
         if (create->sharing.scope == store::Scope::Cluster) {
             auto existing = cluster_.pools.find(record.id);
             if (existing == cluster_.pools.end()) {
-                claimFree(record.pool, record.id);
+                claimFree(record.prefix, record.id);
                 if (!create->sharing.name.empty() && cluster_.names.count(create->sharing.name)) {
                     throw store::Conflict("the shared pool named " + create->sharing.name + " is " +
                                           cluster_.names[create->sharing.name]);
@@ -65,14 +65,14 @@ void FakeNodeStore::apply(const store::Change& change) {
                 FakeCluster::Pool pool{record, create->sharing.name, {}, {}};
                 pool.record.addresses.clear();
                 existing = cluster_.pools.emplace(record.id, std::move(pool)).first;
-                cluster_.blocks.insert_or_assign(key(record.pool), std::make_pair(record.pool, FakeCluster::Block{record.id, node_}));
+                cluster_.blocks.insert_or_assign(key(record.prefix), std::make_pair(record.prefix, FakeCluster::Block{record.id, node_}));
                 if (!create->sharing.name.empty()) cluster_.names[create->sharing.name] = record.id;
             } else if (existing->second.name != create->sharing.name) {
                 throw store::Conflict("pool " + record.id + " is shared under another name");
             }
             existing->second.holders.insert(node_);
             store::CreatePool reference = *create;
-            reference.pool.addresses.clear();
+            reference.record.addresses.clear();
             local_.apply(reference);
             clusterPools_.insert(record.id);
         } else {
@@ -80,20 +80,20 @@ void FakeNodeStore::apply(const store::Change& change) {
                 const bool known = cluster_.pools.count(record.copyOf) || local_.find(record.copyOf);
                 if (!known) throw store::Conflict("swarm pool " + record.copyOf + " is gone");
             } else {
-                claimFree(record.pool, "");
-                cluster_.blocks.insert_or_assign(key(record.pool), std::make_pair(record.pool, FakeCluster::Block{record.id, node_}));
+                claimFree(record.prefix, "");
+                cluster_.blocks.insert_or_assign(key(record.prefix), std::make_pair(record.prefix, FakeCluster::Block{record.id, node_}));
             }
             local_.apply(change);
         }
     } else if (const auto* remove = std::get_if<store::DeletePool>(&change)) {
         const auto* stored = local_.find(remove->poolId);
-        const auto prefix = stored ? std::optional(stored->pool) : std::nullopt;
+        const auto prefix = stored ? std::optional(stored->prefix) : std::nullopt;
         local_.apply(change);
         if (clusterPools_.erase(remove->poolId)) {
             auto& pool = cluster_.pools.at(remove->poolId);
             pool.holders.erase(node_);
             if (pool.holders.empty()) {
-                cluster_.blocks.erase(key(pool.record.pool));
+                cluster_.blocks.erase(key(pool.record.prefix));
                 cluster_.names.erase(pool.name);
                 cluster_.pools.erase(remove->poolId);
             }

@@ -87,7 +87,7 @@ TEST_P(LeaseStoreContract, ACommittedChangeIsFoundByARestart) {
     EXPECT_EQ(commit(reserve("198.18.4.0/24", "198.18.4.2")), "");
     const auto* stored = find(backend_->persisted(), "gipam-local/198.18.4.0/24");
     ASSERT_NE(stored, nullptr);
-    EXPECT_EQ(stored->pool, ip::Prefix::parse("198.18.4.0/24"));
+    EXPECT_EQ(stored->prefix, ip::Prefix::parse("198.18.4.0/24"));
     ASSERT_EQ(stored->addresses.size(), 1u);
     EXPECT_EQ(stored->addresses[0].last, ip::Address::parse("198.18.4.2"));
     EXPECT_EQ(commit(freeing("198.18.4.0/24", "198.18.4.1")), "");

@@ -28,7 +28,7 @@ Reconciliation ClusterStore::reconcile(bool atStart, Deadline by) {
             if (write.hold) {
                 const auto parts = keys_.poolKeyOf(write.key);
                 const bool used = std::any_of(pools.begin(), pools.end(), [&](const auto& entry) {
-                    const auto& pool = entry.second.pool;
+                    const auto& pool = entry.second.record;
                     return parts.kind == EtcdKeys::PoolKey::Kind::Holder ? pool.id == write.poolId
                                                                          : pool.copyOf == write.poolId;
                 });
@@ -54,7 +54,7 @@ Reconciliation ClusterStore::reconcile(bool atStart, Deadline by) {
     // Blocks: each prefix held here must be claimed (by this node, or by the Cluster pool it is
     // or copies); this node's claims no pool here uses are freed.
     std::map<std::pair<ip::Family, ip::U128>, std::vector<const Registered*>> byPrefix;
-    for (const auto& [id, pool] : pools) byPrefix[{pool.pool.pool.family(), pool.pool.pool.network().value()}].push_back(&pool);
+    for (const auto& [id, pool] : pools) byPrefix[{pool.record.prefix.family(), pool.record.prefix.network().value()}].push_back(&pool);
     std::vector<std::pair<ip::Prefix, KeyValue>> ownClaims;
     for (const auto family : {ip::Family::V4, ip::Family::V6}) {
         const auto start = keys_.blocks(family);
@@ -73,13 +73,13 @@ Reconciliation ClusterStore::reconcile(bool atStart, Deadline by) {
         return std::any_of(ownClaims.begin(), ownClaims.end(), [&](const auto& own) { return own.first == prefix; });
     };
     for (const auto& [key, group] : byPrefix) {
-        const ip::Prefix prefix = group.front()->pool.pool;
+        const ip::Prefix prefix = group.front()->record.prefix;
         const auto cluster = std::find_if(group.begin(), group.end(),
                                           [](const Registered* pool) { return pool->sharing.scope == Scope::Cluster; });
         bool needsClaim = true;
         if (cluster != group.end()) {
             needsClaim = false;
-            const auto& record = (*cluster)->pool;
+            const auto& record = (*cluster)->record;
             const auto found = etcd_.txn({}, {read(keys_.pool(record.id)), read(keys_.holder(record.id, node()))}, {}, by).ranges;
             try {
                 if (found.at(0).empty()) {
@@ -114,7 +114,7 @@ Reconciliation ClusterStore::reconcile(bool atStart, Deadline by) {
             if (const auto it = pools_.find(record.id); it != pools_.end()) it->second.unregistered.clear();
         }
         for (const Registered* pool : group) {
-            const auto& record = pool->pool;
+            const auto& record = pool->record;
             if (record.copyOf.empty() || !copiesClusterPool(record.copyOf)) continue;
             needsClaim = false;
             const auto found = etcd_.txn({}, {read(keys_.pool(record.copyOf)), read(keys_.copy(record.copyOf, node()))}, {}, by).ranges;
@@ -136,11 +136,11 @@ Reconciliation ClusterStore::reconcile(bool atStart, Deadline by) {
             return pool->sharing.scope == Scope::Node;
         });
         try {
-            claim((*owner)->pool, by);
+            claim((*owner)->record, by);
             ++result.registered;
-            log::info("claimed block " + prefix.toString() + " in etcd for pool " + (*owner)->pool.id + " of the lease file");
+            log::info("claimed block " + prefix.toString() + " in etcd for pool " + (*owner)->record.id + " of the lease file");
         } catch (const Conflict& conflict) {
-            overlap((*owner)->pool.id, conflict.what());
+            overlap((*owner)->record.id, conflict.what());
         }
     }
     for (const auto& [block, kv] : ownClaims) {
@@ -164,7 +164,7 @@ Reconciliation ClusterStore::reconcile(bool atStart, Deadline by) {
                 used = it != pools.end() && it->second.sharing.scope == Scope::Cluster;
             } else if (parts.kind == EtcdKeys::PoolKey::Kind::Copy) {
                 used = std::any_of(pools.begin(), pools.end(),
-                                   [&](const auto& entry) { return entry.second.pool.copyOf == parts.poolId; });
+                                   [&](const auto& entry) { return entry.second.record.copyOf == parts.poolId; });
             } else {
                 continue;
             }
@@ -183,7 +183,7 @@ std::optional<std::string> ClusterStore::leaked(const KeyValue& kv) const {
         const auto claim = decodeBlockClaim(kv.value);
         if (!claim || claim->node != node() || claim->scope != Scope::Node) return std::nullopt;
         const bool used = std::any_of(pools_.begin(), pools_.end(), [&](const auto& entry) {
-            return entry.second.pool.pool == *block;
+            return entry.second.record.prefix == *block;
         });
         if (used) return std::nullopt;
         return "block " + block->toString() + " claimed for pool " + claim->pool + ", which this node does not hold";
@@ -197,7 +197,7 @@ std::optional<std::string> ClusterStore::leaked(const KeyValue& kv) const {
     }
     if (parts.kind == Kind::Copy && parts.last == node()) {
         const bool used = std::any_of(pools_.begin(), pools_.end(),
-                                      [&](const auto& entry) { return entry.second.pool.copyOf == parts.poolId; });
+                                      [&](const auto& entry) { return entry.second.record.copyOf == parts.poolId; });
         if (used) return std::nullopt;
         return "a copy of swarm pool " + parts.poolId + " that this node does not hold";
     }

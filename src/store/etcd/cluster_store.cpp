@@ -23,10 +23,10 @@ ClusterStore::ClusterStore(SnapshotStore& local, EtcdClient& etcd, NodeRegistrat
 void ClusterStore::adopt(const std::vector<CreatePool>& pools) {
     std::lock_guard lock(mutex_);
     for (const auto& create : pools) {
-        Registered registered{create.pool, create.sharing, {}};
-        registered.pool.addresses.clear();
-        if (create.sharing.scope == Scope::Cluster) registered.unregistered = create.pool.addresses;
-        pools_.emplace(create.pool.id, std::move(registered));
+        Registered registered{create.record, create.sharing, {}};
+        registered.record.addresses.clear();
+        if (create.sharing.scope == Scope::Cluster) registered.unregistered = create.record.addresses;
+        pools_.emplace(create.record.id, std::move(registered));
     }
 }
 
@@ -136,7 +136,7 @@ Conflict ClusterStore::blockConflict(const ip::Prefix& block, const std::vector<
     }
     std::string message = "subnet " + block.toString() + " is taken in etcd";
     if (holder) {
-        message = "subnet " + block.toString() + " overlaps " + holder->pool.toString() + " of pool " + holder->id +
+        message = "subnet " + block.toString() + " overlaps " + holder->prefix.toString() + " of pool " + holder->id +
                   (holderNode == node() ? " (this node's)" : " held by node " + holderNode);
     }
     Conflict conflict(message);
@@ -182,7 +182,7 @@ Leases ClusterStore::agreePlan(EtcdClient& etcd, const std::string& prefix, cons
 }
 
 void ClusterStore::claim(const PoolRecord& pool, Deadline by) {
-    const auto& block = pool.pool;
+    const auto& block = pool.prefix;
     const auto key = keys_.block(block);
     const auto value = encodeBlockClaim({pool.id, node(), Scope::Node, newNonce()});
     const auto ours = [&](Deadline until) {
@@ -204,8 +204,8 @@ void ClusterStore::unclaim(const ip::Prefix& block, Deadline by) {
 }
 
 void ClusterStore::createOrJoin(const CreatePool& create, Deadline by) {
-    const auto& record = create.pool;
-    const auto& block = record.pool;
+    const auto& record = create.record;
+    const auto& block = record.prefix;
     if (block.length() > 126) {
         throw StoreError("a pool shared between nodes must be a /126 or larger, not " + block.toString());
     }
@@ -243,7 +243,7 @@ void ClusterStore::createOrJoin(const CreatePool& create, Deadline by) {
     const bool sameName = storedName.empty() ? name.empty() : storedName[0].value == name;
     if (!existing.empty() && sameName) {
         const auto stored = decodePool(existing[0].value);
-        if (!stored || stored->pool != record.pool || stored->subPool != record.subPool) {
+        if (!stored || stored->prefix != record.prefix || stored->subPool != record.subPool) {
             throw Conflict("pool " + record.id + " is stored differently in etcd");
         }
         // Another node created it: join, as long as it is still the same pool.
@@ -385,7 +385,7 @@ void ClusterStore::leave(const std::string& poolId, Deadline by) {
 
 bool ClusterStore::prefixUsed(const ip::Prefix& prefix, const std::string& poolId) const {
     return std::any_of(pools_.begin(), pools_.end(), [&](const auto& entry) {
-        return entry.first != poolId && entry.second.pool.pool == prefix;
+        return entry.first != poolId && entry.second.record.prefix == prefix;
     });
 }
 
@@ -400,7 +400,7 @@ void ClusterStore::deleteIfUnheld(EtcdClient& etcd, const EtcdKeys& keys, const 
     Compare noCopies = absent(keys.copies(poolId));
     noCopies.rangeEnd = prefixEnd(keys.copies(poolId));
     std::vector<Operation> success{remove(poolKey), remove(keys.addresses(poolId), prefixEnd(keys.addresses(poolId))),
-                                   remove(keys.block(record->pool)), remove(keys.poolName(poolId))};
+                                   remove(keys.block(record->prefix)), remove(keys.poolName(poolId))};
     // The name was claimed with the pool (no other pool can take it while this one exists), so
     // it goes with it.
     if (!stored[1].empty()) success.push_back(remove(keys.name(stored[1][0].value)));
@@ -412,28 +412,28 @@ void ClusterStore::deleteIfUnheld(EtcdClient& etcd, const EtcdKeys& keys, const 
 }
 
 void ClusterStore::release(const Registered& pool, bool prefixStillUsed, Deadline by) {
-    const auto& id = pool.pool.id;
+    const auto& id = pool.record.id;
     try {
         requireIdentity(by);
         if (pool.sharing.scope == Scope::Cluster) {
             leave(id, by);
-        } else if (!pool.pool.copyOf.empty() && copiesClusterPool(pool.pool.copyOf)) {
+        } else if (!pool.record.copyOf.empty() && copiesClusterPool(pool.record.copyOf)) {
             deleteIfOwned(
-                keys_.copy(pool.pool.copyOf, node()),
+                keys_.copy(pool.record.copyOf, node()),
                 [&](const std::string& value) {
                     const auto copy = decodePoolCopy(value);
                     return copy && copy->copy == id;
                 },
                 by);
-            deleteIfUnheld(etcd_, keys_, pool.pool.copyOf, by);
+            deleteIfUnheld(etcd_, keys_, pool.record.copyOf, by);
         }
         // A Node pool's claim, or the one its copy took over, goes with the last pool using it.
-        if (pool.sharing.scope == Scope::Node && !prefixStillUsed) unclaim(pool.pool.pool, by);
+        if (pool.sharing.scope == Scope::Node && !prefixStillUsed) unclaim(pool.record.prefix, by);
     } catch (const StoreError& error) {
         log::warning("pool " + id + " is released here, but etcd still shows it held: " + error.what() +
                      " (gipam frees it there once etcd answers)");
         if (pool.sharing.scope == Scope::Cluster) remember(Lost{keys_.holder(id, node()), {}, id, true});
-        else if (!pool.pool.copyOf.empty()) remember(Lost{keys_.copy(pool.pool.copyOf, node()), {}, pool.pool.copyOf, true});
+        else if (!pool.record.copyOf.empty()) remember(Lost{keys_.copy(pool.record.copyOf, node()), {}, pool.record.copyOf, true});
     }
 }
 
@@ -478,7 +478,7 @@ void ClusterStore::commit(std::unique_lock<std::mutex>& lock, const Change& chan
         lock.lock();
     };
     if (const auto* create = std::get_if<CreatePool>(&change)) {
-        const auto& record = create->pool;
+        const auto& record = create->record;
         lock.unlock();
         const std::shared_lock reconciling(reconcileMutex_);
         lock.lock();
@@ -488,11 +488,11 @@ void ClusterStore::commit(std::unique_lock<std::mutex>& lock, const Change& chan
         else if (copyOfCluster) inEtcd([&] { registerCopy(record, by); });
         else if (record.copyOf.empty()) inEtcd([&] { claim(record, by); });
         Registered registered{record, create->sharing, {}};
-        registered.pool.addresses.clear();
+        registered.record.addresses.clear();
         try {
             if (cluster) {
                 CreatePool reference = *create;  // this node holds it; its addresses are in etcd
-                reference.pool.addresses.clear();
+                reference.record.addresses.clear();
                 local_.commit(lock, reference, std::move(undo), by);
             } else {
                 local_.commit(lock, change, std::move(undo), by);
@@ -501,7 +501,7 @@ void ClusterStore::commit(std::unique_lock<std::mutex>& lock, const Change& chan
             bool used;
             {
                 std::lock_guard registry(mutex_);
-                used = prefixUsed(record.pool, record.id);
+                used = prefixUsed(record.prefix, record.id);
             }
             release(registered, used, by);
             throw;
@@ -521,7 +521,7 @@ void ClusterStore::commit(std::unique_lock<std::mutex>& lock, const Change& chan
             if (const auto it = pools_.find(remove->poolId); it != pools_.end()) {
                 gone = std::move(it->second);
                 pools_.erase(it);
-                prefixStillUsed = prefixUsed(gone->pool.pool, remove->poolId);
+                prefixStillUsed = prefixUsed(gone->record.prefix, remove->poolId);
             }
         }
         try {

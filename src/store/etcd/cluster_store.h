@@ -79,7 +79,7 @@ public:
 private:
     // A pool this node holds, as the store knows it.
     struct Registered {
-        PoolRecord pool;  // without addresses
+        PoolRecord record;  // without addresses
         PoolSharing sharing;
         // A Cluster pool of a lease file that served without etcd: its addresses, until
         // reconcile registered them as this node's.
