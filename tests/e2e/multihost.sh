@@ -34,6 +34,7 @@ support=$(dirname "$0")/../support
 source "$support/tap.sh"
 source "$support/cidr.sh"
 source "$support/private_dockerd.sh"
+source "$support/etcd_kv.sh"
 
 GIPAM_BIN=${1:-}
 NAME="gipam-mh-$$"   # the plugin's name on both hosts; its dockerds are tagged $NAME-a, $NAME-b
@@ -97,13 +98,6 @@ start_etcd() {
     die "etcd did not come up on $ETCD_EP" "$(tail -n 20 "$ROOT/etcd.log")"
 }
 ec() { timeout -k 2 10 etcdctl --endpoints "$ETCD_EP" "$@"; }
-# etcd_kv: every key under /gipam/ as "KEY<tab>VALUE" (a value's newlines as spaces), sorted
-etcd_kv() {
-    ec get --prefix /gipam/ -w json | jq -r '.kvs[]? | "\(.key | @base64d)\t\(.value | @base64d | gsub("\n"; " "))"' | sort
-}
-kv_get() { awk -F'\t' -v k="$1" '$1 == k { print $2; f = 1 } END { exit !f }' <<<"$KV"; }  # in $KV
-kv_keys() { awk -F'\t' -v p="$1" 'index($1, p) == 1 { print $1 }' <<<"$KV"; }
-block_key() { printf '/gipam/blocks/4/%08x/%s\n' "$(ip4_int "${1%/*}")" "${1#*/}"; }   # of a v4 subnet
 
 # ---------------------------------------------------------------------------
 # gipam, docker
@@ -134,7 +128,7 @@ lease_pools() { jq -r '.pools | if type == "array" then (map(.id) | join(" ")) e
 cleanup_mh() {
     local rc=$1 h
     if run_failed "$rc"; then
-        alive "$ETCD_PID" && etcd_kv 2>&1 | head -n 80 | log_section "etcd keys under /gipam/"
+        alive "$ETCD_PID" && etcd_kv /gipam/ 2>&1 | head -n 80 | log_section "etcd keys under /gipam/"
         for h in "${HOSTS[@]}"; do
             dockerd_known "$h" || continue
             dockerd_use "$h"
@@ -218,18 +212,18 @@ done
 if (( ok )); then pass "2 8 networks created at once (4 per host) all get pairwise distinct, non-overlapping /24s"
 else fail "2 8 networks created at once (4 per host) all get pairwise distinct, non-overlapping /24s" "${det[@]}"; fi
 
-KV=$(etcd_kv) ok=1 det=()
+KV=$(etcd_kv /gipam/) ok=1 det=()
 for n in "${NETS[@]}"; do
     [[ -n ${SUB[$n]:-} ]] || { ok=0; continue; }
     h=${n:1:1} k=$(block_key "${SUB[$n]}")
     v=$(kv_get "$k") || { ok=0; det+=("$n: no key $k"); continue; }
-    want=$(jq -cn --arg p "gipam-local/${SUB[$n]}" --arg n "${NODE[$h]}" '{pool: $p, node: $n, scope: "host"}')
+    want=$(jq -cn --arg p "gipam-local/${SUB[$n]}" --arg n "${NODE[$h]}" '{pool: $p, node: $n, scope: "node"}')
     [[ $(jq -c '{pool, node, scope}' <<<"$v" 2>&1) == "$want" ]] || { ok=0; det+=("$n: $k is $v, want $want"); }
 done
-blocks=$(kv_keys /gipam/blocks/)
+blocks=$(kv_keys ^/gipam/blocks/)
 (( $(grep -c . <<<"$blocks") == ${#NETS[@]} )) || { ok=0; det+=("etcd holds $(grep -c . <<<"$blocks") blocks, want ${#NETS[@]}:" $blocks); }
-if (( ok )); then pass "2 etcd holds exactly one block per network, naming its pool and host (scope host)"
-else fail "2 etcd holds exactly one block per network, naming its pool and host (scope host)" "${det[@]}"; fi
+if (( ok )); then pass "2 etcd holds exactly one block per network, naming its pool and node (scope node)"
+else fail "2 etcd holds exactly one block per network, naming its pool and node (scope node)" "${det[@]}"; fi
 
 # ---------------------------------------------------------------------------
 # 3. the shared network lan, created on both hosts at once
@@ -253,11 +247,11 @@ if (( ok )) && [[ ${LSUB[A]} == "${LSUB[B]}" && ${LGW[A]} == "${LGW[B]}" ]] && i
 else
     fail "3 lan created at once on both hosts: the same subnet and gateway on both, overlapping no host network" "${det[@]}"
 fi
-KV=$(etcd_kv)
+KV=$(etcd_kv /gipam/)
 POOL=$(kv_get /gipam/names/lan) gwv=$(kv_get "/gipam/pools/$POOL/addresses/${LGW[A]:-}") bv=$(kv_get "$(block_key "${LAN:-0.0.0.0/0}")")
-DETAIL="/gipam/names/lan: $POOL; gateway key: $gwv; block: $bv; holders: $(kv_keys "/gipam/pools/$POOL/holders/" | xargs)"
+DETAIL="/gipam/names/lan: $POOL; gateway key: $gwv; block: $bv; holders: $(kv_keys "^/gipam/pools/$POOL/holders/" | xargs)"
 check "3 etcd: /gipam/names/lan -> gipam-local/$LAN, held by both hosts, its block cluster-scoped, the gateway held once" \
-    eval '[[ $POOL == "gipam-local/$LAN" && $gwv =~ ^host[AB]\ once$ && $(jq -r .scope <<<"$bv") == cluster ]] &&
+    eval '[[ $POOL == "gipam-local/$LAN" && $(hold_of "$gwv") =~ ^host[AB]\ shared$ && $(jq -r .scope <<<"$bv") == cluster ]] &&
           kv_get "/gipam/pools/$POOL/holders/hostA" >/dev/null && kv_get "/gipam/pools/$POOL/holders/hostB" >/dev/null'
 
 # ---------------------------------------------------------------------------
@@ -282,14 +276,15 @@ dups=$(printf '%s\n' "${ADDR[@]}" | sort | uniq -d)
 if (( ok )); then pass "4 6 containers started at once on lan (3 per host) get pairwise distinct addresses of $LAN"
 else fail "4 6 containers started at once on lan (3 per host) get pairwise distinct addresses of $LAN" "${det[@]}"; fi
 
-KV=$(etcd_kv) ok=1 det=()
+KV=$(etcd_kv /gipam/) ok=1 det=()
 for c in "${CS[@]}"; do
     [[ -n ${ADDR[$c]:-} ]] || { ok=0; det+=("$c has no address"); continue; }
     h=${c:1:1} k="/gipam/pools/$POOL/addresses/${ADDR[$c]}"
     v=$(kv_get "$k") || { ok=0; det+=("$c: no key $k"); continue; }
-    [[ $v == "${NODE[$h]}" ]] || { ok=0; det+=("$c: $k is '$v', want '${NODE[$h]}'"); }
+    [[ $(hold_of "$v") == "${NODE[$h]} endpoint" ]] ||
+        { ok=0; det+=("$c: $k is '$v', want it held by ${NODE[$h]} for an endpoint"); }
 done
-n=$(kv_keys "/gipam/pools/$POOL/addresses/" | grep -c .)
+n=$(kv_keys "^/gipam/pools/$POOL/addresses/" | grep -c .)
 (( n == ${#CS[@]} + 1 )) || { ok=0; det+=("lan's pool holds $n addresses in etcd, want ${#CS[@]} and the gateway"); }
 if (( ok )); then pass "5 each container's address is in etcd under $POOL, with the node of its host"
 else fail "5 each container's address is in etcd under $POOL, with the node of its host" "${det[@]}"; fi
@@ -306,20 +301,20 @@ for j in "${!JOB_RC[@]}"; do
     [[ $j == rm* ]] && (( JOB_RC[$j] != 0 )) && { ok=0; det+=("$j: exit ${JOB_RC[$j]}: ${JOB_OUT[$j]}"); }
 done
 out=$(dch A network rm lan 2>&1) || { ok=0; det+=("hostA network rm lan: $out"); }
-KV=$(etcd_kv)
-left=$(kv_keys "/gipam/pools/$POOL"; kv_keys /gipam/blocks/)
+KV=$(etcd_kv /gipam/)
+left=$(kv_keys "^/gipam/pools/$POOL"; kv_keys ^/gipam/blocks/)
 det+=("left in etcd with lan on hostB only:" $left)
-[[ $(kv_keys /gipam/blocks/) == "$(block_key "$LAN")" ]] || { ok=0; det+=("want only lan's block"); }
+[[ $(kv_keys ^/gipam/blocks/) == "$(block_key "$LAN")" ]] || { ok=0; det+=("want only lan's block"); }
 kv_get "/gipam/pools/$POOL/holders/hostB" >/dev/null && ! kv_get "/gipam/pools/$POOL/holders/hostA" >/dev/null ||
     { ok=0; det+=("want hostB as lan's only holder"); }
-[[ -z $(kv_keys "/gipam/pools/$POOL/addresses/" | grep -vxF "/gipam/pools/$POOL/addresses/${LGW[A]}") ]] ||
+[[ -z $(kv_keys "^/gipam/pools/$POOL/addresses/" | grep -vxF "/gipam/pools/$POOL/addresses/${LGW[A]}") ]] ||
     { ok=0; det+=("want the gateway as lan's only address"); }
 if (( ok )); then pass "6 containers and host networks removed, lan removed on hostA: only lan's pool, block and gateway are left, held by hostB"
 else fail "6 containers and host networks removed, lan removed on hostA: only lan's pool, block and gateway are left, held by hostB" "${det[@]}"; fi
 
 out=$(dch B network rm lan 2>&1); rc=$?
-KV=$(etcd_kv)
-left=$(kv_keys /gipam/blocks/; kv_keys /gipam/pools/; kv_keys /gipam/names/)
+KV=$(etcd_kv /gipam/)
+left=$(kv_keys ^/gipam/blocks/; kv_keys ^/gipam/pools/; kv_keys ^/gipam/names/)
 DETAIL="hostB network rm lan: exit $rc $out"$'\n'"left: $(echo $left)"$'\n'"all keys: $(cut -f1 <<<"$KV" | xargs)"
 check "6 lan removed on hostB too: no /gipam/blocks, /gipam/pools or /gipam/names key is left, /gipam/config stays" \
     eval '(( rc == 0 )) && [[ -z $left ]] && kv_get /gipam/config >/dev/null'

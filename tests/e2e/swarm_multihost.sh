@@ -45,6 +45,7 @@ support=$(dirname "$0")/../support
 source "$support/tap.sh"
 source "$support/cidr.sh"
 source "$support/private_dockerd.sh"
+source "$support/etcd_kv.sh"
 
 PLUGIN_DIR=${1:-}
 PLUGIN=gipam DRIVER=gipam:latest  # a managed plugin's driver name carries its tag
@@ -86,16 +87,6 @@ plugin_log() {   # plugin_log NODE: the plugin's lines in NODE's dockerd log
 # etcd: one member in A's network namespace, data in $ROOT
 
 ec() { nsenter --net="/proc/$ETCD_PID/ns/net" timeout -k 2 10 etcdctl --endpoints "$ETCD_EP" "$@"; }
-# etcd_kv: every key in etcd (any prefix) as "KEY<tab>VALUE" (a value's newlines as spaces), sorted
-etcd_kv() {
-    ec get --prefix / -w json | jq -r '.kvs[]? | "\(.key | @base64d)\t\(.value | @base64d | gsub("\n"; " "))"' | sort
-}
-kv_get() { awk -F'\t' -v k="$1" '$1 == k { print $2; f = 1 } END { exit !f }' <<<"$KV"; }   # in $KV
-kv_keys() { awk -F'\t' -v re="$1" '$1 ~ re { print $1 }' <<<"$KV"; }                      # keys matching a regex
-block_key() { printf '%s/blocks/4/%08x/%s\n' "${2:-/gipam}" "$(ip4_int "${1%/*}")" "${1#*/}"; }   # SUBNET [PREFIX]
-block_value() {   # block_value POOL NODE SCOPE: the JSON a block key holds, for comparing with jq -c
-    jq -cn --arg p "$1" --arg n "$2" --arg s "$3" '{pool: $p, node: $n, scope: $s}'
-}
 start_etcd() {
     local end=$((SECONDS + 30))
     nsenter --net="${NETNS[A]}" etcd --name smh --data-dir "$ROOT/etcd" \
@@ -249,7 +240,7 @@ KV=$(etcd_kv) k=$(block_key "$BSUB" "${PREFIX[B]}")
 v=$(kv_get "$k") v=$(jq -c '{pool, node, scope}' <<<"${v:-null}" 2>&1)
 DETAIL="bnet: $BSUB; $k: $v"
 check "3 a local network on B (bnet) gets a /24 of $V4_SUPER ($BSUB), its block claimed in etcd by ${NODE[B]}" \
-    eval 'is_block "$BSUB" 24 "$V4_SUPER" && [[ $v == "$(block_value "gipam-local/$BSUB" "${NODE[B]}" host)" ]]'
+    eval 'is_block "$BSUB" 24 "$V4_SUPER" && [[ $v == "$(block_value "gipam-local/$BSUB" "${NODE[B]}" node)" ]]'
 
 out=$(dch A network create -d overlay --attachable --ipam-driver "$DRIVER" ov1 2>&1) ||
     die "docker network create -d overlay --attachable --ipam-driver $DRIVER ov1" "$out"
@@ -286,9 +277,9 @@ check "4 service s1 (--mode global) runs a task on both nodes within ${TASK_BOUN
 copy_line=$(plugin_log B | grep -F "RequestPool gipam-local/$SUBNET granted" | tail -n 1)
 bpools=$(lease_pools B)
 KV=$(etcd_kv) blocks=$(kv_keys "/blocks/4/$(printf %08x "$(ip4_int "${SUBNET%/*}")")/")
-want_copy="(this node's copy of swarm pool $POOL, held in etcd)"
+want_copy="(this node's copy of swarm pool $POOL, held on another node)"
 DETAIL="B's plugin: ${copy_line:-no grant of gipam-local/$SUBNET}"$'\n'"B's lease file: $bpools"$'\n'"blocks of $SUBNET in etcd: $(echo $blocks)"
-check "4 B grants its copy of ov1 as \"this node's copy of swarm pool $POOL, held in etcd\", claiming no block of its own" \
+check "4 B grants its copy of ov1 as \"this node's copy of swarm pool $POOL, held on another node\", claiming no block of its own" \
     eval '[[ $copy_line == *"$want_copy"* && " $bpools " == *" gipam-local/$SUBNET "* &&
              $blocks == "$(block_key "$SUBNET")" ]]'
 
@@ -315,7 +306,8 @@ for n in "${NODES[@]}"; do
     [[ -n ${TADDR[$n]:-} ]] || { ok=0; det+=("task on ${NODE[$n]}: no address"); continue; }
     k="/gipam/pools/$POOL/addresses/${TADDR[$n]}"
     v=$(kv_get "$k") || { ok=0; det+=("task on ${NODE[$n]}: no key $k"); continue; }
-    [[ $v == swarm ]] || { ok=0; det+=("task on ${NODE[$n]}: $k is '$v', want 'swarm'"); }
+    [[ $(hold_of "$v") == "swarm endpoint" ]] ||
+        { ok=0; det+=("task on ${NODE[$n]}: $k is '$v', want it held by swarm for an endpoint"); }
 done
 addrs=$(kv_keys "^/gipam/pools/$POOL/addresses/")
 det+=("addresses of $POOL in etcd: $(sed "s|^/gipam/pools/$POOL/addresses/||" <<<"$addrs" | xargs)")

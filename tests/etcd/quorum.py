@@ -12,14 +12,17 @@ survivor is a follower; then 2 members SIGKILLed, the survivor being the leader)
 without quorum:
   - RequestAddress/ReleaseAddress in P on h1 still succeed, each in < 1 s, also while a request
     that needs etcd is waiting on the same gipam;
-  - RequestPool of a new host-local pool on h1, RequestAddress in S on h1 and ReleaseAddress in S
-    on h2 fail within 3.5 s, with an Err naming etcd and one of the endpoint URLs;
+  - RequestPool of a new host-local pool on h1 and RequestAddress in S on h1 fail within 3.5 s,
+    with an Err naming etcd and one of the endpoint URLs;
+  - ReleaseAddress in S on h2 is answered within 3.5 s, the address released on h2 (Docker does
+    not retry a release), with a warning that etcd still shows it held;
   - the lease files changed only by P's addresses, and, once the members are back, etcd holds
-    exactly the keys it held before: no block of the failed RequestPool (unless a lease file's
-    pool holds it), no address key of the failed RequestAddress, S's address on h2 still there;
+    exactly the keys it held before, less the released address of h2 (freed by h2 within
+    SETTLE_WITHIN s, gipam not restarted): no block of the failed RequestPool (unless a lease
+    file's pool holds it), no address key of the failed RequestAddress;
   - the members restarted (SIGCONT, or started again on their data dirs), requests that need etcd
-    succeed again within 10 s without restarting gipam; h2 can then release its address in S, and
-    a new RequestPool on h2 gets a block distinct from every other, held in etcd by h2.
+    succeed again within 10 s without restarting gipam; h2 can then take an address in S again,
+    and a new RequestPool on h2 gets a block distinct from every other, held in etcd by h2.
 Last, one member silent (SIGSTOP of the first endpoint; quorum kept) just after h2 restarted,
 holding 5 of the 6 addresses of a shared /29: RequestAddress there succeeds, with the free one
 (a write whose answer is lost is read back; the key h2 held before its restart is not its own).
@@ -44,6 +47,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (PREFIX, TAP, EtcdCluster, Gipam, block_of, call, expand, finish, harness_failed,  # noqa: E402
                      note_log, preflight, run_main, start_cluster, tail)
 
+SETTLE_WITHIN = 5.0  # seconds after recovery by which a release etcd missed is settled there
 FAIL_WITHIN = float(os.environ.get("QUORUM_FAIL_WITHIN", "3.5"))  # seconds a request needing etcd may take to fail
 FAST = 1.0  # seconds a request in a host-local pool may take
 RECOVERY_WITHIN = 10.0
@@ -199,7 +203,12 @@ def variant(setup, how, keep_quorum, measured):
               slow or ["no request made while it waited"])
     timed_fail("RequestPool (host-local) on h1", pool_answer["a"], endpoints, failures)
     timed_fail("RequestAddress in S on h1", request_address(h1, setup.s_id), endpoints, failures)
-    timed_fail(f"ReleaseAddress {setup.s_h2} in S on h2", release_address(h2, setup.s_id, setup.s_h2), endpoints, failures)
+    released = release_address(h2, setup.s_id, setup.s_h2)
+    took = released.t1 - released.t0
+    measured.append((f"{how}: ReleaseAddress {setup.s_h2} in S on h2 (answered ok, settled later)", took))
+    TAP.check(released.kind == "ok" and took < FAIL_WITHIN and "etcd still shows it held" in tail(h2.log, 10),
+              f"ReleaseAddress {setup.s_h2} in S on h2 is answered ok within {FAIL_WITHIN} s, warning that etcd "
+              f"still shows it held ({took:.2f} s)", [repr(released)] + tail(h2.log, 4).splitlines())
     timed_fail("RequestPool (host-local) on h2", request_pool(h2), endpoints, failures)
     measured.extend((f"{how}: {w}", t) for w, t in failures)
 
@@ -243,7 +252,19 @@ def variant(setup, how, keep_quorum, measured):
         TAP.check(new_address not in (setup.s_h1, setup.s_h2), f"the new address {new_address} of S is held by "
                   f"no one else", f"h1 holds {setup.s_h1}, h2 {setup.s_h2}")
 
-    # The failed requests left nothing in etcd: the keys are those of before, plus the grant above.
+    # The failed requests left nothing in etcd: the keys are those of before, plus the grant above,
+    # less h2's release (settled by h2 by itself).
+    released_key = f"{PREFIX}/pools/{setup.s_id}/addresses/{setup.s_h2}"
+    settled = None
+    while time.monotonic() - back_at < RECOVERY_WITHIN + SETTLE_WITHIN:
+        if released_key not in cluster.range(released_key)[0]:
+            settled = time.monotonic() - back_at
+            break
+        time.sleep(0.25)
+    measured.append((f"{how}: settled (members back -> h2's released key gone)", settled if settled is not None else float("nan")))
+    TAP.check(settled is not None and settled <= RECOVERY_WITHIN + SETTLE_WITHIN,
+              f"h2 frees {released_key} in etcd by itself once the members are back "
+              f"({'%.2f s' % settled if settled is not None else 'never'})", tail(h2.log, 6).splitlines())
     time.sleep(1.0)  # a proposal the survivor kept would be committed by now
     etcd_after, revision_after = cluster.range(PREFIX + "/")
     leases_after = {h.name: h.read_leases() for h in (h1, h2)}
@@ -251,11 +272,13 @@ def variant(setup, how, keep_quorum, measured):
     changes = []
     for key in sorted(set(etcd_before) | set(etcd_after)):
         old, new = etcd_before.get(key), etcd_after.get(key)
-        if old == new:
-            continue
+        if old == new or key.startswith(f"{PREFIX}/nodes/"):
+            continue  # a node's registration is put again when its liveness lease expired meanwhile
         if old is None and key in expected_new:
-            if new[0] != "h1":
-                changes.append(f"key {key} of h1's new address = {new[0]!r}, not 'h1'")
+            if json.loads(new[0]).get("holder") != "h1":
+                changes.append(f"key {key} of h1's new address = {new[0]!r}, not held by h1")
+            continue
+        if key == released_key and new is None:
             continue
         if old is None:
             net = block_of(key)
@@ -272,13 +295,7 @@ def variant(setup, how, keep_quorum, measured):
     if recovered is not None:
         setup.s_h1 = address_of(tries[-1])
 
-    a = release_address(h2, setup.s_id, setup.s_h2)
-    key = f"{PREFIX}/pools/{setup.s_id}/addresses/{setup.s_h2}"
-    left = cluster.range(key)[0].get(key)
-    TAP.check(a.kind == "ok" and left is None, f"h2 releases {setup.s_h2} of S now: its key is gone",
-              [repr(a), f"etcd has {left}"])
-    if a.kind == "ok":
-        setup.s_h2 = address_of(must(request_address(h2, setup.s_id), "RequestAddress in S on h2"))
+    setup.s_h2 = address_of(must(request_address(h2, setup.s_id), "RequestAddress in S on h2"))
     a = request_pool(h2)
     detail = [repr(a)]
     ok = a.kind == "ok"

@@ -65,8 +65,18 @@ void ClusterKeeper::renewing() {
 void ClusterKeeper::reconciling() {
     std::string last;
     bool first = !reconciled_;
-    while (pause(reconciled_ ? Clock::duration(interval_) : Clock::duration(std::chrono::seconds(1)))) {
+    auto due = Clock::now() + (reconciled_ ? Clock::duration(interval_) : Clock::duration::zero());
+    while (pause(std::chrono::seconds(1))) {
         try {
+            if (reconciled_ && Clock::now() < due) {
+                // Between reconciles, what a release or write left unknown is settled within a second.
+                if (!store_.hasLostWrites()) continue;
+                if (const auto freed = store_.settleLostWrites(Clock::now() + std::chrono::seconds(10))) {
+                    log::info("settled with etcd: " + std::to_string(freed) + " key(s) freed");
+                }
+                continue;
+            }
+            due = Clock::now() + interval_;
             const auto result = store_.reconcile(first, Clock::now() + std::chrono::seconds(10));
             first = false;
             if (!reconciled_) log::info("etcd answers: this node's identity is checked and its pools reconciled");

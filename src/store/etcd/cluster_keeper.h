@@ -13,8 +13,9 @@ namespace gipam::store {
 
 /// Renews the node's liveness key (every third of its lifetime), and reconciles: soon after a
 /// start etcd did not answer (each second until it does; that first one looks for what a crash
-/// left, too), and every `interval` after. Logs what it registered, freed and found in the way;
-/// never logs the same trouble twice in a row.
+/// left, too), and every `interval` after; in between, settles within a second what a write or
+/// release left unknown (ClusterStore::settleLostWrites). Logs what it registered, freed and
+/// found in the way; never logs the same trouble twice in a row.
 class ClusterKeeper {
 public:
     ClusterKeeper(ClusterStore& store, NodeRegistration& registration, std::chrono::seconds interval,

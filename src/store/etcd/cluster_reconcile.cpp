@@ -7,10 +7,21 @@
 
 namespace gipam::store {
 
-Reconciliation ClusterStore::reconcile(bool atStart, Deadline by) {
+bool ClusterStore::hasLostWrites() const {
+    std::lock_guard lock(mutex_);
+    return !lost_.empty();
+}
+
+std::size_t ClusterStore::settleLostWrites(Deadline by) {
     requireIdentity(by);
     const std::unique_lock exclusive(reconcileMutex_);
-    Reconciliation result;
+    return settleLostWrites(exclusive, by);
+}
+
+// Writes whose outcome stayed unknown, and releases etcd did not take: removed if they are there
+// and nothing here uses them. What etcd does not answer stays remembered.
+std::size_t ClusterStore::settleLostWrites(const std::unique_lock<std::shared_mutex>&, Deadline by) {
+    std::size_t freed = 0;
     std::map<std::string, Registered> pools;
     std::vector<Lost> lost;
     {
@@ -18,9 +29,6 @@ Reconciliation ClusterStore::reconcile(bool atStart, Deadline by) {
         pools = pools_;
         lost.swap(lost_);
     }
-
-    // Writes whose outcome stayed unknown, and releases etcd did not take: removed if they are
-    // there and nothing here uses them.
     for (auto& write : lost) {
         try {
             const auto found = etcd_.range(write.key, {}, by).kvs;
@@ -42,13 +50,26 @@ Reconciliation ClusterStore::reconcile(bool atStart, Deadline by) {
                 continue;
             }
             if (etcd_.txn({unchangedSince(write.key, found[0].modRevision)}, {remove(write.key)}, {}, by).succeeded) {
-                ++result.freed;
+                ++freed;
                 log::info("freed " + write.key + " in etcd: a write or release whose outcome etcd left unknown");
             }
             if (write.hold) deleteIfUnheld(etcd_, keys_, write.poolId, by);
         } catch (const StoreError&) {
             remember(write);
         }
+    }
+    return freed;
+}
+
+Reconciliation ClusterStore::reconcile(bool atStart, Deadline by) {
+    requireIdentity(by);
+    const std::unique_lock exclusive(reconcileMutex_);
+    Reconciliation result;
+    result.freed = settleLostWrites(exclusive, by);
+    std::map<std::string, Registered> pools;
+    {
+        std::lock_guard lock(mutex_);
+        pools = pools_;
     }
 
     // Blocks: each prefix held here must be claimed (by this node, or by the Cluster pool it is

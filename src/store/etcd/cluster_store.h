@@ -62,6 +62,11 @@ public:
     /// any pool here uses). `atStart`: also looks for holds and copies of this node's that a
     /// crash left behind (a scan of every pool key), and an overlap throws StoreError naming it.
     Reconciliation reconcile(bool atStart, Deadline by);
+    /// Whether writes and releases whose outcome etcd left unknown wait to be settled.
+    bool hasLostWrites() const;
+    /// Settles them (the first step of reconcile, alone): removes from etcd what they left that
+    /// nothing here uses; returns how many keys it removed. What etcd does not answer stays.
+    std::size_t settleLostWrites(Deadline by);
 
     void commit(std::unique_lock<std::mutex>& lock, const Change& change, Undo undo, Deadline by) override;
     std::chrono::nanoseconds writeInFlightFor() const override { return local_.writeInFlightFor(); }
@@ -134,6 +139,7 @@ private:
     // Deletes `key` if `ours` accepts its value, as a compare-and-swap on the revision just read.
     void deleteIfOwned(const std::string& key, const std::function<bool(const std::string&)>& ours, Deadline by);
     void remember(Lost lost);
+    std::size_t settleLostWrites(const std::unique_lock<std::shared_mutex>& exclusive, Deadline by);
 
     SnapshotStore& local_;
     EtcdClient& etcd_;

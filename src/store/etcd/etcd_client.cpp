@@ -290,7 +290,12 @@ std::string EtcdClient::post(const std::string& path, const std::string& body, b
     const auto failures = [&] {
         std::string text;
         for (const auto& [index, why] : failed) text += (text.empty() ? "" : "; ") + endpoints_[index] + ": " + why;
-        return text.empty() ? std::string("no time left to try") : text;
+        std::lock_guard lock(mutex_);
+        if (!text.empty()) return lastFailures_ = text;
+        // An earlier call of this request spent the deadline: what etcd said then.
+        if (!lastFailures_.empty()) return "no time left to try; last: " + lastFailures_;
+        for (const auto& url : endpoints_) text += (text.empty() ? "" : ", ") + url;
+        return "no time left to try " + text;
     };
     // Each endpoint once, then round again while time is left: a member restarting comes back.
     for (std::size_t attempt = 0; Clock::now() < deadline; ++attempt, endpoint = (endpoint + 1) % endpoints_.size()) {

@@ -147,6 +147,7 @@ private:
     std::mutex mutex_;
     std::vector<std::unique_ptr<Session>> idle_;
     std::size_t preferred_ = 0;  // the endpoint that answered last
+    std::string lastFailures_;   // what the endpoints said when a request last failed
 };
 
 }  // namespace gipam::store
