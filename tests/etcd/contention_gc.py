@@ -27,7 +27,7 @@ import os
 import threading
 
 from docker_standin import DockerStandin, Network
-from harness import NODE_SCOPES, PREFIX, TAP, call, limited
+from harness import NODE_SCOPES, PREFIX, START, TAP, call, limited
 
 
 def owned(run):
@@ -68,6 +68,28 @@ def leaks(run, state):
     return found
 
 
+def origin(run, sampler, pid, address, created):
+    """Why an address key no client holds may be there: what happened to that address around the
+    time its key was created (dated by the revision samples)."""
+    when = next((t0 for t0, _, revision in sorted(sampler.samples) if revision >= created), None)
+    if when is None:
+        return "created after the last revision sample"
+    if (pid, address) in run.logs_said_addr_held:
+        return (f"created near t={when - START:.2f}s; gipam answered a release of it while etcd still showed it held "
+                "(its log: \"is released here, but etcd still shows it held\"), leaving the delete to its reconcile")
+    grants = [t for t in run.addr_tenures if (t.pool_id, t.addr) == (pid, address)]
+    doubted = [t for t in grants if t.end in ("doubt", "pool_doubt")]
+    if doubted:
+        t = doubted[-1]
+        return f"created near t={when - START:.2f}s; the release of {t} went unanswered"
+    near = [(op, h, a) for op, h, p, a in run.unsure
+            if p == pid and op == "RequestAddress" and a.kind == "doubt" and abs(a.t0 - when) < 3.0]
+    if near:
+        op, h, a = min(near, key=lambda n: abs(n[2].t0 - when))
+        return f"created near t={when - START:.2f}s; a RequestAddress on {h} at t={a.t0 - START:.2f}s got no answer: {a.err[:80]}"
+    return f"created near t={when - START:.2f}s; no unanswered request or release of it is known"
+
+
 def counted(found, kinds):
     return ", ".join(f"{len(found[k])} {k}" for k in kinds)
 
@@ -101,11 +123,15 @@ def plant(run, state, rng):
             taken.add((pid, address))
             ask(host, f"shared pool {pid}, by value", "IpamDriver.RequestAddress",
                 {"PoolID": pid, "Address": address, "Options": None})
-        pools = sorted(t.pool_id for t in run.pool_tenures if t.end is None and t.host == host)
+        pools = sorted((t.pool_id, t.prefix) for t in run.pool_tenures if t.end is None and t.host == host)
         if pools:
-            pid = rng.choice(pools)
-            ask(host, f"host pool {pid} a client holds", "IpamDriver.RequestAddress",
-                {"PoolID": pid, "Address": "", "Options": {}})
+            # By value, past the first address: gc takes that one for the bridge's (no gateway shown).
+            pid, prefix = rng.choice(pools)
+            held = {a for h, p, _, addresses in state.local if (h, p) == (host, pid) for a in addresses}
+            free = [str(prefix[i]) for i in range(2, min(prefix.num_addresses - 1, 200)) if str(prefix[i]) not in held]
+            if free:
+                ask(host, f"host pool {pid} a client holds, by value", "IpamDriver.RequestAddress",
+                    {"PoolID": pid, "Address": rng.choice(free), "Options": None})
         answer = ask(host, "a host pool", "IpamDriver.RequestPool",
                      {"AddressSpace": "gipam-local", "Pool": "", "SubPool": "", "Options": {}, "V6": False})
         if answer.kind == "ok":
@@ -148,7 +174,7 @@ def run_gc(run, root):
     return standins, results
 
 
-def gc_phase(run, read_state, lost_grants, rng, root, skip_gc, plant_leaks):
+def gc_phase(run, sampler, read_state, lost_grants, rng, root, skip_gc, plant_leaks):
     """The phase; returns the stand-ins started (for the final cleanup)."""
     planted, problems = plant(run, read_state(), rng) if plant_leaks else ([], [])
     if plant_leaks:
@@ -163,7 +189,12 @@ def gc_phase(run, read_state, lost_grants, rng, root, skip_gc, plant_leaks):
     TAP.note(f"leaked before gc: {len(before['address keys'])} address keys in etcd that no client holds "
              f"({planted_keys} planted, {churn} from the churn); {counted(before, NODE_KINDS)}; "
              f"{len(before['first addresses'])} first addresses of host pools (not judged)")
-    for kind in ("address keys",) + NODE_KINDS:
+    planted_set = {key for _, _, key in planted if key}
+    for (pid, address), (value, created) in sorted(state.address_keys.items()):
+        line = f"{PREFIX}/pools/{pid}/addresses/{address} = {value} (created at revision {created})"
+        if line in before["address keys"] and (pid, address) not in planted_set:
+            TAP.note(f"  from the churn: {line}: {origin(run, sampler, pid, address, created)}")
+    for kind in NODE_KINDS + ("first addresses",):
         for line in limited(before[kind], 8):
             TAP.note(f"  {kind}: {line}")
 
