@@ -2,8 +2,8 @@
 
 namespace gipam::alloc {
 
-AddressAllocator::AddressAllocator(ip::Prefix pool, std::optional<ip::Prefix> range, Order order)
-    : pool_(pool), range_(range), order_(order) {}
+AddressAllocator::AddressAllocator(ip::Prefix pool, std::optional<ip::Prefix> subPool, Order order)
+    : pool_(pool), subPool_(subPool), order_(order) {}
 
 bool AddressAllocator::isReservedByProtocol(const ip::Address& address) const {
     // /31 and /32 (v4), /127 and /128 (v6) have no network or broadcast address to spare.
@@ -28,7 +28,7 @@ ip::Address AddressAllocator::take(ip::U128 offset, bool advanceCursor) {
 }
 
 std::optional<ip::Address> AddressAllocator::allocate() {
-    const auto span = hostSpan(range_.value_or(pool_));
+    const auto span = hostSpan(subPool_.value_or(pool_));
     if (!span) return std::nullopt;
     std::optional<ip::U128> offset;
     if (order_ == Order::RoundRobin && cursor_ > span->first && cursor_ <= span->last) {

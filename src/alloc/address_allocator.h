@@ -15,17 +15,17 @@ public:
     enum class Order { LowestFirst, RoundRobin };
     enum class ReserveResult { Reserved, AlreadyHeld, NotInPool, NotAHost };
 
-    /// Automatic picks come from `range` (a sub-pool inside `pool`) or, without one, the whole
+    /// Automatic picks come from `subPool` (Docker's --ip-range, inside `pool`) or, without one, the whole
     /// pool. RoundRobin continues after the last pick so a released address is not reused at once.
-    AddressAllocator(ip::Prefix pool, std::optional<ip::Prefix> range, Order order);
+    AddressAllocator(ip::Prefix pool, std::optional<ip::Prefix> subPool, Order order);
 
     const ip::Prefix& pool() const { return pool_; }
-    const std::optional<ip::Prefix>& range() const { return range_; }
+    const std::optional<ip::Prefix>& subPool() const { return subPool_; }
     Order order() const { return order_; }
 
-    /// The next free host address of the range, now held; nullopt when the range is full.
+    /// The next free host address of the sub-pool, now held; nullopt when it is full.
     std::optional<ip::Address> allocate();
-    /// The lowest free host address of the whole pool, ignoring the range (for gateways).
+    /// The lowest free host address of the whole pool, ignoring the sub-pool (for gateways).
     std::optional<ip::Address> allocateLowestInPool();
     /// Holds a specific address anywhere in the pool.
     ReserveResult reserve(const ip::Address& address) { return reserveRun(address, address); }
@@ -58,7 +58,7 @@ private:
     ip::Address take(ip::U128 offset, bool advanceCursor);
 
     ip::Prefix pool_;
-    std::optional<ip::Prefix> range_;
+    std::optional<ip::Prefix> subPool_;
     Order order_;
     OffsetSet held_;
     ip::U128 cursor_ = 0;

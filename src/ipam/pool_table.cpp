@@ -69,7 +69,7 @@ void PoolTable::insert(Pool pool) {
     } else {
         if (auto* blocks = blocksFor(prefix.family()); blocks && blocks->supernet().contains(prefix)) {
             if (!blocks->reserve(prefix)) {
-                // Marked held elsewhere when this host last looked; now it is this host's.
+                // Marked held elsewhere when this node last looked; now it is this node's.
                 std::erase_if(heldElsewhere_, [&](const ip::Prefix& block) {
                     if (!block.overlaps(prefix)) return false;
                     blocks->release(block);
@@ -118,7 +118,7 @@ bool PoolTable::forgetHeldElsewhere() {
 
 store::PoolRecord PoolTable::record(const Pool& pool) const {
     const auto& addresses = pool.addresses;
-    store::PoolRecord record{pool.id,   addresses.pool(), addresses.range(), pool.options, storedCursor(addresses),
+    store::PoolRecord record{pool.id,   addresses.pool(), addresses.subPool(), pool.options, storedCursor(addresses),
                              {},        pool.swarmPool};
     record.addresses.reserve(addresses.held().runs().size());
     for (const auto& [first, last] : addresses.held().runs()) {

@@ -46,7 +46,9 @@ struct Pool {
     // addresses), and until when an address asked for by value is taken as an aux address.
     std::set<ip::Address> shared{};
     std::chrono::steady_clock::time_point auxUntil{};
-    bool readFromStore = true;  // a Cluster pool: this process has read its addresses from etcd
+    // Whether the addresses here are the store's: always for a Node pool (its lease file); for a
+    // Cluster pool, once this process read them from etcd.
+    bool readFromStore = true;
 };
 
 /// Held pools never overlap, except a swarm pool and its copy (same prefix). Not thread-safe:
@@ -72,7 +74,7 @@ public:
     /// Removes a pool from all indexes and returns it; a copy left behind takes over the block.
     Pool erase(const std::string& poolId);
 
-    /// Marks a block another host holds, so that picks skip it (if inside a supernet and free).
+    /// Marks a block another node holds, so that picks skip it (if inside a supernet and free).
     void holdElsewhere(const ip::Prefix& block);
     /// Forgets every block marked held elsewhere; false if there was none.
     bool forgetHeldElsewhere();

@@ -66,9 +66,9 @@ std::string_view refusalName(Refusal reason) {
 
 IpamError noFreeAddress(const Pool& pool) {
     const auto& addresses = pool.addresses;
-    const auto& range = addresses.range();
+    const auto& subPool = addresses.subPool();
     return IpamError("no free " + std::string(ip::familyName(addresses.pool().family())) + " address in " +
-                         (range ? "ip-range " + range->toString() + " of " : std::string()) + "pool " + pool.id,
+                         (subPool ? "ip-range " + subPool->toString() + " of " : std::string()) + "pool " + pool.id,
                      Refusal::Exhausted);
 }
 

@@ -88,7 +88,7 @@ IpamService::IpamService(const store::Leases& leases, store::LeaseStore& store, 
                 throw IpamError(where + describeReserveFailure(result, run.first, record.prefix, record.id));
             }
         }
-        if (record.next) pool.addresses.setCursor(record.prefix.offsetOf(*record.next));
+        if (record.cursor) pool.addresses.setCursor(record.prefix.offsetOf(*record.cursor));
         table_.insert(std::move(pool));
     }
 }
@@ -227,17 +227,17 @@ PoolGrant IpamService::requestPool(const PoolRequest& request) {
             lock.unlock();
             // A subnet asked for by name is that subnet or nothing.
             const bool dynamic = request.pool.empty() || parsePrefix(request.pool, "subnet").network().value() == 0;
-            if (!conflict.holder) {
+            if (!conflict.blockInTheWay) {
                 remoteCopyOf.clear();  // the swarm pool it would copy went meanwhile: try it as a pool of its own
                 return true;
             }
             if (dynamic) return true;
             // A swarm node's copy of an overlay network whose pool a manager holds in the store.
             const bool swarmCopy = space == kLocalAddressSpace && remoteCopyOf.empty() &&
-                                   conflict.holder->prefix == parsePrefix(request.pool, "subnet") &&
-                                   isInSpace(conflict.holder->id, kGlobalAddressSpace);
+                                   conflict.blockInTheWay->prefix == parsePrefix(request.pool, "subnet") &&
+                                   isInSpace(conflict.blockInTheWay->id, kGlobalAddressSpace);
             if (!swarmCopy) throw IpamError(conflict.what(), Refusal::Overlap);
-            remoteCopyOf = conflict.holder->id;
+            remoteCopyOf = conflict.blockInTheWay->id;
             return false;
         },
         by);

@@ -95,7 +95,7 @@ public:
     struct Observation {
         store::Leases leases;
         std::uint64_t change;
-        std::uint64_t look;
+        std::uint64_t observationId;  // numbers the looks
         std::map<std::string, std::vector<store::AddressRun>> heldForAll;
         std::vector<store::StoreLeak> storeLeaks;
     };
@@ -105,13 +105,13 @@ public:
 
     /// For `gipam gc`: releases `address` of pool `poolId` ("" : the whole pool), but only if
     /// the pool has existed and nothing in it has been released since `observedChange` (the
-    /// change of the gc run's first look, `look`) other than by this same run. A leaked address
+    /// change of the gc run's first look, whose Observation::observationId is `observationId`) other than by this same run. A leaked address
     /// cannot be handed out while it is held, so one that was held all along cannot have become
     /// a container's in between; one released and granted again could have, also when another
     /// gc run released it. Returns false (changing nothing) when that cannot be shown, or when
     /// there is nothing to release.
     bool releaseLeaked(const std::string& poolId, const std::string& address, std::uint64_t observedChange,
-                       std::uint64_t look);
+                       std::uint64_t observationId);
 
     /// How long the store's durable write in flight has been running; zero when none is. A hung
     /// disk shows here (the watchdog stops on it). Lock-free.

@@ -47,7 +47,7 @@ bool IpamService::releaseStoreLeak(const store::StoreLeak& leak) {
 }
 
 bool IpamService::releaseLeaked(const std::string& poolId, const std::string& address, std::uint64_t observedChange,
-                                std::uint64_t look) {
+                                std::uint64_t observationId) {
     const store::Deadline by = std::chrono::steady_clock::now() + kStoreBudget;
     std::unique_lock lock(mutex_);
     Pool* found = table_.find(poolId);
@@ -56,7 +56,7 @@ bool IpamService::releaseLeaked(const std::string& poolId, const std::string& ad
     // Releases by this gc run do not count against its own later ones: each address it releases
     // was leaked at both its looks. Releases by anyone else, another gc run included, do.
     const std::uint64_t lastForeign =
-        pool.gcRun == look ? pool.lastRelease : std::max(pool.lastRelease, pool.lastGcRelease);
+        pool.gcRun == observationId ? pool.lastRelease : std::max(pool.lastRelease, pool.lastGcRelease);
     if (pool.created > observedChange || lastForeign > observedChange) return false;
     if (address.empty()) {
         dropPool(lock, poolId, by);
@@ -65,9 +65,9 @@ bool IpamService::releaseLeaked(const std::string& poolId, const std::string& ad
     }
     const ip::Address parsed = parseAddress(address, "released address");
     if (!pool.addresses.isHeld(parsed)) return false;
-    if (pool.gcRun != look) {
+    if (pool.gcRun != observationId) {
         pool.lastRelease = std::max(pool.lastRelease, pool.lastGcRelease);
-        pool.gcRun = look;
+        pool.gcRun = observationId;
     }
     pool.lastGcRelease = lastChange_ + 1;
     freeAddress(lock, pool, parsed, by);

@@ -135,7 +135,7 @@ bool IpamService::refreshClusterPool(const std::string& poolId, store::Deadline 
     Pool* pool = table_.find(poolId);
     if (!pool) return false;
     auto& addresses = pool->addresses;
-    alloc::AddressAllocator fresh(addresses.pool(), addresses.range(), addresses.order());
+    alloc::AddressAllocator fresh(addresses.pool(), addresses.subPool(), addresses.order());
     for (const auto& run : stored->pool.addresses) fresh.reserveRun(run.first, run.last);
     fresh.setCursor(addresses.cursor());
     addresses = std::move(fresh);

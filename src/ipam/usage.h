@@ -1,5 +1,6 @@
-// How full gipam is, computed from its leases: what `gipam leases` prints and /metrics exports,
-// from one computation so that the two always agree.
+// How full gipam is, computed from a set of leases: what `gipam leases` prints (from the lease
+// file) and /metrics exports (from the running state), one computation for both. With etcd the
+// two may differ: a shared pool's addresses are in the running state, not in the file.
 #pragma once
 
 #include <vector>

@@ -166,7 +166,7 @@ int gc(const config::Config& config) {
             return;
         }
         const auto body =
-            admin::encodeReleaseLeaked({poolId, address, first.observation.change, first.observation.look});
+            admin::encodeReleaseLeaked({poolId, address, first.observation.change, first.observation.observationId});
         const auto reply = http::overUnixSocket(config.socketPath, "POST", std::string(admin::kReleaseLeaked), body);
         if (reply.status == 200 && admin::decodeReleased(reply.body)) {
             std::cout << "released " << what << "\n";

@@ -71,7 +71,7 @@ std::vector<DockerPool> readDockerPools(const std::filesystem::path& dockerSocke
             const auto config = configs->getObject(static_cast<unsigned>(c));
             try {
                 DockerPool pool{name, swarm, ip::Prefix::parse(text(config, "Subnet")), std::nullopt, {}};
-                if (const auto range = text(config, "IPRange"); !range.empty()) pool.ipRange = ip::Prefix::parse(range);
+                if (const auto range = text(config, "IPRange"); !range.empty()) pool.subPool = ip::Prefix::parse(range);
                 const auto gateway = addressOf(text(config, "Gateway"));
                 pool.gatewayShown = gateway.has_value();
                 pools.push_back(pool);

@@ -21,7 +21,7 @@ struct DockerPool {
     std::string network;  // name
     bool swarm = false;   // swarm scope: its pool is gipam-global on the managers
     ip::Prefix subnet;
-    std::optional<ip::Prefix> ipRange;
+    std::optional<ip::Prefix> subPool;  // Docker's IPRange
     std::vector<DockerAddress> addresses;  // gateway, aux addresses and endpoints in this subnet
     bool gatewayShown = false;  // Docker shows no gateway for a --subnet given without --gateway
 

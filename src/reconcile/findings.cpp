@@ -8,7 +8,7 @@ namespace gipam::reconcile {
 namespace {
 
 bool same(const store::PoolRecord& pool, const DockerPool& docker) {
-    return pool.prefix == docker.subnet && pool.subPool == docker.ipRange;
+    return pool.prefix == docker.subnet && pool.subPool == docker.subPool;
 }
 
 template <typename Visit>
@@ -21,8 +21,10 @@ void forEachHeld(const store::PoolRecord& pool, Visit visit) {
     }
 }
 
-bool isGlobal(const store::PoolRecord& pool) {
-    return pool.id == ipam::poolIdFor(ipam::kGlobalAddressSpace, pool.prefix, pool.subPool);
+// The pool ID gipam gives its subnet and sub-pool, in either address space.
+bool namedByGipam(const store::PoolRecord& pool) {
+    return pool.id == ipam::poolIdFor(ipam::kLocalAddressSpace, pool.prefix, pool.subPool) ||
+           pool.id == ipam::poolIdFor(ipam::kGlobalAddressSpace, pool.prefix, pool.subPool);
 }
 
 // A pool whose addresses the shared store keeps for every node (shared or swarm), unless this
@@ -47,9 +49,7 @@ std::set<ip::Address> forAll(const store::PoolRecord& pool, const HeldForAll* he
 Findings compare(const store::Leases& leases, const std::vector<DockerPool>& docker, const HeldForAll* heldForAll) {
     Findings findings;
     for (const auto& pool : leases.pools) {
-        if (pool.id != ipam::poolIdFor(ipam::kLocalAddressSpace, pool.prefix, pool.subPool) && !isGlobal(pool)) {
-            findings.foreign.push_back(pool.id);
-        }
+        if (!namedByGipam(pool)) findings.foreign.push_back(pool.id);
         std::set<ip::Address> used;
         bool live = false, swarm = false;
         for (const auto& network : docker) {
@@ -73,7 +73,7 @@ Findings compare(const store::Leases& leases, const std::vector<DockerPool>& doc
     for (const auto& network : docker) {
         const store::PoolRecord* match = nullptr;
         for (const auto& pool : leases.pools) {
-            if (same(pool, network) && (!match || !isGlobal(pool))) match = &pool;
+            if (same(pool, network) && (!match || !ipam::isInSpace(pool.id, ipam::kGlobalAddressSpace))) match = &pool;
         }
         if (!match) {
             findings.missingPools.push_back({network.network, network.subnet});

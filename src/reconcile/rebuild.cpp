@@ -20,8 +20,8 @@ Rebuilt poolsFromDocker(const std::vector<DockerPool>& docker) {
             ++rebuilt.swarmNetworks;
         }
         for (const auto space : spaces) {
-            const auto id = ipam::poolIdFor(space, pool.subnet, pool.ipRange);
-            pools.emplace(id, store::PoolRecord{id, pool.subnet, pool.ipRange, {}, std::nullopt, {}, {}});
+            const auto id = ipam::poolIdFor(space, pool.subnet, pool.subPool);
+            pools.emplace(id, store::PoolRecord{id, pool.subnet, pool.subPool, {}, std::nullopt, {}, {}});
             for (const auto& entry : pool.addresses) addresses[id].push_back(entry.address);
             if (!pool.gatewayShown) addresses[id].push_back(pool.firstHost());
         }

@@ -50,7 +50,7 @@ std::string encodeObservation(const ipam::IpamService::Observation& observation)
     }
     std::string leaks = "[";
     for (const auto& leak : observation.storeLeaks) leaks += (leaks.size() > 1 ? "," : "") + leakJson(leak);
-    return R"({"Change":")" + std::to_string(observation.change) + R"(","Look":")" + std::to_string(observation.look) +
+    return R"({"Change":")" + std::to_string(observation.change) + R"(","Look":")" + std::to_string(observation.observationId) +
            R"(","Leases":)" + store::encodeLeases(observation.leases) + R"(,"HeldForAll":)" +
            store::encodeLeases(heldForAll) + R"(,"StoreLeaks":)" + leaks + "]}";
 }
@@ -77,7 +77,7 @@ ipam::IpamService::Observation decodeObservation(std::string_view body) {
 std::string encodeReleaseLeaked(const ReleaseLeaked& request) {
     return R"({"PoolID":)" + json::quote(request.poolId) + R"(,"Address":)" + json::quote(request.address) +
            R"(,"ObservedChange":")" + std::to_string(request.observedChange) + R"(","Look":")" +
-           std::to_string(request.look) + R"("})";
+           std::to_string(request.observationId) + R"("})";
 }
 
 ReleaseLeaked decodeReleaseLeaked(std::string_view body) {

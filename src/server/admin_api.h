@@ -27,7 +27,7 @@ struct ReleaseLeaked {
     std::string poolId;
     std::string address;  // "" for the whole pool
     std::uint64_t observedChange = 0;
-    std::uint64_t look = 0;
+    std::uint64_t observationId = 0;  // the first look's (Observation::observationId)
 };
 std::string encodeReleaseLeaked(const ReleaseLeaked& request);
 ReleaseLeaked decodeReleaseLeaked(std::string_view body);

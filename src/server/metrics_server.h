@@ -1,4 +1,5 @@
-// /metrics on a TCP address of its own, for Prometheus (it scrapes TCP, not the plugin socket).
+// /metrics on a TCP address of its own (--metrics-address), for Prometheus, which scrapes TCP.
+// The plugin socket serves the same page at GET /metrics too.
 #pragma once
 
 #include <memory>

@@ -116,7 +116,7 @@ Reply PluginApi::handle(std::string_view path, std::string_view body) {
             request += " (pool " + shown(release.poolId) +
                        (release.address.empty() ? "" : ", address " + shown(release.address)) + ")";
             return {200, admin::encodeReleased(service_.releaseLeaked(release.poolId, release.address,
-                                                                      release.observedChange, release.look))};
+                                                                      release.observedChange, release.observationId))};
         }
         if (path == admin::kReleaseStoreLeak) {
             const auto leak = admin::decodeStoreLeak(body);

@@ -54,13 +54,13 @@ struct AddressSharing {
     std::string endpoint;
 };
 
-/// Holds one address of a pool; `next` is the pool's round-robin position afterwards.
+/// Holds one address of a pool; `cursor` is the pool's round-robin position afterwards.
 /// Precondition: the pool exists and the address is not held (in a Cluster pool: a Shared
 /// address held as Shared, and with `retake` one the swarm holds, are granted again).
 struct ReserveAddress {
     std::string poolId;
     ip::Address address;
-    std::optional<ip::Address> next;
+    std::optional<ip::Address> cursor;
     std::optional<AddressSharing> sharing;  // Cluster pools only
 };
 

@@ -51,9 +51,9 @@ void appendPool(std::string& out, const PoolRecord& pool) {
         }
         out += "}";
     }
-    if (pool.next) {
+    if (pool.cursor) {
         out += ", \"next\": ";
-        json::appendString(out, pool.next->toString());
+        json::appendString(out, pool.cursor->toString());
     }
     if (!pool.copyOf.empty()) {
         out += ", \"copyOf\": ";
@@ -143,7 +143,7 @@ void checkPoolAddress(const PoolRecord& pool, const ip::Address& address, const 
     if (!pool.prefix.contains(address)) fail(where, address.toString() + " is outside pool " + pool.prefix.toString());
 }
 
-PoolRecord decodePool(const Object& object, const std::string& where) {
+PoolRecord poolFromObject(const Object& object, const std::string& where) {
     PoolRecord pool{
         stringField(object, "id", where, true),
         parseValue<ip::Prefix>(stringField(object, "pool", where, true), where + ".pool", ip::Prefix::parse),
@@ -165,8 +165,8 @@ PoolRecord decodePool(const Object& object, const std::string& where) {
         }
     }
     if (const auto next = stringField(object, "next", where, false); !next.empty()) {
-        pool.next = parseAddress(next, where + ".next");
-        checkPoolAddress(pool, *pool.next, where + ".next");
+        pool.cursor = parseAddress(next, where + ".next");
+        checkPoolAddress(pool, *pool.cursor, where + ".next");
     }
     pool.copyOf = stringField(object, "copyOf", where, false);
     if (const auto addresses = arrayField(object, "addresses", where)) {
@@ -214,7 +214,7 @@ Leases decodeGipam(const Object& root) {
             const std::string where = "pools[" + std::to_string(i) + "]";
             const auto object = pools->getObject(static_cast<unsigned>(i));
             if (!object) fail(where, "expected an object");
-            leases.pools.push_back(decodePool(*object, where));
+            leases.pools.push_back(poolFromObject(*object, where));
         }
     }
     return leases;

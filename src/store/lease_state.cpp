@@ -43,13 +43,13 @@ std::function<void()> LeaseState::apply(const Change& change) {
             throw StoreError("address " + reserve->address.toString() + " of pool " + reserve->poolId +
                              " cannot be reserved (outside the pool or held)");
         }
-        const auto previous = pool.record.next;
-        pool.record.next = reserve->next;
+        const auto previous = pool.record.cursor;
+        pool.record.cursor = reserve->cursor;
         // Reverted by ID: a newer change reverted first may have put back another Pool object.
         return [this, id = reserve->poolId, offset = prefix.offsetOf(reserve->address), previous] {
             auto& undone = pools_.at(id);
             undone.held.erase(offset);
-            undone.record.next = previous;
+            undone.record.cursor = previous;
         };
     }
     const auto& free = std::get<FreeAddress>(change);

@@ -48,13 +48,13 @@ struct StoreLeak {
 /// node got there first. Nothing was changed. What the store learnt on the way comes with it, so
 /// that the caller can retry without a read of its own: `pool`, addresses other nodes took in
 /// the pool the change was about; `blocks`, pools of other nodes whose blocks overlap the block
-/// wanted or lie after it (`holder` among them, the one in the way, when known).
+/// wanted or lie after it (`blockInTheWay` among them, when known).
 class Conflict : public StoreError {
 public:
     using StoreError::StoreError;
     std::optional<ClusterPoolView> pool;
     std::vector<PoolRecord> blocks;
-    std::optional<PoolRecord> holder;
+    std::optional<PoolRecord> blockInTheWay;
 };
 
 /// Durable storage for the leases, changed one Change at a time.

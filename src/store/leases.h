@@ -32,8 +32,8 @@ struct PoolRecord {
     ip::Prefix prefix;
     std::optional<ip::Prefix> subPool;
     std::map<std::string, std::string> options;
-    /// Where the next round-robin pick starts; only kept for serial pools.
-    std::optional<ip::Address> next;
+    /// Where the next round-robin pick starts (the lease file's "next"); only kept for serial pools.
+    std::optional<ip::Address> cursor;
     /// Held addresses in ascending order, consecutive ones merged into runs.
     std::vector<AddressRun> addresses;
     /// A swarm pool's node-local copy: the ID of that swarm pool, whose block it shares (on this

@@ -171,7 +171,7 @@ TEST(AddressAllocatorTest, ReserveRunHoldsEveryAddressOrNone) {
 
 TEST(AddressAllocatorTest, AllocateStaysInsideTheSubPool) {
     AddressAllocator addresses(prefix("198.18.4.0/24"), prefix("198.18.4.128/25"), Order::LowestFirst);
-    EXPECT_EQ(addresses.range(), prefix("198.18.4.128/25"));
+    EXPECT_EQ(addresses.subPool(), prefix("198.18.4.128/25"));
     EXPECT_EQ(addresses.allocate(), address("198.18.4.128"));
     int count = 1;
     while (const auto next = addresses.allocate()) {

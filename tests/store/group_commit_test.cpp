@@ -17,7 +17,7 @@ namespace {
 using namespace std::chrono_literals;
 
 // The "state" is a counter of changes made; a write records it. Writes wait for the test's go.
-class GroupCommitAloneTest : public ::testing::Test {
+class GroupCommitTest : public ::testing::Test {
 protected:
     void SetUp() override { log::setLevel(log::Level::Error); }
 
@@ -61,7 +61,7 @@ protected:
                        }};
 };
 
-TEST_F(GroupCommitAloneTest, ChangesQueuedBehindAWriteShareTheNext) {
+TEST_F(GroupCommitTest, ChangesQueuedBehindAWriteShareTheNext) {
     std::thread first([&] { change(); });
     ASSERT_TRUE(waitForWrites(1));
     std::atomic<int> answered = 0;
@@ -80,7 +80,7 @@ TEST_F(GroupCommitAloneTest, ChangesQueuedBehindAWriteShareTheNext) {
     EXPECT_EQ(group_.writeInFlightFor(), std::chrono::nanoseconds::zero());
 }
 
-TEST_F(GroupCommitAloneTest, AFailedWriteUndoesEveryChangeItCarriedNewestFirst) {
+TEST_F(GroupCommitTest, AFailedWriteUndoesEveryChangeItCarriedNewestFirst) {
     std::vector<std::string> undone;
     std::thread first([&] { EXPECT_THROW(change(&undone, "first"), StoreError); });
     ASSERT_TRUE(waitForWrites(1));

@@ -15,11 +15,11 @@ CreatePool pool(std::string id, std::string_view cidr) {
     return {{std::move(id), prefix(cidr), std::nullopt, {}, std::nullopt, {}, {}}, {}};
 }
 
-ReserveAddress reserve(std::string id, std::string_view text, std::optional<ip::Address> next = std::nullopt) {
+ReserveAddress reserve(std::string id, std::string_view text, std::optional<ip::Address> cursor = std::nullopt) {
     ReserveAddress change;
     change.poolId = std::move(id);
     change.address = address(text);
-    change.next = next;
+    change.cursor = cursor;
     return change;
 }
 
@@ -44,7 +44,7 @@ TEST(LeaseStateTest, ChangesApplyInOrderAndShowInTheLeases) {
     const auto leases = state.leases();
     ASSERT_EQ(leases.pools.size(), 1u);
     EXPECT_EQ(leases.pools[0].addresses, (std::vector<AddressRun>{{address("198.18.4.1"), address("198.18.4.2")}}));
-    EXPECT_EQ(leases.pools[0].next, address("198.18.4.3"));
+    EXPECT_EQ(leases.pools[0].cursor, address("198.18.4.3"));
     EXPECT_EQ(leases.v4, kEmpty.v4);
 }
 

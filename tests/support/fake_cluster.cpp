@@ -45,8 +45,8 @@ void FakeNodeStore::apply(const store::Change& change) {
             if (!entry.first.overlaps(prefix) || entry.second.poolId == poolId) continue;
             store::Conflict conflict("subnet " + prefix.toString() + " overlaps " + entry.first.toString() + " of pool " +
                                      entry.second.poolId + " held by node " + entry.second.node);
-            conflict.holder = store::PoolRecord{entry.second.poolId, entry.first, {}, {}, {}, {}, {}};
-            conflict.blocks.push_back(*conflict.holder);
+            conflict.blockInTheWay = store::PoolRecord{entry.second.poolId, entry.first, {}, {}, {}, {}, {}};
+            conflict.blocks.push_back(*conflict.blockInTheWay);
             throw conflict;
         }
     };

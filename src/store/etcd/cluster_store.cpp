@@ -57,12 +57,12 @@ TxnResult ClusterStore::write(const std::vector<Compare>& compares, const std::v
         std::string why = unknown.what();
         try {
             if (ours(by)) return applied();
-            auto again = etcd_.txn(compares, success, failure, by);
+            auto resent = etcd_.txn(compares, success, failure, by);
             // A resend failing against the first attempt: that one was slow, not lost.
-            if (again.succeeded || !ours(by)) return again;
+            if (resent.succeeded || !ours(by)) return resent;
             return applied();
-        } catch (const EtcdOutcomeUnknown& resent) {
-            why += std::string("; sent again: ") + resent.what();
+        } catch (const EtcdOutcomeUnknown& resendUnknown) {
+            why += std::string("; sent again: ") + resendUnknown.what();
             try {
                 if (ours(by)) return applied();
             } catch (const StoreError&) {
@@ -141,7 +141,7 @@ Conflict ClusterStore::blockConflict(const ip::Prefix& block, const std::vector<
     }
     Conflict conflict(message);
     conflict.blocks = std::move(blocks);
-    conflict.holder = std::move(holder);
+    conflict.blockInTheWay = std::move(holder);
     return conflict;
 }
 
@@ -233,7 +233,7 @@ void ClusterStore::createOrJoin(const CreatePool& create, Deadline by) {
     const auto result = write(compares, success, failure, ours, lost, by);
     if (result.succeeded) {
         std::lock_guard lock(mutex_);
-        seen_[record.id] = result.revision;  // a new pool: nothing in it before
+        readAtRevision_[record.id] = result.revision;  // a new pool: nothing in it before
         return;
     }
     const auto& existing = result.ranges.at(0);
@@ -286,10 +286,10 @@ void ClusterStore::reserve(const ReserveAddress& change, Deadline by) {
     const AddressHold hold{sharing.bySwarm ? std::string(kSwarmHolder) : node(), node(), sharing.use, newNonce(),
                            sharing.endpoint};
     const auto value = encodeAddressHold(hold);
-    std::int64_t since;
+    std::int64_t readAt;
     {
         std::lock_guard lock(mutex_);
-        since = seen_[change.poolId];
+        readAt = readAtRevision_[change.poolId];
     }
     const auto ours = [&](Deadline until) {
         const auto found = etcd_.range(key, {}, until).kvs;
@@ -298,7 +298,7 @@ void ClusterStore::reserve(const ReserveAddress& change, Deadline by) {
     // On a conflict, what changed in the pool since it was last read comes back in the same
     // round trip: the caller's next pick is then likely free.
     const auto start = keys_.addresses(change.poolId);
-    const auto result = write({absent(key)}, {put(key, value)}, {read(key), read(start, prefixEnd(start), 0, since + 1)},
+    const auto result = write({absent(key)}, {put(key, value)}, {read(key), read(start, prefixEnd(start), 0, readAt + 1)},
                               ours, Lost{key, value, change.poolId, false}, by);
     if (result.succeeded) {
         if (sharing.use == AddressUse::Endpoint) {
@@ -330,7 +330,7 @@ void ClusterStore::reserve(const ReserveAddress& change, Deadline by) {
                            changed);
     {
         std::lock_guard lock(mutex_);
-        auto& seen = seen_[change.poolId];
+        auto& seen = readAtRevision_[change.poolId];
         seen = std::max(seen, result.revision);
     }
     throw conflict;
@@ -380,7 +380,7 @@ void ClusterStore::leave(const std::string& poolId, Deadline by) {
     deleteIfOwned(keys_.holder(poolId, node()), [](const std::string&) { return true; }, by);
     deleteIfUnheld(etcd_, keys_, poolId, by);
     std::lock_guard lock(mutex_);
-    seen_.erase(poolId);
+    readAtRevision_.erase(poolId);
 }
 
 bool ClusterStore::prefixUsed(const ip::Prefix& prefix, const std::string& poolId) const {
@@ -452,7 +452,7 @@ std::optional<ClusterPoolView> ClusterStore::readPool(const std::string& poolId,
             handles_.emplace(kv.key, kv.value);
         }
     }
-    seen_[poolId] = addresses.revision;
+    readAtRevision_[poolId] = addresses.revision;
     return viewOf(std::move(*record), addresses.kvs);
 }
 

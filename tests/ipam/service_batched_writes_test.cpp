@@ -1,5 +1,6 @@
-// IpamService group commit: changes queued behind a write in flight share the next write, and
-// nobody is answered before the write holding their change is done.
+// IpamService over a store that batches writes (SnapshotStore's group commit): requests queued
+// behind a write in flight share the next write, and nobody is answered before the write holding
+// their change is done.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -74,7 +75,7 @@ std::size_t heldIn(const store::Leases& leases) {
     return held;
 }
 
-class GroupCommitTest : public ::testing::Test {
+class ServiceBatchedWritesTest : public ::testing::Test {
 protected:
     void SetUp() override {
         log::setLevel(log::Level::Error);
@@ -139,7 +140,7 @@ protected:
     std::string poolId_;
 };
 
-TEST_F(GroupCommitTest, ChangesQueuedBehindAWriteShareTheNextAndWaitForIt) {
+TEST_F(ServiceBatchedWritesTest, ChangesQueuedBehindAWriteShareTheNextAndWaitForIt) {
     Caller first, queued[3];
     ASSERT_NO_FATAL_FAILURE(queueThreeBehindAWrite(first, queued));
     for (const auto& caller : queued) EXPECT_FALSE(caller.done) << "answered before its change was written";
@@ -155,7 +156,7 @@ TEST_F(GroupCommitTest, ChangesQueuedBehindAWriteShareTheNextAndWaitForIt) {
     EXPECT_EQ(heldIn(saves[2]), 4u) << "the three queued changes share one write";
 }
 
-TEST_F(GroupCommitTest, AFailedWriteFailsEveryChangeItCarriedAndUndoesThem) {
+TEST_F(ServiceBatchedWritesTest, AFailedWriteFailsEveryChangeItCarriedAndUndoesThem) {
     Caller first, queued[3];
     ASSERT_NO_FATAL_FAILURE(queueThreeBehindAWrite(first, queued));
     store_.allow(3, /*fail=*/true);
@@ -170,7 +171,7 @@ TEST_F(GroupCommitTest, AFailedWriteFailsEveryChangeItCarriedAndUndoesThem) {
     EXPECT_EQ(service_.requestAddress({poolId_, "", {}}).address, address("198.19.0.2"));
 }
 
-TEST_F(GroupCommitTest, AFailedWriteUndoesAMixedBatchNewestFirstLeavingMemoryAsTheFile) {
+TEST_F(ServiceBatchedWritesTest, AFailedWriteUndoesAMixedBatchNewestFirstLeavingMemoryAsTheFile) {
     const std::string local(kLocalAddressSpace);
     store_.allow(3);
     const auto other = service_.requestPool({local, "198.19.1.0/24", "", {}, false}).poolId;
