@@ -12,6 +12,7 @@
 
 #include "ipam/service.h"
 #include "json/json_string.h"
+#include "main/findings_report.h"
 #include "reconcile/findings.h"
 #include "reconcile/rebuild.h"
 #include "http/unix_client.h"
@@ -29,66 +30,6 @@ store::Leases leasesIn(const std::string& file) {
     auto leases = store::readLeaseFile(file);
     if (!leases) throw store::StoreError("lease file " + std::filesystem::absolute(file).string() + " does not exist");
     return std::move(*leases);
-}
-
-std::string findingsJson(const Findings& f) {
-    std::string out = R"({"leakedPools":[)";
-    for (std::size_t i = 0; i < f.leakedPools.size(); ++i) {
-        out += std::string(i ? "," : "") + R"({"poolId":)" + json::quote(f.leakedPools[i].poolId) + R"(,"pool":)" +
-               json::quote(f.leakedPools[i].pool.toString()) + "}";
-    }
-    out += R"(],"leakedAddresses":[)";
-    for (std::size_t i = 0; i < f.leakedAddresses.size(); ++i) {
-        out += std::string(i ? "," : "") + R"({"poolId":)" + json::quote(f.leakedAddresses[i].poolId) +
-               R"(,"address":)" + json::quote(f.leakedAddresses[i].address.toString()) + "}";
-    }
-    out += R"(],"missingPools":[)";
-    for (std::size_t i = 0; i < f.missingPools.size(); ++i) {
-        out += std::string(i ? "," : "") + R"({"network":)" + json::quote(f.missingPools[i].network) +
-               R"(,"subnet":)" + json::quote(f.missingPools[i].subnet.toString()) + "}";
-    }
-    out += R"(],"missingAddresses":[)";
-    for (std::size_t i = 0; i < f.missingAddresses.size(); ++i) {
-        const auto& m = f.missingAddresses[i];
-        out += std::string(i ? "," : "") + R"({"network":)" + json::quote(m.network) + R"(,"poolId":)" +
-               json::quote(m.poolId) + R"(,"address":)" + json::quote(m.address.toString()) + R"(,"user":)" +
-               json::quote(m.user) + "}";
-    }
-    out += R"(],"foreign":[)";
-    for (std::size_t i = 0; i < f.foreign.size(); ++i) out += std::string(i ? "," : "") + json::quote(f.foreign[i]);
-    out += R"(],"storeLeaks":[)";
-    for (std::size_t i = 0; i < f.storeLeaks.size(); ++i) out += std::string(i ? "," : "") + admin::encodeStoreLeak(f.storeLeaks[i]);
-    return out + "]}\n";
-}
-
-std::string findingsText(const Findings& f) {
-    if (f.empty()) return "nothing leaked, nothing missing: gipam and Docker agree\n";
-    std::string out;
-    if (!f.missingAddresses.empty() || !f.missingPools.empty()) {
-        out += "MISSING: Docker uses these and gipam does not hold them, so gipam WILL hand them out again "
-               "(gipam check --reserve-missing holds the addresses; a missing pool needs gipam rebuild or a new "
-               "network):\n";
-        for (const auto& m : f.missingPools) out += "  pool    " + m.subnet.toString() + "  of network " + m.network + "\n";
-        for (const auto& m : f.missingAddresses) {
-            out += "  address " + m.address.toString() + "  in " + m.poolId + ", " + m.user + " of network " +
-                   m.network + "\n";
-        }
-    }
-    if (!f.leakedPools.empty() || !f.leakedAddresses.empty()) {
-        out += "leaked: gipam holds these and no network or container of Docker's uses them (gipam gc releases "
-               "them):\n";
-        for (const auto& l : f.leakedPools) out += "  pool    " + l.poolId + "\n";
-        for (const auto& l : f.leakedAddresses) out += "  address " + l.address.toString() + "  in " + l.poolId + "\n";
-    }
-    if (!f.foreign.empty()) {
-        out += "foreign: PoolIDs gipam did not make (the Go gipam's); gipam rebuild cannot recreate them:\n";
-        for (const auto& id : f.foreign) out += "  pool    " + id + "\n";
-    }
-    if (!f.storeLeaks.empty()) {
-        out += "leaked in etcd: this node holds these and none of its pools uses them (gipam gc frees them):\n";
-        for (const auto& leak : f.storeLeaks) out += "  " + leak.what + "  (" + leak.key + ")\n";
-    }
-    return out;
 }
 
 std::string requestAddressBody(const std::string& poolId, const ip::Address& address) {
@@ -140,9 +81,10 @@ int check(const config::Config& config) {
 
 int gc(const config::Config& config) {
     const auto first = look(config);
-    const auto count = [](const Findings& f) {
-        return std::to_string(f.leakedPools.size()) + " leaked pools, " + std::to_string(f.leakedAddresses.size()) +
-               " leaked addresses" + (f.storeLeaks.empty() ? "" : ", " + std::to_string(f.storeLeaks.size()) + " leaked in etcd");
+    const auto count = [](const Findings& findings) {
+        return std::to_string(findings.leakedPools.size()) + " leaked pools, " +
+               std::to_string(findings.leakedAddresses.size()) + " leaked addresses" +
+               (findings.storeLeaks.empty() ? "" : ", " + std::to_string(findings.storeLeaks.size()) + " leaked in etcd");
     };
     std::cout << "first look: " << count(first.findings) << "\n";
     if (first.findings.leakedPools.empty() && first.findings.leakedAddresses.empty() && first.findings.storeLeaks.empty()) {
