@@ -192,7 +192,9 @@ check "6 old netB (every address and the broadcast held) refuses a 7th container
 dc rm -f b7 >/dev/null 2>&1
 
 # ---------------------------------------------------------------------------
-# 7-8. new networks: dockerd sends AddressSpace "" (its cached Go names)
+# 7-8. new networks: dockerd 20.10 sends AddressSpace "" (the Go names it cached at registration);
+# 24+ ask GetDefaultAddressSpaces before each create (../shared/ipam-protocol.md 2.1), so gipam's
+# own names arrive and nothing is warned
 
 NEW=() SUBNETS=() ok=1 det=()
 for n in netC netD netE; do
@@ -214,9 +216,11 @@ else
     fail "7 c3 on the new netC starts" "$RUN_OUT"; C3=""
 fi
 nwarn=$(grep -ci 'empty address space' "$T/gipam.log")
+want_warn=1
+[[ $GIPAM_DOCKERD == bookworm ]] || want_warn=0
 DETAIL=$(grep -i 'address space' "$T/gipam.log")
-check "8 gipam warned about the empty address space exactly once (got $nwarn) after 3 creates" \
-    eval '(( nwarn == 1 ))'
+check "8 gipam warned about the empty address space $want_warn time(s) (got $nwarn) after 3 creates" \
+    eval '(( nwarn == want_warn ))'
 
 # ---------------------------------------------------------------------------
 # 9. one holder per address, and the lease file holds every one

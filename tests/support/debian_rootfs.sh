@@ -251,7 +251,7 @@ _dr_link() {
 
 # _dr_etcd_from_suite SUITE: etcd-VERSION/ (etcd, etcdutl, VERSION, SOURCE) and the link etcd-SUITE to
 # it, with the cache dir's etcd.lock held. The binary comes out of a cached SUITE tarball that has
-# etcd-server, or, with none, out of a new debian_rootfs SUITE etcd-server.
+# etcd-server, or, with none, out of a new debian_rootfs SUITE docker-cli docker.io etcd-server.
 _dr_etcd_from_suite() {
     local suite=$1 cache t n tars=() out ver stage rc
     cache=$(_dr_cache_dir)
@@ -263,10 +263,11 @@ _dr_etcd_from_suite() {
     if (( ${#tars[@]} == 0 )); then
         # Its own temp dir, removed at once: only the tarball is wanted.
         _DR_MADE_TMP=$(mktemp -d /tmp/gipam-etcd-rootfs.XXXXXX) || { _dr_fail 1 "mktemp failed"; return; }
-        DEBIAN_ROOTFS_TMP=$_DR_MADE_TMP DEBIAN_ROOTFS_QUIET=1 debian_rootfs "$suite" etcd-server; rc=$?
+        # The package set of the dockerd matrix (private_dockerd.sh): one debootstrap a suite.
+        DEBIAN_ROOTFS_TMP=$_DR_MADE_TMP DEBIAN_ROOTFS_QUIET=1 debian_rootfs "$suite" docker-cli docker.io etcd-server; rc=$?
         _dr_umount_under "$_DR_MADE_TMP/"; rm -rf --one-file-system "$_DR_MADE_TMP"; _DR_MADE_TMP=""
         (( rc == 0 )) || return "$rc"
-        tars=("$cache/$suite-etcd-server.tar")
+        tars=("$cache/$suite-docker-cli-docker.io-etcd-server.tar")
     fi
     # The smallest one: the quickest to read through.
     t=$(ls -1S "${tars[@]}" | tail -n 1)

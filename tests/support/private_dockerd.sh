@@ -8,6 +8,15 @@
 # namespace (containerd, shims, containers, managed plugins) was started by the test and is stopped
 # by PID when dockerd is.
 #
+# Which dockerd: GIPAM_DOCKERD=bookworm (the default: the host's docker.io, 20.10), trixie (26.1) or
+# sid (28.5). A newer one comes from a Debian rootfs (tests/support/debian_rootfs.sh, cached in
+# /var/cache/gipam-tests) with docker.io, docker-cli (and etcd-server, so that the etcd tests share
+# the tarball), unpacked in the scratch directory. dockerd runs chrooted in it, inside its private
+# namespaces, with /proc, /sys, /dev, /run (the test's, with the plugin sockets) and the scratch
+# directory bind-mounted at the same paths; the rootfs is bind-mounted onto itself first, as
+# dockerd 28 remounts its /. The rootfs's docker CLI runs on the host (a Go binary needing libc
+# alone), so that it reads the test's paths as they are.
+#
 # Order of use: dockerd_preflight; make_temp_dir; dockerd_prepare; dockerd_start_or_skip;
 # dockerd_import_busybox; dc ...; and in the test's cleanup dockerd_stop, dockerd_remove_leftovers.
 #
@@ -20,7 +29,11 @@
 # dockerd stays); in the test's cleanup, for each NAME that dockerd_known, dockerd_use NAME and
 # dockerd_stop, then, all of them stopped, dockerd_remove_all_leftovers ($T is ROOT again after it).
 
+source "$(dirname "${BASH_SOURCE[0]}")/debian_rootfs.sh"
+
 DOCKER=${DOCKER:-}         # the docker CLI; by default /usr/bin/docker (the docker.io one)
+GIPAM_DOCKERD=${GIPAM_DOCKERD:-bookworm}   # which dockerd: bookworm (the host's), trixie, sid
+DOCKERD_ROOTFS=""          # the rootfs dockerd runs chrooted in (GIPAM_DOCKERD other than bookworm)
 DC_TIMEOUT=60              # seconds one dc call may take
 DOCKERD_TAG=""             # unique to the run: names the containerd namespaces and the cgroup parent
 DOCKERD_PLUGIN_SOCKETS=""  # host directory mounted over /run/docker/plugins, if any
@@ -60,12 +73,16 @@ terminate() {
 dockerd_preflight() {
     local t
     [[ $(id -u) == 0 ]] || skip "needs root (private dockerd in a mount namespace)"
-    command -v dockerd >/dev/null || skip "dockerd not installed (scripts/deps test installs docker.io)"
+    case $GIPAM_DOCKERD in
+        bookworm) command -v dockerd >/dev/null || skip "dockerd not installed (scripts/deps test installs docker.io)" ;;
+        trixie | sid) command -v chroot >/dev/null || skip "chroot (coreutils) missing" ;;
+        *) echo "not ok - GIPAM_DOCKERD=$GIPAM_DOCKERD: want bookworm, trixie or sid"; echo "0 passed, 1 failed"; exit 1 ;;
+    esac
     command -v unshare >/dev/null || skip "unshare (util-linux) missing"
-    if [[ -z $DOCKER ]]; then
+    if [[ -z $DOCKER && $GIPAM_DOCKERD == bookworm ]]; then
         if [[ -x /usr/bin/docker ]]; then DOCKER=/usr/bin/docker; else DOCKER=$(command -v docker || true); fi
+        [[ -n $DOCKER ]] || skip "docker CLI missing"
     fi
-    [[ -n $DOCKER ]] || skip "docker CLI missing"
     for t in "$@"; do
         if [[ $t == /bin/busybox ]]; then [[ -x $t ]] || skip "$t missing (Debian package busybox-static)"
         else command -v "$t" >/dev/null || skip "$t missing"; fi
@@ -77,6 +94,7 @@ dockerd_preflight() {
 # <name>.sock, so that a plugin running on the host can put its socket there.
 dockerd_prepare() {
     DOCKERD_TAG=$1 DOCKERD_PLUGIN_SOCKETS=${2:-}
+    dockerd_rootfs
     mkdir -p "$T/run" "$T/etc/plugins" "$T/etc-up" "$T/etc-work" "$T/data" "$T/exec" "$T/cli"
     [[ -n $DOCKERD_PLUGIN_SOCKETS ]] && mkdir -p "$DOCKERD_PLUGIN_SOCKETS"
     echo '{}' >"$T/daemon.json"
@@ -84,9 +102,9 @@ dockerd_prepare() {
     unset DOCKER_CONTEXT DOCKER_TLS_VERIFY DOCKER_CERT_PATH
 
     cat >"$T/ns-init.sh" <<'EOF'
-# runs inside the private mount (+net) namespace, then execs dockerd
+# runs inside the private mount (+net) namespace, then execs dockerd (chrooted in ROOTFS, if any)
 set -e
-T=$1 plugin_sockets=$2; shift 2
+T=$1 plugin_sockets=$2 rootfs=$3 scratch=$4; shift 4
 mount --make-rprivate /
 mount --bind "$T/run" /run
 if [ -n "$plugin_sockets" ]; then
@@ -100,7 +118,13 @@ if [ ! -d /etc/docker ]; then
 fi
 mount --bind "$T/etc" /etc/docker
 ip link set lo up 2>/dev/null || true
-exec "$@"
+[ -n "$rootfs" ] || exec "$@"
+mount --bind "$rootfs" "$rootfs"
+for d in /proc /sys /dev /run; do mount --rbind "$d" "$rootfs$d"; done
+mkdir -p "$rootfs/etc/docker" "$rootfs$scratch"
+mount --bind "$T/etc" "$rootfs/etc/docker"
+mount --bind "$scratch" "$rootfs$scratch"
+exec chroot "$rootfs" "$@"
 EOF
 
     DOCKERD_ARGS=(--data-root "$T/data" --exec-root "$T/exec" --pidfile "$T/dockerd.pid"
@@ -108,6 +132,16 @@ EOF
                   --bridge=none --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false
                   --cgroup-parent "/$DOCKERD_TAG"
                   --containerd-namespace "$DOCKERD_TAG" --containerd-plugins-namespace "$DOCKERD_TAG-plugins")
+}
+
+# dockerd_rootfs: for GIPAM_DOCKERD trixie or sid, the rootfs in the scratch directory (once per
+# test, shared by its dockerds) and its docker CLI as DOCKER; tap.sh's skip where it cannot be made.
+dockerd_rootfs() {
+    [[ $GIPAM_DOCKERD == bookworm || -n $DOCKERD_ROOTFS ]] && return 0
+    DEBIAN_ROOTFS_TMP=${DOCKERD_ROOT:-$T} debian_rootfs_or_skip "$GIPAM_DOCKERD" docker-cli docker.io etcd-server
+    DOCKERD_ROOTFS=$DEBIAN_ROOTFS
+    [[ -n $DOCKER ]] || DOCKER=$DOCKERD_ROOTFS/usr/bin/docker
+    log "dockerd of $GIPAM_DOCKERD: $(chroot "$DOCKERD_ROOTFS" dockerd --version 2>&1), chrooted in $DOCKERD_ROOTFS"
 }
 
 # dockerd_add NAME DIR TAG [PLUGIN_SOCKETS]: a further dockerd NAME, current from now on, laid out
@@ -145,7 +179,8 @@ dch() { ( dockerd_use "$1"; dc "${@:2}" ); }
 dockerd_start() {
     local end=$((SECONDS + 40))
     unshare --mount --net --propagation private \
-        bash "$T/ns-init.sh" "$T" "$DOCKERD_PLUGIN_SOCKETS" dockerd "${DOCKERD_ARGS[@]}" >>"$T/dockerd.log" 2>&1 &
+        bash "$T/ns-init.sh" "$T" "$DOCKERD_PLUGIN_SOCKETS" "$DOCKERD_ROOTFS" "${DOCKERD_ROOT:-$T}" \
+        dockerd "${DOCKERD_ARGS[@]}" >>"$T/dockerd.log" 2>&1 &
     DOCKERD_PID=$!
     while (( SECONDS < end )); do
         alive "$DOCKERD_PID" || { DOCKERD_PID=""; return 1; }
@@ -200,6 +235,7 @@ dockerd_remove_leftovers() {
         umount -l "$m" 2>/dev/null
     done
     [[ -n $DOCKERD_TAG ]] && remove_cgroups "$DOCKERD_TAG"
+    [[ $GIPAM_DOCKERD == bookworm ]] || DEBIAN_ROOTFS_TMP=${DOCKERD_ROOT:-$T} debian_rootfs_cleanup
 }
 # dockerd_remove_all_leftovers: with several dockerds, all stopped: dockerd_remove_leftovers for
 # each one dockerd_add made; then no dockerd is current and $T is the scratch directory again.
