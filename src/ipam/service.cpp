@@ -69,7 +69,7 @@ IpamService::IpamService(const store::Leases& leases, store::LeaseStore& store, 
                   {},
                   record.copyOf.empty() ? copyOf : record.copyOf,
                   scope};
-        // Its addresses are in etcd, this host's among them: read them before the first pick.
+        // Its addresses are in etcd, this node's among them: read them before the first pick.
         pool.readFromStore = scope != store::Scope::Cluster;
         for (auto run : record.addresses) {
             if (record.prefix.family() == ip::Family::V4 && run.last == record.prefix.last() &&
@@ -254,7 +254,7 @@ PoolGrant IpamService::grantPool(std::string_view space, const PoolRequest& requ
         try {
             return pickBlock(family, length);
         } catch (const IpamError& error) {
-            // Blocks other hosts held when this one last looked may be free again.
+            // Blocks other nodes held when this one last looked may be free again.
             if (error.reason() != Refusal::Exhausted || !table_.forgetHeldElsewhere()) throw;
             return pickBlock(family, length);
         }
@@ -267,7 +267,7 @@ PoolGrant IpamService::grantPool(std::string_view space, const PoolRequest& requ
             }
             subPool = existing->pool.subPool;
             if (table_.find(existing->pool.id)) {
-                throw IpamError("shared pool " + name + " (" + existing->pool.id + ") is held on this host already",
+                throw IpamError("shared pool " + name + " (" + existing->pool.id + ") is held on this node already",
                                 Refusal::Overlap);
             }
             return existing->pool.prefix;

@@ -105,7 +105,7 @@ bool adoptPlan(const config::Config& config, store::EtcdClient& etcd, store::Lea
         return false;
     }
     const auto differences = config::differencesFromLeases(config, plan);
-    log::warning("etcd holds the address plan " + describeSupernets(plan) + ", not this host's " +
+    log::warning("etcd holds the address plan " + describeSupernets(plan) + ", not this node's " +
                  describeSupernets(leases) + "; using etcd's" +
                  (differences.empty() ? std::string() : " (ignoring flags that differ from it)"));
     leases.v4 = plan.v4;
