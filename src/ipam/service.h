@@ -84,6 +84,9 @@ public:
     /// The current state as this node sees it: a Cluster pool with every node's addresses as
     /// last read (the lease file keeps only a reference to it).
     store::Leases snapshot() const;
+    /// Whether the store is shared with other nodes (etcd): Docker is then asked to mark each
+    /// container's RequestAddress (GetCapabilities' RequiresMACAddress), as sharing.h's rules use.
+    bool multiNode() const { return store_.multiNode(); }
     /// Every pool held, as it would be created now: what a store shared between nodes registers.
     std::vector<store::CreatePool> heldPools() const;
 

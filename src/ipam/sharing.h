@@ -17,14 +17,16 @@ namespace gipam::ipam {
 /// Pool option (--ipam-opt gipam.network=NAME): with several nodes, the pool of that name on
 /// every node, its addresses allocated cluster-wide.
 inline constexpr std::string_view kNetworkOption = "gipam.network";
-/// RequestAddress option dockerd adds to a container's request when the driver asks for MACs.
+/// RequestAddress option dockerd adds to a container's request when the driver asks for MACs,
+/// which gipam does with several nodes (GetCapabilities): then every Docker marks them.
 inline constexpr std::string_view kMacAddressOption = "com.docker.network.endpoint.macaddress";
 /// How often a request is tried when other nodes keep getting there first.
 inline constexpr int kConflictAttempts = 8;
-/// dockerd asks for a network's aux addresses (by value, with no options) right after its pool
-/// and gateway, each the moment the previous answer arrives; a container's --ip (with no options
-/// before Docker 29) comes after the network create returned and a container started, far later.
-/// An address asked for by value within this long of the pool's previous answer is an aux address.
+/// The fallback where a container's request carries neither name nor MAC (a dockerd that
+/// registered gipam before it ran with etcd keeps its old capabilities): dockerd asks for a
+/// network's aux addresses (by value, no options) right after its pool and gateway, each the
+/// moment the previous answer arrives; a container's --ip comes after the create returned. An
+/// address asked for by value within this long of the pool's previous answer is an aux address.
 inline constexpr std::chrono::milliseconds kAuxAddressGap{100};
 
 /// Where a stored pool is kept when nodes share a store: Cluster for swarm's (gipam-global) and

@@ -88,7 +88,10 @@ Reply PluginApi::handle(std::string_view path, std::string_view body) {
     try {
         if (path == kActivate) return {200, R"({"Implements":["IpamDriver"]})"};
         if (path == kGetCapabilities) {
-            return {200, R"({"RequiresMACAddress":false,"RequiresRequestReplay":false})"};
+            // With several nodes, a container's --ip must be told from an aux address on every
+            // Docker: only a container's request then carries a MAC. One node needs no MACs.
+            return {200, std::string(R"({"RequiresMACAddress":)") + (service_.multiNode() ? "true" : "false") +
+                             R"(,"RequiresRequestReplay":false})"};
         }
         if (path == kGetDefaultAddressSpaces) {
             return {200, R"({"LocalDefaultAddressSpace":)" + json::quote(ipam::kLocalAddressSpace) +

@@ -289,6 +289,34 @@ n=$(kv_keys "^/gipam/pools/$POOL/addresses/" | grep -c .)
 if (( ok )); then pass "5 each container's address is in etcd under $POOL, with the node of its host"
 else fail "5 each container's address is in etcd under $POOL, with the node of its host" "${det[@]}"; fi
 
+# 5b. a static address (docker run --ip, which needs a --subnet network: "fixed", shared as
+# gipam.network=fixed on both hosts) belongs to one container across both hosts
+FIXED=198.18.230.0/24 X=198.18.230.200
+ok=1 det=()
+for h in "${HOSTS[@]}"; do
+    out=$(dch "$h" network create --ipam-driver "$NAME" --ipam-opt gipam.network=fixed --subnet "$FIXED" fixed 2>&1) ||
+        { ok=0; det+=("${NODE[$h]}: network create fixed: $out"); }
+done
+out=$(dch A run -d --name sA --network fixed --ip "$X" "$IMG" sleep 600 2>&1) || { ok=0; det+=("A: --ip $X: $out"); }
+A1=$(dch A inspect -f '{{.NetworkSettings.Networks.fixed.IPAddress}}' sA 2>&1)
+out=$(dch A run -d --name sA2 --network fixed "$IMG" sleep 600 2>&1) || { ok=0; det+=("A: a dynamic one on fixed: $out"); }
+A2=$(dch A inspect -f '{{.NetworkSettings.Networks.fixed.IPAddress}}' sA2 2>&1)
+det+=("A: sA at $A1, sA2 (dynamic) at $A2")
+for want in "$X" "$A2"; do
+    out=$(dch B run -d --name sB --network fixed --ip "$want" "$IMG" sleep 600 2>&1) && { ok=0; det+=("B: --ip $want was granted too"); }
+    det+=("B: --ip $want: $(tail -n 1 <<<"$out")")
+    [[ $out == *"$want"* && $out == *"${NODE[A]}"* ]] || { ok=0; det+=("  want a refusal naming $want and ${NODE[A]}"); }
+    dch B rm -f sB >/dev/null 2>&1
+done
+dch A rm -f sA >/dev/null 2>&1
+out=$(dch B run -d --name sB --network fixed --ip "$X" "$IMG" sleep 600 2>&1) || { ok=0; det+=("B, after A's sA went: --ip $X: $out"); }
+[[ $(dch B inspect -f '{{.NetworkSettings.Networks.fixed.IPAddress}}' sB 2>&1) == "$X" ]] || { ok=0; det+=("sB is not at $X"); }
+dch B rm -f sB >/dev/null 2>&1
+dch A rm -f sA2 >/dev/null 2>&1
+for h in "${HOSTS[@]}"; do dch "$h" network rm fixed >/dev/null 2>&1 || { ok=0; det+=("${NODE[$h]}: network rm fixed failed"); }; done
+if (( ok )); then pass "5 on a shared --subnet network, --ip $X and a dynamic address of ${NODE[A]}'s are refused on ${NODE[B]} naming ${NODE[A]}; once A's container goes, B gets $X"
+else fail "5 on a shared --subnet network, --ip $X and a dynamic address of ${NODE[A]}'s are refused on ${NODE[B]} naming ${NODE[A]}; once A's container goes, B gets $X" "${det[@]}"; fi
+
 # ---------------------------------------------------------------------------
 # 6. everything removed: first the containers and the host networks, then lan on A, then on B
 

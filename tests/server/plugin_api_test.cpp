@@ -10,6 +10,7 @@
 
 #include "log/log.h"
 #include "store/snapshot_store.h"
+#include "support/fake_cluster.h"
 
 namespace gipam::server {
 namespace {
@@ -84,7 +85,7 @@ TEST_F(PluginApiTest, ActivateImplementsIpamDriver) {
     EXPECT_EQ(implements->getElement<std::string>(0), "IpamDriver");
 }
 
-TEST_F(PluginApiTest, GetCapabilitiesAreBothFalseBooleans) {
+TEST_F(PluginApiTest, GetCapabilitiesOnOneNodeAreBothFalseBooleans) {
     const auto reply = api_.handle("/IpamDriver.GetCapabilities", "");
     EXPECT_EQ(reply.status, 200);
     const auto body = bodyOf(reply);
@@ -93,6 +94,16 @@ TEST_F(PluginApiTest, GetCapabilitiesAreBothFalseBooleans) {
         ASSERT_TRUE(body->get(key).isBoolean()) << key;
         EXPECT_FALSE(body->getValue<bool>(key)) << key;
     }
+}
+
+TEST(PluginApiCapabilitiesTest, WithSeveralNodesDockerIsAskedToMarkContainerRequestsWithAMac) {
+    testing::FakeCluster cluster;
+    testing::FakeNodeStore store(cluster, "a", supernets());
+    ipam::IpamService service(supernets(), store);
+    PluginApi api(service);
+    const auto body = bodyOf(api.handle("/IpamDriver.GetCapabilities", ""));
+    EXPECT_TRUE(body->getValue<bool>("RequiresMACAddress"));
+    EXPECT_FALSE(body->getValue<bool>("RequiresRequestReplay"));
 }
 
 TEST_F(PluginApiTest, DefaultAddressSpacesAreTwoDistinctNames) {
