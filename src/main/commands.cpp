@@ -4,6 +4,7 @@
 #include <Poco/JSON/Parser.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -12,6 +13,7 @@
 
 #include "ipam/service.h"
 #include "json/json_string.h"
+#include "fs/atomic_file.h"
 #include "main/findings_report.h"
 #include "reconcile/findings.h"
 #include "reconcile/rebuild.h"
@@ -68,6 +70,12 @@ int check(const config::Config& config) {
                                                    reconcile::readDockerPools(config.dockerSocket, config.name))
                               : look(config).findings;
     std::cout << (config.json ? findingsJson(findings) : findingsText(findings));
+    if (!config.metricsFile.empty()) {
+        const auto now = std::chrono::system_clock::now().time_since_epoch();
+        fs::writeFileAtomically(config.metricsFile,
+                                findingsMetrics(findings, std::chrono::duration_cast<std::chrono::seconds>(now).count()),
+                                0644);
+    }
     if (config.reserveMissing) {
         for (const auto& missing : findings.missingAddresses) {
             const auto reply = http::overUnixSocket(config.socketPath, "POST", "/IpamDriver.RequestAddress",

@@ -106,7 +106,7 @@ const Setting kSettings[] = {
 };
 
 // The commands' own long flags, which take one dash too.
-constexpr const char* kCommandFlags[] = {"json", "verbose", "docker-host", "reserve-missing", "grace",
+constexpr const char* kCommandFlags[] = {"json", "verbose", "docker-host", "reserve-missing", "metrics-file", "grace",
                                          "dry-run", "from-docker", "help", "version"};
 
 bool isLongFlag(const std::string& name) {
@@ -206,6 +206,9 @@ Commands addCommands(CLI::App& app, Config& config, std::string& dockerHost, boo
     check->add_flag("--json", config.json, "JSON for scripts");
     check->add_flag("--reserve-missing", config.reserveMissing,
                     "Hold every address Docker uses that gipam does not, through the running gipam (--socket)");
+    check->add_option("--metrics-file", config.metricsFile,
+                      "Also write what was found as Prometheus metrics to this file (atomically), for "
+                      "node_exporter's textfile collector and gipam's alert rules");
     auto* gc = app.add_subcommand(
         "gc", "Release, through the running gipam (--socket, root), what was leaked at two looks --grace apart");
     dockerHostOption(gc);

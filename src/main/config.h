@@ -34,6 +34,7 @@ struct Config {
     bool json = false;            // leases, check: JSON instead of text
     std::string dockerSocket = "/var/run/docker.sock";  // check, gc, rebuild: the Engine API
     bool reserveMissing = false;  // check: hold what Docker uses and gipam does not
+    std::string metricsFile;      // check: also write the counts there, for node_exporter's textfile collector
     int graceSeconds = 300;       // gc: between the two looks
     bool dryRun = false;          // gc: say, do not release
     std::string metricsAddress;  // serve GET /metrics on this TCP "host:port" too

@@ -39,6 +39,27 @@ std::string findingsJson(const Findings& findings) {
     return out + "]}\n";
 }
 
+std::string findingsMetrics(const Findings& findings, long long checkedAt) {
+    std::string out;
+    const auto gauge = [&](const char* name, const char* help, std::size_t value) {
+        out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " gauge\n" + name + " " +
+               std::to_string(value) + "\n";
+    };
+    gauge("gipam_check_missing_addresses", "Addresses Docker uses that gipam does not hold (gipam would hand them out again).",
+          findings.missingAddresses.size());
+    gauge("gipam_check_missing_pools", "Networks of Docker's on gipam with no pool for their subnet.",
+          findings.missingPools.size());
+    gauge("gipam_check_leaked_addresses", "Addresses gipam holds that no container or network uses.",
+          findings.leakedAddresses.size());
+    gauge("gipam_check_leaked_pools", "Pools gipam holds that no network uses.", findings.leakedPools.size());
+    gauge("gipam_check_store_leaks", "Keys this node holds in etcd that none of its pools uses.", findings.storeLeaks.size());
+    gauge("gipam_check_foreign_pools", "Pools of the lease file gipam did not make (the Go gipam's).", findings.foreign.size());
+    out += "# HELP gipam_check_timestamp_seconds When gipam check last ran, in seconds since the epoch.\n"
+           "# TYPE gipam_check_timestamp_seconds gauge\ngipam_check_timestamp_seconds " +
+           std::to_string(checkedAt) + "\n";
+    return out;
+}
+
 std::string findingsText(const Findings& findings) {
     if (findings.empty()) return "nothing leaked, nothing missing: gipam and Docker agree\n";
     std::string out;

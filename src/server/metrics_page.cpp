@@ -28,6 +28,7 @@ std::string metricsPage(const ipam::IpamService& service) {
     std::string out;
     requestMetrics().appendTo(out, GIPAM_VERSION);
     store::writeMetrics().appendTo(out);
+    store::sharedStoreMetrics().appendTo(out);
     ipam::ipamMetrics().appendTo(out);
 
     const auto leases = service.snapshot();

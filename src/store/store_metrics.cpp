@@ -19,4 +19,17 @@ void WriteMetrics::appendTo(std::string& out) const {
     out += "gipam_durable_write_failures_total " + std::to_string(failures.load(std::memory_order_relaxed)) + "\n";
 }
 
+SharedStoreMetrics& sharedStoreMetrics() {
+    static SharedStoreMetrics instance;
+    return instance;
+}
+
+void SharedStoreMetrics::appendTo(std::string& out) const {
+    const int value = up.load(std::memory_order_relaxed);
+    if (value < 0) return;
+    metrics::appendHelp(out, "gipam_shared_store_up", "gauge",
+                        "1 if etcd answered this node's last liveness renewal (every few seconds), else 0.");
+    out += "gipam_shared_store_up " + std::to_string(value) + "\n";
+}
+
 }  // namespace gipam::store

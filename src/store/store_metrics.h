@@ -23,4 +23,15 @@ struct WriteMetrics {
 /// The process's.
 WriteMetrics& writeMetrics();
 
+/// Whether the store shared with other nodes (etcd) answered this node's last liveness renewal:
+/// gipam_shared_store_up 1 or 0; not shown on a single node (-1).
+struct SharedStoreMetrics {
+    std::atomic<int> up{-1};
+
+    void appendTo(std::string& out) const;
+};
+
+/// The process's.
+SharedStoreMetrics& sharedStoreMetrics();
+
 }  // namespace gipam::store

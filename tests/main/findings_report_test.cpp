@@ -54,5 +54,18 @@ TEST(FindingsReportTest, TheTextPutsWhatIsMissingFirstAndNamesEachThing) {
     }
 }
 
+TEST(FindingsReportTest, TheMetricsAreTheGaugesTheAlertRulesRead) {
+    const auto text = findingsMetrics(someOfEach(), 1796000000);
+    // conf/gipam-alerts.yml reads these names.
+    for (const auto* line : {"gipam_check_missing_addresses 1\n", "gipam_check_missing_pools 1\n",
+                             "gipam_check_leaked_addresses 1\n", "gipam_check_leaked_pools 1\n",
+                             "gipam_check_store_leaks 1\n", "gipam_check_foreign_pools 1\n",
+                             "gipam_check_timestamp_seconds 1796000000\n"}) {
+        EXPECT_NE(text.find(line), std::string::npos) << line << " in\n" << text;
+    }
+    EXPECT_NE(text.find("# TYPE gipam_check_missing_addresses gauge\n"), std::string::npos) << text;
+    EXPECT_NE(findingsMetrics({}, 0).find("gipam_check_leaked_addresses 0\n"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace gipam::commands

@@ -13,6 +13,8 @@ set -u -o pipefail
 source "$(dirname "$0")/../support/tap.sh"
 
 GIPAM_BIN=${1:-}
+RULES=$(readlink -f "$(dirname "$0")/../../conf/gipam-alerts.yml")
+RULE_TESTS=$(readlink -f "$(dirname "$0")/gipam-alerts.test.yml")
 V4_SUPER=198.18.0.0/16 V6_SUPER=2001:db8:100::/56 JOB=gipam
 KEEP_TEMP_DIR=${PROM_KEEP:-0}
 GPID="" PPID_PROM="" MPORT="" PPORT=""
@@ -75,6 +77,7 @@ pass "gipam (pid $GPID) on $T/gipam.sock, metrics on 127.0.0.1:$MPORT"
 
 cat >"$T/prometheus.yml" <<YML
 global: {scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}
+rule_files: ['$RULES']
 scrape_configs:
   - job_name: $JOB
     static_configs: [{targets: ['127.0.0.1:$MPORT']}]
@@ -179,6 +182,41 @@ DETAIL="$(diff <(series "$T/metrics.tcp") <(series "$T/metrics.unix") | head -n 
 check "both expositions have the same series" eval '[[ -z $DETAIL ]]'
 cmp -s "$T/metrics.tcp" "$T/metrics.unix" && log "both expositions are byte-identical" ||
     log "the expositions' values differ: $(diff "$T/metrics.tcp" "$T/metrics.unix" | grep -c '^[<>]') lines"
+# ---------------------------------------------------------------------------
+# the alert rules gipam ships (conf/gipam-alerts.yml): valid, unit-tested, loaded by this
+# Prometheus, quiet for a healthy gipam, and about series gipam really exports
+
+out=$(promtool check rules "$RULES" 2>&1); DETAIL=$out
+check "promtool check rules accepts conf/gipam-alerts.yml" eval '[[ $out == *SUCCESS* ]]'
+out=$(cd "$(dirname "$RULE_TESTS")" && promtool test rules "$RULE_TESTS" 2>&1); DETAIL=$out
+check "promtool test rules: tests/metrics/gipam-alerts.test.yml passes" eval '[[ $out == *SUCCESS* && $out != *FAILED* ]]'
+rules_ok() {
+    RULES_JSON=$(timeout 10 curl -sS "http://127.0.0.1:$PPORT/api/v1/rules" 2>&1)
+    [[ $(jq '[.data.groups[].rules[]] | length' <<<"$RULES_JSON") == "$(grep -c -- '- alert:' "$RULES")" &&
+       $(jq '[.data.groups[].rules[] | select(.health != "ok" or .lastEvaluation == "0001-01-01T00:00:00Z")] | length' \
+            <<<"$RULES_JSON") == 0 ]]
+}
+wait_for 10 rules_ok
+DETAIL=$(jq -c '[.data.groups[].rules[] | {name, health, lastError}]' <<<"$RULES_JSON" 2>&1)
+check "prometheus loaded and evaluated every rule, each healthy" rules_ok
+firing=$(timeout 10 curl -sS "http://127.0.0.1:$PPORT/api/v1/alerts" | jq -r '.data.alerts[] | "\(.labels.alertname) \(.state)"')
+DETAIL=$firing
+check "no gipam alert is pending or firing for this healthy gipam" eval '[[ -z $firing ]]'
+# Every series the rule tests feed as gipam's exists in its exposition, with the same labels
+# (gipam_shared_store_up: with etcd only; gipam_check_*: written by gipam check --metrics-file).
+det=() ok=1
+while read -r name labels; do
+    [[ $name == gipam_shared_store_up ]] && continue
+    got=$(grep -E "^$name(\{| )" "$T/metrics.tcp" | head -n 1 | sed -n 's/^[^{ ]*{\([^}]*\)}.*/\1/p' |
+          grep -o '[a-z_]*=' | tr -d = | sort | xargs)
+    grep -qE "^$name(\{| )" "$T/metrics.tcp" || { ok=0; det+=("$name: not exported"); continue; }
+    [[ $got == "$labels" ]] || { ok=0; det+=("$name: labels [$got], the tests use [$labels]"); }
+done < <(sed -n "s/^ *- series: '\([a-z_]*\){\([^}]*\)}'.*/\1 \2/p" "$RULE_TESTS" | grep -v 'job="node"' |
+         while read -r n l; do [[ $n == up ]] && continue
+             echo "$n $(grep -o '[a-z_]*=' <<<"$l" | tr -d = | grep -vx 'job\|instance' | sort | xargs)"; done | sort -u)
+if (( ok )); then pass "the rule tests' gipam series are gipam's own (names and labels)"
+else fail "the rule tests' gipam series are gipam's own (names and labels)" "${det[@]}"; fi
+
 DETAIL="$(grep -c . "$T/gipam.log") log lines; $(tail -n 3 "$T/gipam.log")"
 check "gipam is still running" alive "$GPID"
 

@@ -29,10 +29,11 @@ expected="./etc/gipam/gipam.env
 ./usr/lib/systemd/system/gipam.service
 ./usr/lib/systemd/system/gipam.socket
 ./usr/share/doc/gipam/README.md
-./usr/share/doc/gipam/leases.example.json"
+./usr/share/doc/gipam/leases.example.json
+./usr/share/gipam/prometheus/gipam-alerts.yml"
 files=$(dpkg-deb -c "$deb" | awk '$1 !~ /^d/ { print $6 }' | sort)
 DETAIL="dpkg-deb -c lists:"$'\n'"$files"
-check "dpkg-deb -c: exactly the binary, both units, /etc/gipam/gipam.env and the docs" \
+check "dpkg-deb -c: exactly the binary, both units, /etc/gipam/gipam.env, the docs and the alert rules" \
     eval '[[ $files == "$expected" ]]'
 
 fields=$(dpkg-deb -f "$deb" Package Depends)

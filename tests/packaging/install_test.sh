@@ -21,13 +21,14 @@ DETAIL=$out
 check "DESTDIR=... cmake --install $BUILD (prefix $prefix)" eval '(( rc == 0 ))'
 units=$prefix/lib/systemd/system
 for f in "$prefix/bin/gipam" "$units/gipam.service" "$units/gipam.socket" /etc/gipam/gipam.env \
-         "$prefix/share/doc/gipam/README.md" "$prefix/share/doc/gipam/leases.example.json"; do
+         "$prefix/share/doc/gipam/README.md" "$prefix/share/doc/gipam/leases.example.json" \
+         "$prefix/share/gipam/prometheus/gipam-alerts.yml"; do
     DETAIL=$(cd "$root" && find . -type f | sort)
     check "installs $f" test -f "$root$f"
 done
 DETAIL=$(cd "$root" && find . -type f | sort)
 check "installs no other file (nothing under $prefix/etc)" \
-    eval '[[ $(cd "$root" && find . -type f | wc -l) == 6 ]]'
+    eval '[[ $(cd "$root" && find . -type f | wc -l) == 7 ]]'
 check_service_paths "$root" "$units"
 listen=$(unit_value "$root$units/gipam.socket" ListenStream)
 DETAIL="ListenStream=$listen"

@@ -1,6 +1,7 @@
 #include "store/etcd/cluster_keeper.h"
 
 #include "log/log.h"
+#include "store/store_metrics.h"
 
 namespace gipam::store {
 namespace {
@@ -22,6 +23,7 @@ void sayOnce(std::string& last, log::Level level, const std::string& text) {
 ClusterKeeper::ClusterKeeper(ClusterStore& store, NodeRegistration& registration, std::chrono::seconds interval,
                              bool reconciledAtStart)
     : store_(store), registration_(registration), interval_(interval), reconciled_(reconciledAtStart) {
+    sharedStoreMetrics().up = reconciledAtStart ? 1 : 0;
     renewer_ = std::thread([this] { renewing(); });
     reconciler_ = std::thread([this] { reconciling(); });
 }
@@ -53,10 +55,14 @@ void ClusterKeeper::renewing() {
     while (pause(period)) {
         try {
             registration_.renew(Clock::now() + period);
+            // Not yet registered (etcd not reached since the start), renew asks nothing.
+            if (registration_.fence().empty()) sharedStoreMetrics().up = 1;
             sayOnce(last, log::Level::Info, last.empty() ? "" : "this node's liveness key in etcd is renewed again");
         } catch (const IdentityConflict& conflict) {
+            sharedStoreMetrics().up = 1;  // etcd answers: this node is fenced, which the log says
             sayOnce(last, log::Level::Error, conflict.what());
         } catch (const StoreError& error) {
+            sharedStoreMetrics().up = 0;
             sayOnce(last, log::Level::Warning, std::string("cannot renew this node's liveness key in etcd: ") + error.what());
         }
     }
@@ -79,6 +85,7 @@ void ClusterKeeper::reconciling() {
             due = Clock::now() + interval_;
             const auto result = store_.reconcile(first, Clock::now() + std::chrono::seconds(10));
             first = false;
+            sharedStoreMetrics().up = 1;
             if (!reconciled_) log::info("etcd answers: this node's identity is checked and its pools reconciled");
             reconciled_ = true;
             std::string problems;
@@ -92,6 +99,7 @@ void ClusterKeeper::reconciling() {
             reconciled_ = true;  // fenced for good: nothing to retry each second
             sayOnce(last, log::Level::Error, conflict.what());
         } catch (const EtcdUnavailable& error) {
+            sharedStoreMetrics().up = 0;
             sayOnce(last, log::Level::Warning, std::string("cannot reconcile with etcd: ") + error.what());
         } catch (const StoreError& error) {
             first = false;
