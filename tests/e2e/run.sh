@@ -504,6 +504,72 @@ else
     done
 fi
 
+# 9e. what newer dockerds ask (tests/e2e/README.md has the observed sequences)
+# --ip outside --ip-range: granted exactly, as any address of the pool (all versions).
+out=$(dc network create --ipam-driver "$NAME" --subnet 198.18.216.0/24 --ip-range 198.18.216.128/25 net16 2>&1) ||
+    fail "9 network create net16 (ip-range 198.18.216.128/25)" "$out"
+if run_c c16 net16 --ip 198.18.216.10; then
+    c_addrs c16; DETAIL="c16: $A4"
+    check "9 --ip 198.18.216.10, outside --ip-range 198.18.216.128/25, is granted and in the lease file" \
+        eval '[[ ${A4%/*} == 198.18.216.10 ]] && lease_holds 198.18.216.10'
+else
+    fail "9 --ip 198.18.216.10 outside --ip-range 198.18.216.128/25 is granted" "$RUN_OUT"
+fi
+dc rm -f c16 >/dev/null 2>&1; dc network rm net16 >/dev/null 2>&1
+
+# A block that overlaps a route of dockerd's: dockerd asks RequestPool again while it holds the
+# first grant, then releases that one. gipam must hand out another block, and keep neither twice.
+next_block=$(python3 - "$T/leases.json" "$V4_SUPER" <<'EOF'
+import ipaddress as ia, json, sys
+held = [ia.ip_network(p["pool"]) for p in json.load(open(sys.argv[1])).get("pools", [])]
+for block in ia.ip_network(sys.argv[2]).subnets(new_prefix=24):
+    if not any(block.overlaps(h) for h in held):
+        print(block); break
+EOF
+)
+ns() { nsenter -t "$DOCKERD_PID" -n "$@"; }
+if ns ip link add gipam-ovl0 type veth peer name gipam-ovl1 2>/dev/null && ns ip link set gipam-ovl0 up &&
+   ns ip route add "$next_block" dev gipam-ovl0 2>/dev/null; then
+    out=$(dc network create --ipam-driver "$NAME" net17 2>&1); rc=$?
+    net_info net17; got=$N4
+    DETAIL="exit $rc: $out; route $next_block; net17: $got"
+    check "9 a create whose first block ($next_block) overlaps a route gets another block, and $next_block is not left held" \
+        eval '(( rc == 0 )) && [[ -n $got ]] && ! overlaps "$got" "$next_block" && lease_has "$got" && ! lease_has "$next_block"'
+    dc network rm net17 >/dev/null 2>&1
+    ns ip link del gipam-ovl0 2>/dev/null
+else
+    fail "9 harness: a veth pair and a route for $next_block in dockerd's namespace"
+fi
+
+if [[ $GIPAM_DOCKERD == sid ]]; then
+    # 28+: IPv6-only networks ask for no IPv4 pool at all.
+    out=$(dc network create --ipam-driver "$NAME" --ipv4=false --ipv6 net18 2>&1); rc=$?
+    net_info net18
+    DETAIL="exit $rc: $out; net18: v4 [$N4] v6 [$N6] gateway [$G6]"
+    check "9 --ipv4=false --ipv6 (28+) gets a /64 of $V6_SUPER and no IPv4 pool" \
+        eval '(( rc == 0 )) && [[ -z $N4 ]] && is_block "$N6" 64 "$V6_SUPER" && lease_has "$N6"'
+    if (( rc == 0 )) && run_c c18 net18; then
+        c_addrs c18; DETAIL="c18: v4 [$A4] v6 [$A6]"
+        check "9 a container on the IPv6-only net18 gets an address of $N6 only" eval '[[ -z $A4 ]] && in_cidr "${A6%/*}" "$N6"'
+    fi
+    dc rm -f c18 >/dev/null 2>&1; dc network rm net18 >/dev/null 2>&1
+    # 28+: an internal bridge with an isolated gateway asks for no gateway; the first container
+    # gets the pool's first address, and network rm is a bare ReleasePool.
+    out=$(dc network create --ipam-driver "$NAME" --internal -o com.docker.network.bridge.gateway_mode_ipv4=isolated \
+          --subnet 198.18.219.0/24 net19 2>&1); rc=$?
+    if (( rc == 0 )) && run_c c19 net19; then
+        c_addrs c19
+        DETAIL="c19: $A4"
+        check "9 an isolated-gateway network (28+) asks for no gateway: its first container gets 198.18.219.1" \
+            eval '[[ ${A4%/*} == 198.18.219.1 ]]'
+    else
+        fail "9 an isolated-gateway network (28+) and a container on it" "$out $RUN_OUT"
+    fi
+    dc rm -f c19 >/dev/null 2>&1; dc network rm net19 >/dev/null 2>&1
+    DETAIL=$(grep -c 198.18.219 "$T/leases.json")
+    check "9 after rm, the isolated-gateway network's pool is gone from the lease file" eval '! lease_has 198.18.219.0/24'
+fi
+
 # 10. SIGTERM stops gipam and removes its socket
 if alive "$GPID"; then
     kill -TERM "$GPID"
