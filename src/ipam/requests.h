@@ -17,7 +17,7 @@ inline constexpr std::string_view kRequestAddressType = "RequestAddressType";
 inline constexpr std::string_view kGatewayType = "com.docker.network.gateway";
 /// Pool option: hand addresses out round-robin instead of lowest first.
 inline constexpr std::string_view kSerialOption = "com.docker.network.ipam.serial";
-/// RequestAddress option naming the container (Docker 29+); only logged.
+/// RequestAddress option naming the container (Docker 29+): marks a container's request, and is logged.
 inline constexpr std::string_view kEndpointNameOption = "com.docker.network.endpoint.name";
 
 /// The PoolID gipam gives a pool: "<space>/<pool>[/<ip-range>]". It never changes.
