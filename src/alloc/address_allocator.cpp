@@ -27,15 +27,37 @@ ip::Address AddressAllocator::take(ip::U128 offset, bool advanceCursor) {
     return pool_.at(offset);
 }
 
+std::optional<ip::U128> AddressAllocator::firstFree(ip::U128 from, ip::U128 to) const {
+    while (from <= to) {
+        const auto free = held_.firstFree(from, to);
+        if (!free || !excluded_.contains(*free)) return free;
+        const auto past = excluded_.firstFree(*free, to);
+        if (!past) return std::nullopt;
+        from = *past;
+    }
+    return std::nullopt;
+}
+
+bool AddressAllocator::exclude(const ip::Address& first, const ip::Address& last) {
+    if (first.family() != pool_.family() || last < first || last < pool_.network() || pool_.last() < first) return false;
+    excluded_.unite(pool_.contains(first) ? pool_.offsetOf(first) : 0,
+                    pool_.contains(last) ? pool_.offsetOf(last) : pool_.lastOffset());
+    return true;
+}
+
+void AddressAllocator::excludeAsIn(const AddressAllocator& other) {
+    for (const auto& [first, last] : other.excluded_.runs()) excluded_.unite(first, last);
+}
+
 std::optional<ip::Address> AddressAllocator::allocate() {
     const auto span = hostSpan(subPool_.value_or(pool_));
     if (!span) return std::nullopt;
     std::optional<ip::U128> offset;
     if (order_ == Order::RoundRobin && cursor_ > span->first && cursor_ <= span->last) {
-        offset = held_.firstFree(cursor_, span->last);
-        if (!offset) offset = held_.firstFree(span->first, cursor_ - 1);
+        offset = firstFree(cursor_, span->last);
+        if (!offset) offset = firstFree(span->first, cursor_ - 1);
     } else {
-        offset = held_.firstFree(span->first, span->last);
+        offset = firstFree(span->first, span->last);
     }
     if (!offset) return std::nullopt;
     return take(*offset, true);
@@ -43,15 +65,17 @@ std::optional<ip::Address> AddressAllocator::allocate() {
 
 std::optional<ip::Address> AddressAllocator::allocateLowestInPool() {
     const auto span = hostSpan(pool_);
-    const auto offset = span ? held_.firstFree(span->first, span->last) : std::nullopt;
+    const auto offset = span ? firstFree(span->first, span->last) : std::nullopt;
     if (!offset) return std::nullopt;
     return take(*offset, false);
 }
 
-AddressAllocator::ReserveResult AddressAllocator::reserveRun(const ip::Address& first, const ip::Address& last) {
+AddressAllocator::ReserveResult AddressAllocator::reserveRun(const ip::Address& first, const ip::Address& last,
+                                                             bool overExclusion) {
     if (!pool_.contains(first) || !pool_.contains(last) || last < first) return ReserveResult::NotInPool;
     // The protocol-reserved addresses are the pool's ends, so checking the run's ends suffices.
     if (isReservedByProtocol(first) || isReservedByProtocol(last)) return ReserveResult::NotAHost;
+    if (!overExclusion && excluded_.anyIn(pool_.offsetOf(first), pool_.offsetOf(last))) return ReserveResult::Excluded;
     return held_.insertRun(pool_.offsetOf(first), pool_.offsetOf(last)) ? ReserveResult::Reserved
                                                                         : ReserveResult::AlreadyHeld;
 }

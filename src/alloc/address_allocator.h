@@ -13,7 +13,7 @@ namespace gipam::alloc {
 class AddressAllocator {
 public:
     enum class Order { LowestFirst, RoundRobin };
-    enum class ReserveResult { Reserved, AlreadyHeld, NotInPool, NotAHost };
+    enum class ReserveResult { Reserved, AlreadyHeld, NotInPool, NotAHost, Excluded };
 
     /// Automatic picks come from `subPool` (Docker's --ip-range, inside `pool`) or, without one, the whole
     /// pool. RoundRobin continues after the last pick so a released address is not reused at once.
@@ -30,8 +30,15 @@ public:
     /// Holds a specific address anywhere in the pool.
     ReserveResult reserve(const ip::Address& address) { return reserveRun(address, address); }
     /// Holds every address from `first` to `last` (both in the pool); changes nothing unless
-    /// the result is Reserved.
-    ReserveResult reserveRun(const ip::Address& first, const ip::Address& last);
+    /// the result is Reserved. An excluded address is refused unless `overExclusion` (a
+    /// network's --gateway: the router a macvlan LAN's exclusions often name).
+    ReserveResult reserveRun(const ip::Address& first, const ip::Address& last, bool overExclusion = false);
+    /// Never hands out `first`..`last` (clamped to the pool) by itself, and refuses them by
+    /// value: one interval, whatever its size. False if none of it is in the pool.
+    bool exclude(const ip::Address& first, const ip::Address& last);
+    /// The exclusions of `other` (a pool of the same prefix), added to this one's.
+    void excludeAsIn(const AddressAllocator& other);
+    const OffsetSet& excluded() const { return excluded_; }
     /// Holds an address the protocol reserves (isReservedByProtocol), as lease files of the Go
     /// gipam, which handed out the IPv4 broadcast, require; allocate() never returns it.
     void holdReservedAddress(const ip::Address& address) { held_.insert(pool_.offsetOf(address)); }
@@ -56,11 +63,14 @@ private:
     std::optional<Span> hostSpan(const ip::Prefix& prefix) const;
     // Holds `offset`; `advanceCursor` for the picks that round-robin continues after.
     ip::Address take(ip::U128 offset, bool advanceCursor);
+    // The lowest offset in [from, to] neither held nor excluded; each step skips a whole run.
+    std::optional<ip::U128> firstFree(ip::U128 from, ip::U128 to) const;
 
     ip::Prefix pool_;
     std::optional<ip::Prefix> subPool_;
     Order order_;
     OffsetSet held_;
+    OffsetSet excluded_;  // a network's gipam.exclude, never in the lease file's addresses
     ip::U128 cursor_ = 0;
 };
 

@@ -1,5 +1,6 @@
 #include "alloc/offset_set.h"
 
+#include <algorithm>
 #include <iterator>
 
 namespace gipam::alloc {
@@ -52,6 +53,28 @@ bool OffsetSet::erase(ip::U128 offset) {
     if (offset < last) runs_.emplace_hint(next, offset + 1, last);
     --count_;
     return true;
+}
+
+void OffsetSet::unite(ip::U128 first, ip::U128 last) {
+    // Every run overlapping or adjacent to [first, last] is folded into one.
+    auto run = runs_.upper_bound(first);
+    if (run != runs_.begin() && (std::prev(run)->second >= first || std::prev(run)->second + 1 == first)) --run;
+    while (run != runs_.end() && (run->first <= last || (last != ~ip::U128{0} && run->first == last + 1))) {
+        first = std::min(first, run->first);
+        last = std::max(last, run->second);
+        count_ -= run->second - run->first + 1;
+        run = runs_.erase(run);
+    }
+    count_ += last - first + 1;
+    runs_.emplace_hint(run, first, last);
+}
+
+bool OffsetSet::anyIn(ip::U128 first, ip::U128 last) const {
+    // The run starting at or before `last`, if any, is the only one that can reach into it.
+    auto run = runs_.upper_bound(last);
+    if (run == runs_.begin()) return false;
+    --run;
+    return run->second >= first;
 }
 
 std::optional<ip::U128> OffsetSet::firstFree(ip::U128 from, ip::U128 to) const {

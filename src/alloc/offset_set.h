@@ -23,6 +23,10 @@ public:
     bool erase(ip::U128 offset);
     /// The lowest offset in [from, to] that is not held.
     std::optional<ip::U128> firstFree(ip::U128 from, ip::U128 to) const;
+    /// Adds [first, last], merging with what is held in or beside it: O(log runs + runs merged).
+    void unite(ip::U128 first, ip::U128 last);
+    /// Whether any offset in [first, last] is held.
+    bool anyIn(ip::U128 first, ip::U128 last) const;
 
     const Runs& runs() const { return runs_; }
     /// Number of held offsets.

@@ -17,7 +17,42 @@ int parseBlockLength(const std::string& key, const std::string& value, ip::Famil
     return length;
 }
 
+// "198.18.0.0/28" or "198.18.0.5-198.18.0.9" (or one address).
+PoolOptions::Range parseRange(const std::string& text) {
+    const auto where = "option " + std::string(kExcludeOption) + ": " + text;
+    try {
+        if (text.find('/') != std::string::npos) {
+            const auto prefix = ip::Prefix::parse(text);
+            return {prefix.network(), prefix.last()};
+        }
+        const auto dash = text.find('-');
+        const auto first = ip::Address::parse(text.substr(0, dash));
+        const auto last = dash == std::string::npos ? first : ip::Address::parse(text.substr(dash + 1));
+        if (first.family() != last.family() || last < first) throw IpamError(where + " is not FIRST-LAST, FIRST <= LAST");
+        return {first, last};
+    } catch (const ip::ParseError& error) {
+        throw IpamError(where + ": " + error.what() + " (want PREFIX, ADDRESS or FIRST-LAST)");
+    }
+}
+
 }  // namespace
+
+std::string exclusionsOf(const std::map<std::string, std::string>& options) {
+    const auto it = options.find(std::string(kExcludeOption));
+    return it == options.end() ? std::string() : it->second;
+}
+
+void applyExclusions(const PoolOptions& options, alloc::AddressAllocator& addresses) {
+    const auto& pool = addresses.pool();
+    for (const auto& range : options.exclude) {
+        if (range.first.family() != pool.family()) continue;  // the other pool of a dual-stack network
+        if (!pool.contains(range.first) || !pool.contains(range.last)) {
+            throw IpamError("option " + std::string(kExcludeOption) + ": " + range.first.toString() + "-" +
+                            range.last.toString() + " is not inside subnet " + pool.toString());
+        }
+        addresses.exclude(range.first, range.last);
+    }
+}
 
 void checkOptionLimits(const std::map<std::string, std::string>& options) {
     if (options.size() > kMaxOptions) {
@@ -49,6 +84,17 @@ PoolOptions PoolOptions::parse(const std::map<std::string, std::string>& options
             throw IpamError("option " + it->first + "=" + it->second + " must be true or false");
         }
         parsed.serial = it->second == "true";
+    }
+    if (auto it = options.find(std::string(kExcludeOption)); it != options.end()) {
+        std::string_view rest = it->second;
+        while (!rest.empty()) {
+            const auto comma = rest.find(',');
+            std::string item(rest.substr(0, comma));
+            item.erase(0, item.find_first_not_of(' '));
+            item.erase(item.find_last_not_of(' ') + 1);
+            if (!item.empty()) parsed.exclude.push_back(parseRange(item));
+            rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+        }
     }
     return parsed;
 }

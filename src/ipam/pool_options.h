@@ -5,17 +5,26 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
+#include "alloc/address_allocator.h"
 #include "ip/address.h"
 
 namespace gipam::ipam {
 
 /// What a network's options ask of its pool. Unknown keys are kept with the pool but ignored.
+/// Pool option: addresses gipam never hands out, "PREFIX|FIRST-LAST,..." (either family).
+inline constexpr std::string_view kExcludeOption = "gipam.exclude";
+
 struct PoolOptions {
+    struct Range {
+        ip::Address first, last;
+    };
     std::optional<int> v4BlockLength;  // "v4ab"
     std::optional<int> v6BlockLength;  // "v6ab"
     bool serial = false;               // "com.docker.network.ipam.serial"
-
+    std::vector<Range> exclude;        // kExcludeOption
     /// Throws IpamError naming the key and value for a value that is not valid.
     static PoolOptions parse(const std::map<std::string, std::string>& options);
 
@@ -23,6 +32,13 @@ struct PoolOptions {
         return family == ip::Family::V4 ? v4BlockLength : v6BlockLength;
     }
 };
+
+/// The gipam.exclude value of a pool's options ("" without one), for messages.
+std::string exclusionsOf(const std::map<std::string, std::string>& options);
+
+/// Excludes `options.exclude` of the pool's family from `addresses`; IpamError naming a range
+/// of that family that is not inside the pool.
+void applyExclusions(const PoolOptions& options, alloc::AddressAllocator& addresses);
 
 /// What one pool may carry in options: they are stored with the pool and written on every save.
 inline constexpr std::size_t kMaxOptions = 32;

@@ -1,5 +1,7 @@
 #include "ipam/requests.h"
 
+#include "ipam/pool_options.h"
+
 namespace gipam::ipam {
 
 using ReserveResult = alloc::AddressAllocator::ReserveResult;
@@ -26,9 +28,12 @@ bool isGatewayRequest(const Options& options) {
 }
 
 std::string describeReserveFailure(ReserveResult result, const ip::Address& address, const ip::Prefix& pool,
-                                   const std::string& poolId) {
+                                   const std::string& poolId, const std::string& exclusions) {
     const std::string text = address.toString();
     switch (result) {
+        case ReserveResult::Excluded:
+            return "address " + text + " is excluded from pool " + poolId + " (" + std::string(kExcludeOption) + "=" +
+                   exclusions + ")";
         case ReserveResult::AlreadyHeld:
             return "address " + text + " is already allocated in pool " + poolId;
         case ReserveResult::NotAHost:

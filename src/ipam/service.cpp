@@ -88,6 +88,11 @@ IpamService::IpamService(const store::Leases& leases, store::LeaseStore& store, 
                 throw IpamError(where + describeReserveFailure(result, run.first, record.prefix, record.id));
             }
         }
+        try {
+            applyExclusions(options, pool.addresses);
+        } catch (const IpamError& error) {
+            throw IpamError(where + error.what(), error.reason());
+        }
         if (record.cursor) pool.addresses.setCursor(record.prefix.offsetOf(*record.cursor));
         table_.insert(std::move(pool));
     }
@@ -316,8 +321,10 @@ PoolGrant IpamService::grantPool(std::string_view space, const PoolRequest& requ
               poolScope,
               change,
               change};
+    // Exclusions travel with the options, a shared pool's in its etcd record too.
+    applyExclusions(existing ? PoolOptions::parse(existing->pool.options) : options, pool.addresses);
     if (existing) {
-        for (const auto& run : existing->pool.addresses) pool.addresses.reserveRun(run.first, run.last);
+        for (const auto& run : existing->pool.addresses) pool.addresses.reserveRun(run.first, run.last, true);
         for (const auto& run : existing->shared) {
             for (ip::U128 value = run.first.value(); value <= run.last.value(); ++value) {
                 pool.shared.insert(ip::Address(run.first.family(), value));
@@ -415,12 +422,12 @@ AddressGrant IpamService::grantAddress(const AddressRequest& request, store::Dea
         granted = *picked;
     } else {
         granted = parseAddress(request.address, "requested address");
-        const auto result = addresses.reserve(granted);
+        const auto result = addresses.reserveRun(granted, granted, gateway);
         // swarmkit asks again for every address it holds when a manager takes over; the store
         // says whether the swarm holds it.
         heldHereAlready = swarm && result == ReserveResult::AlreadyHeld;
         if (result != ReserveResult::Reserved && !heldHereAlready) {
-            throw IpamError(describeReserveFailure(result, granted, addresses.pool(), pool.id),
+            throw IpamError(describeReserveFailure(result, granted, addresses.pool(), pool.id, exclusionsOf(pool.options)),
                             result == ReserveResult::AlreadyHeld ? Refusal::AlreadyAllocated : Refusal::Invalid);
         }
     }

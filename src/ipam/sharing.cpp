@@ -136,6 +136,7 @@ bool IpamService::refreshClusterPool(const std::string& poolId, store::Deadline 
     if (!pool) return false;
     auto& addresses = pool->addresses;
     alloc::AddressAllocator fresh(addresses.pool(), addresses.subPool(), addresses.order());
+    fresh.excludeAsIn(addresses);
     for (const auto& run : stored->pool.addresses) fresh.reserveRun(run.first, run.last);
     fresh.setCursor(addresses.cursor());
     addresses = std::move(fresh);
@@ -175,12 +176,12 @@ AddressGrant IpamService::grantSharedAddress(std::unique_lock<std::mutex>& lock,
     }
     bool heldHereAlready = false;
     if (!request.address.empty() || use == store::AddressUse::Shared) {
-        const auto result = addresses.reserve(granted);
+        const auto result = addresses.reserveRun(granted, granted, isGatewayRequest(request.options));
         // What this node saw held may be free again, and only the store knows who holds it:
         // the store decides, and its refusal names the holder.
         heldHereAlready = result == ReserveResult::AlreadyHeld;
         if (result != ReserveResult::Reserved && !heldHereAlready) {
-            throw IpamError(describeReserveFailure(result, granted, addresses.pool(), id), Refusal::Invalid);
+            throw IpamError(describeReserveFailure(result, granted, addresses.pool(), id, exclusionsOf(pool.options)), Refusal::Invalid);
         }
     }
     if (sharedAlready) {

@@ -277,6 +277,31 @@ TEST(AddressAllocatorTest, SlashSixtyFourWithAHundredThousandHeldStaysFast) {
     EXPECT_LT(elapsed, std::chrono::seconds(5));
 }
 
+TEST(AddressAllocatorTest, ExcludedAddressesAreSkippedAndRefusedByValueButNotStoredAsHeld) {
+    AddressAllocator addresses(prefix("198.18.4.0/24"), std::nullopt, Order::LowestFirst);
+    ASSERT_TRUE(addresses.exclude(address("198.18.4.1"), address("198.18.4.9")));
+    ASSERT_TRUE(addresses.exclude(address("198.18.4.11"), address("198.18.4.11")));
+    ASSERT_TRUE(addresses.exclude(address("198.18.4.10"), address("198.18.4.10")));  // merges with both
+    EXPECT_EQ(addresses.excluded().runs().size(), 1u);
+    EXPECT_EQ(addresses.allocate(), address("198.18.4.12"));
+    EXPECT_EQ(addresses.allocateLowestInPool(), address("198.18.4.13"));
+    EXPECT_EQ(addresses.reserve(address("198.18.4.5")), ReserveResult::Excluded);
+    EXPECT_EQ(addresses.reserveRun(address("198.18.4.11"), address("198.18.4.20")), ReserveResult::Excluded);
+    EXPECT_EQ(addresses.reserveRun(address("198.18.4.1"), address("198.18.4.1"), true), ReserveResult::Reserved);
+    EXPECT_EQ(addresses.held().count(), 3u);  // .1 (over the exclusion), .12, .13: not the excluded ones
+    EXPECT_FALSE(addresses.exclude(address("198.18.5.1"), address("198.18.5.9")));
+    EXPECT_FALSE(addresses.exclude(address("2001:db8::1"), address("2001:db8::9")));
+}
+
+TEST(AddressAllocatorTest, AnExclusionCostsOneIntervalWhateverItsSize) {
+    AddressAllocator addresses(prefix("2001:db8:100::/64"), std::nullopt, Order::RoundRobin);
+    // All but the last address of the /64 excluded: 2^64 - 2 addresses, one run.
+    ASSERT_TRUE(addresses.exclude(address("2001:db8:100::"), address("2001:db8:100:0:ffff:ffff:ffff:fffe")));
+    EXPECT_EQ(addresses.excluded().runs().size(), 1u);
+    EXPECT_EQ(addresses.allocate(), address("2001:db8:100:0:ffff:ffff:ffff:ffff"));
+    EXPECT_EQ(addresses.allocate(), std::nullopt);
+}
+
 TEST(AddressAllocatorTest, FullIpv6PoolOfAnyWidthIsNeverEnumerated) {
     AddressAllocator addresses(prefix("2001:db8::/32"), std::nullopt, Order::RoundRobin);
     addresses.setCursor(prefix("2001:db8::/32").lastOffset());

@@ -199,5 +199,29 @@ TEST(OffsetSetTest, ManySparseOffsetsStayOneRunEach) {
     EXPECT_EQ(set.runs(), (Runs{{0, 19999}}));
 }
 
+TEST(OffsetSetTest, UniteFoldsEveryRunItTouchesOrAdjoinsAndCountsEachOffsetOnce) {
+    OffsetSet set;
+    ASSERT_TRUE(set.insertRun(10, 12));
+    ASSERT_TRUE(set.insertRun(20, 25));
+    ASSERT_TRUE(set.insert(40));
+    set.unite(13, 21);  // adjoins 10-12, overlaps 20-25
+    ASSERT_EQ(set.runs().size(), 2u);
+    EXPECT_EQ(set.runs().begin()->first, 10u);
+    EXPECT_EQ(set.runs().begin()->second, 25u);
+    EXPECT_EQ(set.count(), 17u);
+    set.unite(0, ~ip::U128{0});
+    EXPECT_EQ(set.runs().size(), 1u);
+    EXPECT_TRUE(set.anyIn(5, 5));
+}
+
+TEST(OffsetSetTest, AnyInSeesARunReachingIntoTheRangeFromBelow) {
+    OffsetSet set;
+    ASSERT_TRUE(set.insertRun(10, 20));
+    EXPECT_TRUE(set.anyIn(15, 30));
+    EXPECT_TRUE(set.anyIn(0, 10));
+    EXPECT_FALSE(set.anyIn(21, 30));
+    EXPECT_FALSE(set.anyIn(0, 9));
+}
+
 }  // namespace
 }  // namespace gipam::alloc

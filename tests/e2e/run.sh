@@ -570,6 +570,30 @@ if [[ $GIPAM_DOCKERD == sid ]]; then
     check "9 after rm, the isolated-gateway network's pool is gone from the lease file" eval '! lease_has 198.18.219.0/24'
 fi
 
+# 9f. exclusions (--ipam-opt gipam.exclude): never handed out, refused by value naming them
+out=$(dc network create --ipam-driver "$NAME" --subnet 198.18.222.0/24 \
+      --ipam-opt gipam.exclude=198.18.222.0/25,198.18.222.200-198.18.222.254 net20 2>&1)
+if [[ $? -ne 0 ]]; then
+    fail "9 network create net20 with gipam.exclude" "$out"
+else
+    net_info net20
+    ok=1 det=("gateway ${G4:-(not shown: a --subnet without --gateway)}") g=${G4%/*}
+    [[ -z $g ]] || (( ${g##*.} >= 128 && ${g##*.} <= 199 )) || { ok=0; det+=("  the gateway is excluded"); }
+    for i in $(seq 1 40); do
+        run_c "x20-$i" net20 || { ok=0; det+=("x20-$i: $RUN_OUT"); break; }
+        c_addrs "x20-$i"; a=${A4%/*}; o=${a##*.}
+        (( o >= 128 && o <= 199 )) || { ok=0; det+=("x20-$i got $a, excluded"); }
+    done
+    if (( ok )); then pass "9 40 containers on net20 get addresses outside its exclusions (198.18.222.0/25, .200-.254), as its gateway ($G4)"
+    else fail "9 40 containers on net20 get addresses outside its exclusions" "${det[@]}"; fi
+    run_c x20-ip net20 --ip 198.18.222.210; rc=$?
+    DETAIL="exit $rc: $RUN_OUT"
+    check "9 --ip 198.18.222.210 in net20's exclusion is refused naming it" \
+        eval '(( rc != 0 )) && [[ $RUN_OUT == *"198.18.222.210 is excluded"* && $RUN_OUT == *198.18.222.200-198.18.222.254* ]]'
+    dc rm -f $(dc ps -aq --filter network=net20) >/dev/null 2>&1
+    dc network rm net20 >/dev/null 2>&1
+fi
+
 # 10. SIGTERM stops gipam and removes its socket
 if alive "$GPID"; then
     kill -TERM "$GPID"

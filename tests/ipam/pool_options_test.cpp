@@ -71,6 +71,24 @@ TEST(PoolOptionsTest, SerialRefusesOtherValuesNamingThem) {
     }
 }
 
+TEST(PoolOptionsTest, ExclusionsArePrefixesAddressesAndRangesOfEitherFamily) {
+    const auto parsed = PoolOptions::parse({{std::string(kExcludeOption),
+                                             "198.18.0.0/28, 198.18.0.100-198.18.0.120,198.18.0.250,2001:db8::/126"}});
+    ASSERT_EQ(parsed.exclude.size(), 4u);
+    EXPECT_EQ(parsed.exclude[0].last, ip::Address::parse("198.18.0.15"));
+    EXPECT_EQ(parsed.exclude[1].first, ip::Address::parse("198.18.0.100"));
+    EXPECT_EQ(parsed.exclude[2].first, parsed.exclude[2].last);
+    EXPECT_EQ(parsed.exclude[3].last, ip::Address::parse("2001:db8::3"));
+}
+
+TEST(PoolOptionsTest, BadExclusionsAreRefusedNamingThem) {
+    const std::string key(kExcludeOption);
+    EXPECT_PRED_FORMAT2(IsSubstring, "198.18.0.300", errorOf({{key, "198.18.0.300"}}));
+    EXPECT_PRED_FORMAT2(IsSubstring, "198.18.0.5/24", errorOf({{key, "198.18.0.5/24"}}));
+    EXPECT_PRED_FORMAT2(IsSubstring, "FIRST <= LAST", errorOf({{key, "198.18.0.9-198.18.0.1"}}));
+    EXPECT_PRED_FORMAT2(IsSubstring, "FIRST <= LAST", errorOf({{key, "198.18.0.1-2001:db8::1"}}));
+}
+
 TEST(PoolOptionsTest, UnknownKeysAreIgnored) {
     const auto options = PoolOptions::parse({{"com.example.team", "blue"}, {"V4AB", "nonsense"}, {"v4ab", "25"}});
     EXPECT_EQ(options.v4BlockLength, 25);

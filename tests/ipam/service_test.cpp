@@ -43,6 +43,40 @@ protected:
     IpamService service_{dualStackSupernets(), store_};
 };
 
+TEST_F(IpamServiceTest, ExcludedAddressesAreNeverHandedOutAndRefusedByValueNamingTheExclusion) {
+    const Options options{{std::string(kExcludeOption), "198.18.40.0/25,198.18.40.200-198.18.40.254,2001:db8:40::/120"}};
+    const auto v4 = requestPool("198.18.40.0/24", false, options);
+    const auto v6 = requestPool("2001:db8:40::/64", true, options);  // Docker sends the options with both
+    // The gateway by value (a LAN's router) may lie in an exclusion; nothing else may.
+    EXPECT_EQ(requestAddress(v4.poolId, "198.18.40.1", {{std::string(kRequestAddressType), std::string(kGatewayType)}})
+                  .address,
+              ip::Address::parse("198.18.40.1"));
+    std::set<ip::Address> handed;
+    for (int i = 0; i < 72; ++i) handed.insert(requestAddress(v4.poolId).address);
+    EXPECT_EQ(handed.size(), 72u);
+    EXPECT_EQ(*handed.begin(), ip::Address::parse("198.18.40.128"));
+    EXPECT_EQ(*handed.rbegin(), ip::Address::parse("198.18.40.199"));
+    EXPECT_PRED_FORMAT2(::testing::IsSubstring, "no free", ipamErrorOf([&] { requestAddress(v4.poolId); }));
+    const auto refused = addressError(v4.poolId, "198.18.40.210");
+    EXPECT_PRED_FORMAT2(::testing::IsSubstring, "198.18.40.210 is excluded", refused);
+    EXPECT_PRED_FORMAT2(::testing::IsSubstring, "198.18.40.200-198.18.40.254", refused);
+    EXPECT_EQ(requestAddress(v6.poolId).address, ip::Address::parse("2001:db8:40::100"));
+
+    // Kept with the pool's options: a restart from the saved leases keeps them.
+    FakeLeaseStore again(service_.snapshot());
+    IpamService restarted(service_.snapshot(), again);
+    EXPECT_PRED_FORMAT2(::testing::IsSubstring, "is excluded",
+                        ipamErrorOf([&] { restarted.requestAddress({v4.poolId, "198.18.40.5", {}}); }));
+    restarted.releaseAddress(v4.poolId, "198.18.40.150");
+    EXPECT_EQ(restarted.requestAddress({v4.poolId, "", {}}).address, ip::Address::parse("198.18.40.150"));
+}
+
+TEST_F(IpamServiceTest, AnExclusionOutsideTheSubnetIsRefusedAndChangesNothing) {
+    const auto refused = poolError("198.18.41.0/24", false, {{std::string(kExcludeOption), "198.18.42.0/28"}});
+    EXPECT_PRED_FORMAT2(::testing::IsSubstring, "not inside subnet 198.18.41.0/24", refused);
+    EXPECT_TRUE(service_.snapshot().pools.empty());
+}
+
 TEST_F(IpamServiceTest, DynamicPoolsAreLowestFirstAndDistinctPerFamily) {
     const auto v4a = requestPool();
     const auto v4b = requestPool();

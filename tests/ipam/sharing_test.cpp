@@ -62,6 +62,20 @@ TEST_F(SharingTest, TheGatewayAndAuxAddressesAreHeldOnceForEveryNode) {
               std::string::npos);
 }
 
+TEST_F(SharingTest, ASharedPoolsExclusionsHoldOnEveryNodeFromItsRecord) {
+    Node a(cluster_, "a"), b(cluster_, "b");
+    auto request = sharedPool("lan", "198.18.30.0/24");
+    request.options[std::string(kExcludeOption)] = "198.18.30.0/25";
+    const auto pool = a.service.requestPool(request);
+    // b's request names no exclusion: the pool's record, as a created it, does.
+    EXPECT_EQ(b.service.requestPool(sharedPool("lan", "198.18.30.0/24")).poolId, pool.poolId);
+    afterCreate();
+    const auto address = b.service.requestAddress({pool.poolId, "", {}}).address;
+    EXPECT_GE(address, ip::Address::parse("198.18.30.128")) << address.toString();
+    EXPECT_NE(errorOf([&] { b.service.requestAddress({pool.poolId, "198.18.30.20", {}}); }).find("is excluded"),
+              std::string::npos);
+}
+
 TEST_F(SharingTest, AContainersAddressIsItsAloneWhateverTheOrderOfRequests) {
     Node a(cluster_, "a"), b(cluster_, "b");
     const auto pool = a.service.requestPool(sharedPool("lan"));
