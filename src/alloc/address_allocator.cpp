@@ -23,13 +23,14 @@ std::optional<AddressAllocator::Span> AddressAllocator::hostSpan(const ip::Prefi
 
 ip::Address AddressAllocator::take(ip::U128 offset, bool advanceCursor) {
     held_.insert(offset);
+    taken_.insert(offset);
     if (advanceCursor) cursor_ = offset + 1;
     return pool_.at(offset);
 }
 
 std::optional<ip::U128> AddressAllocator::firstFree(ip::U128 from, ip::U128 to) const {
     while (from <= to) {
-        const auto free = held_.firstFree(from, to);
+        const auto free = taken_.firstFree(from, to);
         if (!free || !excluded_.contains(*free)) return free;
         const auto past = excluded_.firstFree(*free, to);
         if (!past) return std::nullopt;
@@ -76,12 +77,58 @@ AddressAllocator::ReserveResult AddressAllocator::reserveRun(const ip::Address& 
     // The protocol-reserved addresses are the pool's ends, so checking the run's ends suffices.
     if (isReservedByProtocol(first) || isReservedByProtocol(last)) return ReserveResult::NotAHost;
     if (!overExclusion && excluded_.anyIn(pool_.offsetOf(first), pool_.offsetOf(last))) return ReserveResult::Excluded;
-    return held_.insertRun(pool_.offsetOf(first), pool_.offsetOf(last)) ? ReserveResult::Reserved
-                                                                        : ReserveResult::AlreadyHeld;
+    const ip::U128 from = pool_.offsetOf(first), to = pool_.offsetOf(last);
+    if (!held_.insertRun(from, to)) return ReserveResult::AlreadyHeld;
+    endCoolingIn(from, to);
+    taken_.unite(from, to);
+    return ReserveResult::Reserved;
 }
 
 bool AddressAllocator::release(const ip::Address& address) {
-    return pool_.contains(address) && held_.erase(pool_.offsetOf(address));
+    if (!pool_.contains(address) || !held_.erase(pool_.offsetOf(address))) return false;
+    taken_.erase(pool_.offsetOf(address));
+    return true;
+}
+
+bool AddressAllocator::cool(const ip::Address& address, Time until) {
+    if (!pool_.contains(address)) return false;
+    const ip::U128 offset = pool_.offsetOf(address);
+    if (held_.contains(offset)) return false;
+    endCoolingIn(offset, offset);
+    coolingUntil_.emplace(offset, until);
+    coolingOrder_.emplace(until, offset);
+    taken_.insert(offset);
+    return true;
+}
+
+void AddressAllocator::endCooling(std::map<ip::U128, Time>::iterator cooling) {
+    coolingOrder_.erase({cooling->second, cooling->first});
+    taken_.erase(cooling->first);
+    coolingUntil_.erase(cooling);
+}
+
+void AddressAllocator::endCoolingIn(ip::U128 first, ip::U128 last) {
+    auto it = coolingUntil_.lower_bound(first);
+    while (it != coolingUntil_.end() && it->first <= last) endCooling(it++);
+}
+
+void AddressAllocator::endCoolingBy(Time now) {
+    while (!coolingOrder_.empty() && coolingOrder_.begin()->first <= now) {
+        endCooling(coolingUntil_.find(coolingOrder_.begin()->second));
+    }
+}
+
+std::optional<AddressAllocator::CoolingPick> AddressAllocator::allocateCoolest(bool wholePool) {
+    const auto span = hostSpan(wholePool ? pool_ : subPool_.value_or(pool_));
+    if (!span) return std::nullopt;
+    for (const auto& [until, offset] : coolingOrder_) {
+        if (offset < span->first || offset > span->last) continue;
+        const CoolingPick pick{pool_.at(offset), until};  // endCooling erases the entry these refer to
+        endCooling(coolingUntil_.find(offset));
+        take(pool_.offsetOf(pick.address), !wholePool);
+        return pick;
+    }
+    return std::nullopt;
 }
 
 bool AddressAllocator::isHeld(const ip::Address& address) const {

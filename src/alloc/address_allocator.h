@@ -1,7 +1,11 @@
 // Hands out host addresses inside one pool.
 #pragma once
 
+#include <chrono>
+#include <map>
 #include <optional>
+#include <set>
+#include <utility>
 
 #include "alloc/offset_set.h"
 #include "ip/prefix.h"
@@ -9,9 +13,14 @@
 namespace gipam::alloc {
 
 /// The held addresses of one pool and the policy for picking the next one. Never enumerates
-/// the pool: a /64 costs memory only for the addresses that are held.
+/// the pool: a /64 costs memory only for the addresses that are held, cooling or excluded.
+///
+/// A released address may cool (a reuse delay): until a wall-clock time, the automatic picks
+/// skip it, as stale ARP entries, conntrack state and DNS answers still point at it. Asked for
+/// by value it is granted at once.
 class AddressAllocator {
 public:
+    using Time = std::chrono::system_clock::time_point;
     enum class Order { LowestFirst, RoundRobin };
     enum class ReserveResult { Reserved, AlreadyHeld, NotInPool, NotAHost, Excluded };
 
@@ -41,9 +50,28 @@ public:
     const OffsetSet& excluded() const { return excluded_; }
     /// Holds an address the protocol reserves (isReservedByProtocol), as lease files of the Go
     /// gipam, which handed out the IPv4 broadcast, require; allocate() never returns it.
-    void holdReservedAddress(const ip::Address& address) { held_.insert(pool_.offsetOf(address)); }
+    void holdReservedAddress(const ip::Address& address) {
+        held_.insert(pool_.offsetOf(address));
+        taken_.insert(pool_.offsetOf(address));
+    }
     /// Frees an address; false if it was not held.
     bool release(const ip::Address& address);
+    /// Marks a free address as cooling until `until` (replacing an earlier time); false, changing
+    /// nothing, if it is held or outside the pool.
+    bool cool(const ip::Address& address, Time until);
+    /// Frees the addresses whose cooling ended by `now`: O(log n) for each.
+    void endCoolingBy(Time now);
+    /// The address that has cooled longest, now held and no longer cooling, and until when it
+    /// was to cool: the fallback when allocate() (the sub-pool, or with `wholePool`
+    /// allocateLowestInPool()) finds nothing free. Looks at cooling addresses outside the
+    /// sub-pool on the way; nullopt when none is in it.
+    struct CoolingPick {
+        ip::Address address;
+        Time until;
+    };
+    std::optional<CoolingPick> allocateCoolest(bool wholePool);
+    /// Cooling addresses by offset into the pool, and until when each cools.
+    const std::map<ip::U128, Time>& cooling() const { return coolingUntil_; }
     bool isHeld(const ip::Address& address) const;
     /// True for the network address, the IPv4 broadcast and the IPv6 subnet-router anycast.
     bool isReservedByProtocol(const ip::Address& address) const;
@@ -63,13 +91,19 @@ private:
     std::optional<Span> hostSpan(const ip::Prefix& prefix) const;
     // Holds `offset`; `advanceCursor` for the picks that round-robin continues after.
     ip::Address take(ip::U128 offset, bool advanceCursor);
-    // The lowest offset in [from, to] neither held nor excluded; each step skips a whole run.
+    // Ends the cooling of every offset in [first, last].
+    void endCoolingIn(ip::U128 first, ip::U128 last);
+    void endCooling(std::map<ip::U128, Time>::iterator cooling);
+    // The lowest offset in [from, to] neither taken nor excluded; each step skips a whole run.
     std::optional<ip::U128> firstFree(ip::U128 from, ip::U128 to) const;
 
     ip::Prefix pool_;
     std::optional<ip::Prefix> subPool_;
     Order order_;
     OffsetSet held_;
+    OffsetSet taken_;  // held or cooling: what the automatic picks skip, runs merged across both
+    std::map<ip::U128, Time> coolingUntil_;
+    std::set<std::pair<Time, ip::U128>> coolingOrder_;  // oldest end first
     OffsetSet excluded_;  // a network's gipam.exclude, never in the lease file's addresses
     ip::U128 cursor_ = 0;
 };

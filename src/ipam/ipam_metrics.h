@@ -18,6 +18,7 @@ struct IpamMetrics {
     IpamMetrics();
     metrics::CounterTable refusals;                // gipam_refusals_total{reason}
     std::atomic<std::uint64_t> conflicts{0};       // gipam_store_conflicts_total
+    std::atomic<std::uint64_t> reuseDelayCutShort{0};  // gipam_reuse_delay_cut_short_total
     metrics::Histogram<kConflictBuckets.size()> conflictsPerRequest{kConflictBuckets};
 
     void countRefusal(Refusal reason) { refusals.add(static_cast<std::size_t>(reason)); }

@@ -37,6 +37,30 @@ PoolOptions::Range parseRange(const std::string& text) {
 
 }  // namespace
 
+std::optional<std::chrono::milliseconds> parseDuration(std::string_view text) {
+    if (text == "0") return std::chrono::milliseconds(0);
+    if (text.empty()) return std::nullopt;
+    double total = 0;
+    while (!text.empty()) {
+        double number = 0;
+        const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), number);
+        if (error != std::errc() || number < 0 || end == text.data() + text.size()) return std::nullopt;
+        text.remove_prefix(end - text.data());
+        double unit = 0;
+        for (const auto& [name, ms] : {std::pair{"ms", 1.0}, {"h", 3600e3}, {"m", 60e3}, {"s", 1e3}}) {
+            if (text.substr(0, std::string_view(name).size()) == name) {
+                unit = ms;
+                text.remove_prefix(std::string_view(name).size());
+                break;
+            }
+        }
+        if (unit == 0) return std::nullopt;
+        total += number * unit;
+        if (total > 1e15) return std::nullopt;
+    }
+    return std::chrono::milliseconds(static_cast<long long>(total + 0.5));
+}
+
 std::string exclusionsOf(const std::map<std::string, std::string>& options) {
     const auto it = options.find(std::string(kExcludeOption));
     return it == options.end() ? std::string() : it->second;
@@ -84,6 +108,13 @@ PoolOptions PoolOptions::parse(const std::map<std::string, std::string>& options
             throw IpamError("option " + it->first + "=" + it->second + " must be true or false");
         }
         parsed.serial = it->second == "true";
+    }
+    if (auto it = options.find(std::string(kReuseDelayOption)); it != options.end()) {
+        parsed.reuseDelay = parseDuration(it->second);
+        if (!parsed.reuseDelay || *parsed.reuseDelay > kMaxReuseDelay) {
+            throw IpamError("option " + it->first + "=" + it->second +
+                            " is not a reuse delay; give a duration from 0 to 24h, such as 30s, 5m or 1h");
+        }
     }
     if (auto it = options.find(std::string(kExcludeOption)); it != options.end()) {
         std::string_view rest = it->second;

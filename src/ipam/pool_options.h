@@ -1,6 +1,7 @@
 // The --ipam-opt keys gipam understands, parsed and checked.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <map>
 #include <optional>
@@ -16,6 +17,15 @@ namespace gipam::ipam {
 /// What a network's options ask of its pool. Unknown keys are kept with the pool but ignored.
 /// Pool option: addresses gipam never hands out, "PREFIX|FIRST-LAST,..." (either family).
 inline constexpr std::string_view kExcludeOption = "gipam.exclude";
+/// Pool option: how long a released address cools before an automatic pick reuses it (a
+/// duration, as --reuse-delay takes), instead of gipam's --reuse-delay.
+inline constexpr std::string_view kReuseDelayOption = "gipam.reuse-delay";
+/// The longest reuse delay: a day is far beyond any ARP, conntrack or DNS lifetime.
+inline constexpr std::chrono::hours kMaxReuseDelay{24};
+
+/// A duration as Go writes one: "0", "500ms", "30s", "5m", "1h30m" (units h, m, s, ms; a
+/// decimal number before each); nullopt for anything else.
+std::optional<std::chrono::milliseconds> parseDuration(std::string_view text);
 
 struct PoolOptions {
     struct Range {
@@ -25,6 +35,7 @@ struct PoolOptions {
     std::optional<int> v6BlockLength;  // "v6ab"
     bool serial = false;               // "com.docker.network.ipam.serial"
     std::vector<Range> exclude;        // kExcludeOption
+    std::optional<std::chrono::milliseconds> reuseDelay;  // kReuseDelayOption
     /// Throws IpamError naming the key and value for a value that is not valid.
     static PoolOptions parse(const std::map<std::string, std::string>& options);
 

@@ -124,6 +124,8 @@ store::PoolRecord PoolTable::record(const Pool& pool) const {
     for (const auto& [first, last] : addresses.held().runs()) {
         record.addresses.push_back({addresses.pool().at(first), addresses.pool().at(last)});
     }
+    record.cooling.reserve(addresses.cooling().size());
+    for (const auto& [offset, until] : addresses.cooling()) record.cooling.push_back({addresses.pool().at(offset), until});
     return record;
 }
 

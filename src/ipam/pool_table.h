@@ -49,6 +49,8 @@ struct Pool {
     // Whether the addresses here are the store's: always for a Node pool (its lease file); for a
     // Cluster pool, once this process read them from etcd.
     bool readFromStore = true;
+    // How long a released address cools: the pool's gipam.reuse-delay, else gipam's --reuse-delay.
+    std::chrono::milliseconds reuseDelay{0};
 };
 
 /// Held pools never overlap, except a swarm pool and its copy (same prefix). Not thread-safe:

@@ -41,8 +41,10 @@ void validateLeases(const store::Leases& leases) {
     const IpamService checked(leases, none);
 }
 
-IpamService::IpamService(const store::Leases& leases, store::LeaseStore& store, std::vector<std::string>* warnings)
-    : store_(store), table_(leases.v4, leases.v6) {
+IpamService::IpamService(const store::Leases& leases, store::LeaseStore& store, std::vector<std::string>* warnings,
+                         std::chrono::milliseconds reuseDelay)
+    : store_(store), table_(leases.v4, leases.v6), reuseDelay_(reuseDelay) {
+    const auto now = std::chrono::system_clock::now();
     for (const auto& record : leases.pools) {
         const std::string where = "pool " + record.id + ": ";
         if (table_.find(record.id)) throw IpamError(where + "the ID appears twice");
@@ -94,6 +96,11 @@ IpamService::IpamService(const store::Leases& leases, store::LeaseStore& store, 
             throw IpamError(where + error.what(), error.reason());
         }
         if (record.cursor) pool.addresses.setCursor(record.prefix.offsetOf(*record.cursor));
+        pool.reuseDelay = reuseDelayOf(options);
+        // Cooling kept from before the restart, however long this run's delay is.
+        for (const auto& cooling : record.cooling) {
+            if (cooling.until > now) pool.addresses.cool(cooling.address, std::min(cooling.until, now + kMaxReuseDelay));
+        }
         table_.insert(std::move(pool));
     }
 }
@@ -138,11 +145,25 @@ void IpamService::dropPool(std::unique_lock<std::mutex>& lock, const std::string
 }
 
 std::optional<store::AddressSharing> IpamService::addressSharing(const Pool& pool, store::AddressUse use, bool retake,
-                                                                 const Options& options) {
+                                                                 const Options& options, bool overCooling) {
     if (pool.scope != store::Scope::Cluster) return std::nullopt;
     const auto endpoint = options.find(std::string(kEndpointNameOption));
-    return store::AddressSharing{use, isSwarmPool(pool), retake,
+    return store::AddressSharing{use, isSwarmPool(pool), retake, overCooling,
                                  endpoint == options.end() ? std::string() : endpoint->second};
+}
+
+std::chrono::milliseconds IpamService::reuseDelayOf(const PoolOptions& options) const {
+    return options.reuseDelay.value_or(reuseDelay_);
+}
+
+void IpamService::endCooling(Pool& pool) {
+    if (!pool.addresses.cooling().empty()) pool.addresses.endCoolingBy(std::chrono::system_clock::now());
+}
+
+void IpamService::reportCutShort(const std::string& poolId, const ip::Address& address) {
+    ipamMetrics().reuseDelayCutShort.fetch_add(1, std::memory_order_relaxed);
+    log::warning("RequestAddress " + poolId + ": no address was free but cooling ones; " + address.toString() +
+                 ", released longest ago, is handed out before its reuse delay ended");
 }
 
 bool IpamService::freeAddress(std::unique_lock<std::mutex>& lock, Pool& pool, const ip::Address& address,
@@ -153,12 +174,18 @@ bool IpamService::freeAddress(std::unique_lock<std::mutex>& lock, Pool& pool, co
     // A shared pool's addresses live in the store; this node's view may not know one it holds
     // there (since a restart, say), and the store frees only this node's own.
     if (!held && (pool.scope != store::Scope::Cluster || !pool.addresses.pool().contains(address))) return false;
+    std::optional<std::chrono::system_clock::time_point> coolUntil;
+    if (pool.reuseDelay.count() > 0) {
+        coolUntil = std::chrono::system_clock::now() + pool.reuseDelay;
+        if (held) pool.addresses.cool(address, *coolUntil);
+    }
     // Undo by ID: a later change being undone first may have replaced the Pool object.
-    const store::FreeAddress free{pool.id, address, addressSharing(pool, store::AddressUse::Endpoint, false, {})};
+    const store::FreeAddress free{pool.id, address, addressSharing(pool, store::AddressUse::Endpoint, false, {}),
+                                  coolUntil};
     commit(
         lock, free,
         [this, id = pool.id, address, held] {
-            if (held) table_.find(id)->addresses.reserve(address);
+            if (held) table_.find(id)->addresses.reserve(address);  // ends its cooling too
         },
         by);
     return true;
@@ -321,10 +348,13 @@ PoolGrant IpamService::grantPool(std::string_view space, const PoolRequest& requ
               poolScope,
               change,
               change};
-    // Exclusions travel with the options, a shared pool's in its etcd record too.
-    applyExclusions(existing ? PoolOptions::parse(existing->pool.options) : options, pool.addresses);
+    // Exclusions and a reuse delay travel with the options, a shared pool's in its etcd record too.
+    const auto poolOptions = existing ? PoolOptions::parse(existing->pool.options) : options;
+    applyExclusions(poolOptions, pool.addresses);
+    pool.reuseDelay = reuseDelayOf(poolOptions);
     if (existing) {
         for (const auto& run : existing->pool.addresses) pool.addresses.reserveRun(run.first, run.last, true);
+        for (const auto& cooling : existing->pool.cooling) pool.addresses.cool(cooling.address, cooling.until);
         for (const auto& run : existing->shared) {
             for (ip::U128 value = run.first.value(); value <= run.last.value(); ++value) {
                 pool.shared.insert(ip::Address(run.first.family(), value));
@@ -415,13 +445,28 @@ AddressGrant IpamService::grantAddress(const AddressRequest& request, store::Dea
     // A swarm pool's addresses are the swarm's, whichever manager allocates them.
     const bool swarm = isSwarmPool(pool);
     bool heldHereAlready = false;
+    bool cutShort = false;
     ip::Address granted;
+    endCooling(pool);
+    // Undo puts back the cooling of an address granted while it cooled.
+    std::optional<alloc::AddressAllocator::Time> cooled;
     if (request.address.empty()) {
-        const auto picked = gateway ? addresses.allocateLowestInPool() : addresses.allocate();
+        auto picked = gateway ? addresses.allocateLowestInPool() : addresses.allocate();
+        if (!picked) {
+            if (const auto coolest = addresses.allocateCoolest(gateway)) {
+                picked = coolest->address;
+                cooled = coolest->until;
+                cutShort = true;
+            }
+        }
         if (!picked) throw noFreeAddress(pool);
         granted = *picked;
     } else {
         granted = parseAddress(request.address, "requested address");
+        if (addresses.pool().contains(granted)) {
+            const auto it = addresses.cooling().find(addresses.pool().offsetOf(granted));
+            if (it != addresses.cooling().end()) cooled = it->second;
+        }
         const auto result = addresses.reserveRun(granted, granted, gateway);
         // swarmkit asks again for every address it holds when a manager takes over; the store
         // says whether the swarm holds it.
@@ -435,16 +480,19 @@ AddressGrant IpamService::grantAddress(const AddressRequest& request, store::Dea
     const AddressGrant grant{granted, addresses.pool().length()};
     const store::ReserveAddress reserve{
         id, granted, storedCursor(addresses),
-        addressSharing(pool, store::AddressUse::Endpoint, swarm && !request.address.empty(), request.options)};
+        addressSharing(pool, store::AddressUse::Endpoint, swarm && !request.address.empty(), request.options,
+                       cutShort || !request.address.empty())};
     // Undo by ID: a later change being undone first may have replaced the Pool object.
     commit(
         lock, reserve,
-        [this, id, granted, cursor, heldHereAlready] {
+        [this, id, granted, cursor, heldHereAlready, cooled] {
             auto& undone = table_.find(id)->addresses;
             if (!heldHereAlready) undone.release(granted);
+            if (cooled) undone.cool(granted, *cooled);
             undone.setCursor(cursor);
         },
         by);
+    if (cutShort) reportCutShort(id, granted);
     const auto endpoint = request.options.find(std::string(kEndpointNameOption));
     log::info("RequestAddress " + id + " granted " + grant.address.toString() +
               (endpoint == request.options.end() ? "" : " to " + endpoint->second));

@@ -70,8 +70,13 @@ public:
     /// pools, a pool holding a whole supernet). An IPv4 broadcast address held in the leases
     /// (the Go gipam handed it out) stays held and is never handed out; `warnings` gets a
     /// sentence naming each one.
-    /// `store` must hold the same `leases`.
-    IpamService(const store::Leases& leases, store::LeaseStore& store, std::vector<std::string>* warnings = nullptr);
+    /// `store` must hold the same `leases`. `reuseDelay` (--reuse-delay) is how long a released
+    /// address cools in a pool without gipam.reuse-delay of its own: the automatic picks skip
+    /// it meanwhile, unless nothing else is free (then the one that cooled longest is taken, and
+    /// counted); asked for by value it is granted. The time is kept with the release, so a
+    /// restart keeps it.
+    IpamService(const store::Leases& leases, store::LeaseStore& store, std::vector<std::string>* warnings = nullptr,
+                std::chrono::milliseconds reuseDelay = {});
 
     /// An empty address space is served as gipam-local: dockerd 20.10/23 caches the empty names
     /// the Go gipam answered until it restarts.
@@ -162,7 +167,15 @@ private:
     bool freeAddress(std::unique_lock<std::mutex>& lock, Pool& pool, const ip::Address& address, store::Deadline by);
     // What an address change of `pool` tells a store shared between nodes; nullopt for Node pools.
     static std::optional<store::AddressSharing> addressSharing(const Pool& pool, store::AddressUse use,
-                                                               bool retake, const Options& options);
+                                                               bool retake, const Options& options,
+                                                               bool overCooling = false);
+    // Before a pick in `pool`: ends the cooling that is over.
+    static void endCooling(Pool& pool);
+    // After the answer (no lock held): counts and says that a pick took the address that cooled
+    // longest, nothing else being free (see the constructor).
+    static void reportCutShort(const std::string& poolId, const ip::Address& address);
+    // The reuse delay of a pool with `options`.
+    std::chrono::milliseconds reuseDelayOf(const PoolOptions& options) const;
     // The lowest free block of `length` (default: the supernet's block length) in the family's supernet.
     ip::Prefix pickBlock(ip::Family family, std::optional<int> length);
     void checkStaticPool(const ip::Prefix& prefix) const;
@@ -172,6 +185,7 @@ private:
     PoolTable table_;
     std::uint64_t lastChange_ = 0;  // sequence number of the newest change made in memory
     std::uint64_t looks_ = 0;       // observe() calls
+    const std::chrono::milliseconds reuseDelay_;
 };
 
 }  // namespace gipam::ipam

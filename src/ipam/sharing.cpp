@@ -113,6 +113,7 @@ void IpamService::learnAddresses(const std::string& poolId, const store::Conflic
             pool->addresses.reserve(ip::Address(run.first.family(), value));
         }
     }
+    for (const auto& cooling : conflict.pool->pool.cooling) pool->addresses.cool(cooling.address, cooling.until);
     insertRuns(pool->shared, conflict.pool->shared);
     // Just behind another node, this one would hit its next picks too: start afresh elsewhere.
     pool->addresses.setCursor(randomCursor(pool->addresses.pool()));
@@ -138,6 +139,7 @@ bool IpamService::refreshClusterPool(const std::string& poolId, store::Deadline 
     alloc::AddressAllocator fresh(addresses.pool(), addresses.subPool(), addresses.order());
     fresh.excludeAsIn(addresses);
     for (const auto& run : stored->pool.addresses) fresh.reserveRun(run.first, run.last);
+    for (const auto& cooling : stored->pool.cooling) fresh.cool(cooling.address, cooling.until);
     fresh.setCursor(addresses.cursor());
     addresses = std::move(fresh);
     pool->shared.clear();
@@ -152,16 +154,31 @@ AddressGrant IpamService::grantSharedAddress(std::unique_lock<std::mutex>& lock,
     const auto use = useOf(pool, request.options, request.address, std::chrono::steady_clock::now());
     const ip::U128 cursor = addresses.cursor();
     ip::Address granted;
+    bool cutShort = false;
+    endCooling(pool);
+    // Undo puts back the cooling of an address granted while it cooled.
+    std::optional<alloc::AddressAllocator::Time> cooled;
     if (use == store::AddressUse::Shared) {
         // The gateway is the pool's first address on every node.
         granted = request.address.empty() ? addresses.pool().at(addresses.pool().lastOffset() > 1 ? 1 : 0)
                                           : parseAddress(request.address, "requested address");
     } else if (request.address.empty()) {
-        const auto picked = addresses.allocate();
+        auto picked = addresses.allocate();
+        if (!picked) {
+            if (const auto coolest = addresses.allocateCoolest(false)) {
+                picked = coolest->address;
+                cooled = coolest->until;
+                cutShort = true;
+            }
+        }
         if (!picked) throw noFreeAddress(pool);
         granted = *picked;
     } else {
         granted = parseAddress(request.address, "requested address");
+    }
+    if (!cooled && addresses.pool().contains(granted)) {
+        const auto it = addresses.cooling().find(addresses.pool().offsetOf(granted));
+        if (it != addresses.cooling().end()) cooled = it->second;
     }
     const std::string id = pool.id;
     const AddressGrant grant{granted, addresses.pool().length()};
@@ -190,16 +207,21 @@ AddressGrant IpamService::grantSharedAddress(std::unique_lock<std::mutex>& lock,
                         Refusal::AlreadyAllocated);
     }
     if (use == store::AddressUse::Shared) pool.shared.insert(granted);
-    const store::ReserveAddress reserve{id, granted, std::nullopt, addressSharing(pool, use, false, request.options)};
+    // Asked for by value (or the fallback): granted while it cools, also after another node's release.
+    const store::ReserveAddress reserve{
+        id, granted, std::nullopt,
+        addressSharing(pool, use, false, request.options, cutShort || !request.address.empty())};
     commit(
         lock, reserve,
-        [this, id, granted, cursor, heldHereAlready] {
+        [this, id, granted, cursor, heldHereAlready, cooled] {
             Pool* undone = table_.find(id);
             if (!heldHereAlready) undone->addresses.release(granted);
+            if (cooled) undone->addresses.cool(granted, *cooled);
             undone->addresses.setCursor(cursor);
             undone->shared.erase(granted);
         },
         by);
+    if (cutShort) reportCutShort(id, granted);
     if (use == store::AddressUse::Shared) {
         // The next aux address, if any, follows this answer at once.
         lock.lock();

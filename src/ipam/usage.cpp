@@ -18,9 +18,14 @@ ip::U128 usableIn(const ip::Prefix& pool) {
 
 }  // namespace
 
-Usage usageOf(const store::Leases& leases) {
+Usage usageOf(const store::Leases& leases, std::chrono::system_clock::time_point now) {
     Usage usage;
-    for (const auto& pool : leases.pools) usage.pools.push_back({&pool, heldIn(pool), usableIn(pool.prefix)});
+    for (const auto& pool : leases.pools) {
+        usage.pools.push_back({&pool, heldIn(pool), usableIn(pool.prefix), {}});
+        for (const auto& cooling : pool.cooling) {
+            if (cooling.until > now) usage.pools.back().cooling.push_back(cooling);
+        }
+    }
     for (const auto& supernet : {leases.v4, leases.v6}) {
         if (!supernet) continue;
         SupernetUsage entry{*supernet, supernet->prefix.lastOffset() + 1,

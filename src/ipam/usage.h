@@ -3,6 +3,7 @@
 // two may differ: a shared pool's addresses are in the running state, not in the file.
 #pragma once
 
+#include <chrono>
 #include <vector>
 
 #include "store/leases.h"
@@ -23,6 +24,7 @@ struct PoolUsage {
     ip::U128 held;    // addresses held
     ip::U128 usable;  // addresses that can be held: all but the network address, the IPv4
                       // broadcast and the IPv6 subnet-router anycast
+    std::vector<store::CoolingAddress> cooling;  // released, and cooling still (a reuse delay)
 };
 
 struct Usage {
@@ -30,7 +32,8 @@ struct Usage {
     std::vector<PoolUsage> pools;          // in the leases' order
 };
 
-/// The usage of `leases`; the result points into `leases`, which must outlive it.
-Usage usageOf(const store::Leases& leases);
+/// The usage of `leases` at `now`; the result points into `leases`, which must outlive it.
+Usage usageOf(const store::Leases& leases,
+              std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 
 }  // namespace gipam::ipam

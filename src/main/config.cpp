@@ -23,7 +23,7 @@ namespace {
 
 // What settings parse into before they are checked and turned into a Config.
 struct Raw {
-    std::string v4, v6, logLevel = "info", socketGroup, etcdEndpoints;
+    std::string v4, v6, logLevel = "info", socketGroup, etcdEndpoints, reuseDelay = "0";
     int v4ab = 24, v6ab = 64;
 };
 
@@ -100,6 +100,10 @@ const Setting kSettings[] = {
      "CA that etcd's certificate comes from (https endpoints; default: the system's CAs)", into(&Config::etcdCa)},
     {"etcd-cert", "GIPAM_ETCD_CERT", false, "Client certificate for etcd", into(&Config::etcdCertificate)},
     {"etcd-key", "GIPAM_ETCD_KEY", false, "Its private key", into(&Config::etcdKey)},
+    {"reuse-delay", "GIPAM_REUSE_DELAY", true,
+     "How long a released address cools before gipam hands it out again by itself (30s, 5m; 0: at once; a network's "
+     "--ipam-opt gipam.reuse-delay wins)",
+     raw(&Raw::reuseDelay)},
     {"reconcile-interval", "GIPAM_RECONCILE_INTERVAL", true,
      "Seconds between two reconciles of this node's claims in etcd with its lease file (1 to 86400)",
      into(&Config::reconcileSeconds)},
@@ -249,6 +253,11 @@ void finish(Config& config, const Raw& values, std::map<std::string, CLI::Option
         throw UsageError("--reconcile-interval " + std::to_string(config.reconcileSeconds) +
                          ": must be 1 to 86400 seconds");
     }
+    const auto reuseDelay = ipam::parseDuration(values.reuseDelay);
+    if (!reuseDelay || *reuseDelay > ipam::kMaxReuseDelay) {
+        throw UsageError("--reuse-delay " + values.reuseDelay + ": give a duration from 0 to 24h, such as 30s, 5m or 1h");
+    }
+    config.reuseDelay = *reuseDelay;
     // Looked up only when given: a managed plugin's rootfs has no /etc/group.
     if (!values.socketGroup.empty()) {
         const group* entry = ::getgrnam(values.socketGroup.c_str());

@@ -1,6 +1,7 @@
 // Command line and environment: what the user asked gipam to do.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -58,6 +59,7 @@ struct Config {
     std::string etcdPrefix = "/gipam";
     std::string etcdCa, etcdCertificate, etcdKey;
     int reconcileSeconds = 60;  // between two reconciles with etcd
+    std::chrono::milliseconds reuseDelay{0};  // how long a released address cools (--reuse-delay)
     std::string removeNode;  // node remove: the host whose blocks and addresses to free
 };
 

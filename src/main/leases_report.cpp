@@ -4,6 +4,7 @@
 
 #include "ipam/usage.h"
 #include "json/json_string.h"
+#include "store/lease_codec.h"
 
 namespace gipam::report {
 namespace {
@@ -41,6 +42,7 @@ std::string leasesText(const store::Leases& leases, const std::string& file, boo
         out += "  " + record.id + "  " + record.prefix.toString() + "  " +
                std::string(ip::familyName(record.prefix.family())) + "  " + ip::toDecimal(pool.held) + " of " +
                ip::toDecimal(pool.usable) + " addresses held";
+        if (!pool.cooling.empty()) out += ", " + std::to_string(pool.cooling.size()) + " cooling";
         if (record.subPool) out += "  ip-range " + record.subPool->toString();
         if (!record.options.empty()) {
             out += "  options";
@@ -51,6 +53,13 @@ std::string leasesText(const store::Leases& leases, const std::string& file, boo
             out += "    ";
             for (std::size_t i = 0; i < record.addresses.size(); ++i) {
                 out += (i ? ", " : "") + run(record.addresses[i]);
+            }
+            out += "\n";
+        }
+        if (verbose && !pool.cooling.empty()) {
+            out += "    cooling:";
+            for (const auto& cooling : pool.cooling) {
+                out += " " + cooling.address.toString() + " until " + store::formatTime(cooling.until);
             }
             out += "\n";
         }
@@ -79,13 +88,19 @@ std::string leasesJson(const store::Leases& leases, const std::string& file, boo
                (record.subPool ? json::quote(record.subPool->toString()) : "null") + R"(,"options":{)";
         std::size_t n = 0;
         for (const auto& [key, value] : record.options) out += (n++ ? "," : "") + json::quote(key) + ":" + json::quote(value);
-        out += R"(},"held":)" + decimal(pool.held) + R"(,"usable":)" + decimal(pool.usable);
+        out += R"(},"held":)" + decimal(pool.held) + R"(,"usable":)" + decimal(pool.usable) +
+               R"(,"cooling":)" + std::to_string(pool.cooling.size());
         if (verbose) {
             out += R"(,"addresses":[)";
             for (std::size_t j = 0; j < record.addresses.size(); ++j) {
                 out += (j ? "," : "") + json::quote(run(record.addresses[j]));
             }
-            out += "]";
+            out += R"(],"coolingUntil":{)";
+            for (std::size_t j = 0; j < pool.cooling.size(); ++j) {
+                out += (j ? "," : "") + json::quote(pool.cooling[j].address.toString()) + ":" +
+                       json::quote(store::formatTime(pool.cooling[j].until));
+            }
+            out += "}";
         }
         out += "}";
     }

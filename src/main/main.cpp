@@ -171,7 +171,7 @@ int run(const config::Config& config) {
     std::vector<std::string> warnings;
     ipam::IpamService service = [&] {
         try {
-            return ipam::IpamService(leases, store, &warnings);
+            return ipam::IpamService(leases, store, &warnings, config.reuseDelay);
         } catch (const ipam::IpamError& error) {
             throw store::StoreError("lease file " + config.file + ": " + error.what());
         }

@@ -53,10 +53,12 @@ std::string metricsPage(const ipam::IpamService& service) {
 
     std::size_t pools[2] = {0, 0};
     ip::U128 held[2] = {0, 0};
+    std::size_t cooling[2] = {0, 0};
     for (const auto& pool : usage.pools) {
         const bool v6 = pool.record->prefix.family() == ip::Family::V6;
         ++pools[v6];
         held[v6] += pool.held;
+        cooling[v6] += pool.cooling.size();
     }
     appendGauge(out, "gipam_pools", "Pools held, inside supernets or not.");
     out += "gipam_pools{family=\"ipv4\"} " + std::to_string(pools[0]) + "\ngipam_pools{family=\"ipv6\"} " +
@@ -64,6 +66,9 @@ std::string metricsPage(const ipam::IpamService& service) {
     appendGauge(out, "gipam_addresses_held", "Addresses held in all pools.");
     out += "gipam_addresses_held{family=\"ipv4\"} " + number(held[0]) + "\ngipam_addresses_held{family=\"ipv6\"} " +
            number(held[1]) + "\n";
+    appendGauge(out, "gipam_addresses_cooling", "Released addresses not reused yet as their reuse delay runs.");
+    out += "gipam_addresses_cooling{family=\"ipv4\"} " + std::to_string(cooling[0]) +
+           "\ngipam_addresses_cooling{family=\"ipv6\"} " + std::to_string(cooling[1]) + "\n";
     return out;
 }
 

@@ -1,6 +1,7 @@
 // Changes to the leases, each with the precondition a store checks before it applies one.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <variant>
@@ -50,13 +51,17 @@ struct AddressSharing {
     bool bySwarm = false;
     /// A swarm manager taking over asks again for what the swarm holds: granted if so.
     bool retake = false;
+    /// Granted even while it cools after another node's release: asked for by value, or the
+    /// one that cooled longest when nothing else is free.
+    bool overCooling = false;
     /// Docker 29's endpoint name, kept with the address for operators.
     std::string endpoint;
 };
 
-/// Holds one address of a pool; `cursor` is the pool's round-robin position afterwards.
-/// Precondition: the pool exists and the address is not held (in a Cluster pool: a Shared
-/// address held as Shared, and with `retake` one the swarm holds, are granted again).
+/// Holds one address of a pool, ending its cooling if it cooled; `cursor` is the pool's
+/// round-robin position afterwards. Precondition: the pool exists and the address is not held
+/// (in a Cluster pool: a Shared address held as Shared, and with `retake` one the swarm holds,
+/// are granted again; a cooling one only if its cooling ended or with `overCooling`).
 struct ReserveAddress {
     std::string poolId;
     ip::Address address;
@@ -64,13 +69,14 @@ struct ReserveAddress {
     std::optional<AddressSharing> sharing;  // Cluster pools only
 };
 
-/// Frees one address of a pool. In a Cluster pool only this node's (or with bySwarm, the
-/// swarm's) Endpoint address is freed; a Shared one stays until the pool goes. Precondition: the
-/// pool exists and holds the address.
+/// Frees one address of a pool, cooling until `coolUntil` if set (a reuse delay). In a Cluster
+/// pool only this node's (or with bySwarm, the swarm's) Endpoint address is freed; a Shared one
+/// stays until the pool goes. Precondition: the pool exists and holds the address.
 struct FreeAddress {
     std::string poolId;
     ip::Address address;
     std::optional<AddressSharing> sharing;  // Cluster pools only
+    std::optional<std::chrono::system_clock::time_point> coolUntil{};
 };
 
 using Change = std::variant<CreatePool, DeletePool, ReserveAddress, FreeAddress>;

@@ -1,6 +1,10 @@
 #include "store/lease_codec.h"
 
+#include <Poco/DateTime.h>
+#include <Poco/DateTimeFormatter.h>
+#include <Poco/DateTimeParser.h>
 #include <Poco/Exception.h>
+#include <Poco/Timestamp.h>
 #include <Poco/JSON/Parser.h>
 
 #include <algorithm>
@@ -59,6 +63,18 @@ void appendPool(std::string& out, const PoolRecord& pool) {
         out += ", \"copyOf\": ";
         json::appendString(out, pool.copyOf);
     }
+    if (!pool.cooling.empty()) {
+        out += ",\n     \"cooling\": {";
+        const char* separator = "";
+        for (const auto& cooling : pool.cooling) {
+            out += separator;
+            json::appendString(out, cooling.address.toString());
+            out += ": ";
+            json::appendString(out, formatTime(cooling.until));
+            separator = ", ";
+        }
+        out += "}";
+    }
     out += ",\n     \"addresses\": [";
     const char* separator = "";
     for (const auto& run : pool.addresses) {
@@ -76,6 +92,7 @@ void appendPool(std::string& out, const PoolRecord& pool) {
 }
 
 // --- decoding -------------------------------------------------------------
+
 
 [[noreturn]] void fail(const std::string& where, const std::string& problem) {
     throw FormatError(where + ": " + problem);
@@ -143,6 +160,17 @@ void checkPoolAddress(const PoolRecord& pool, const ip::Address& address, const 
     if (!pool.prefix.contains(address)) fail(where, address.toString() + " is outside pool " + pool.prefix.toString());
 }
 
+// A cooling address that is also held: the holding (a grant by value) came after.
+void checkCoolingIsFree(const PoolRecord& pool, const std::string& where) {
+    auto run = pool.addresses.begin();
+    for (const auto& cooling : pool.cooling) {
+        while (run != pool.addresses.end() && run->last < cooling.address) ++run;
+        if (run != pool.addresses.end() && !(cooling.address < run->first)) {
+            fail(where + ".cooling." + cooling.address.toString(), "the address is also held");
+        }
+    }
+}
+
 PoolRecord poolFromObject(const Object& object, const std::string& where) {
     PoolRecord pool{
         stringField(object, "id", where, true),
@@ -169,6 +197,19 @@ PoolRecord poolFromObject(const Object& object, const std::string& where) {
         checkPoolAddress(pool, *pool.cursor, where + ".next");
     }
     pool.copyOf = stringField(object, "copyOf", where, false);
+    if (const auto cooling = member(object, "cooling"); !cooling.isEmpty()) {
+        if (cooling.type() != typeid(Object::Ptr)) fail(where + ".cooling", "expected an object");
+        for (const auto& [text, until] : *cooling.extract<Object::Ptr>()) {
+            const std::string at = where + ".cooling." + text;
+            const auto address = parseAddress(text, at);
+            checkPoolAddress(pool, address, at);
+            const auto time = until.isString() ? parseTime(until.extract<std::string>()) : std::nullopt;
+            if (!time) fail(at, "expected a UTC time such as \"2026-12-07T14:05:00.123Z\"");
+            pool.cooling.push_back({address, *time});
+        }
+        std::sort(pool.cooling.begin(), pool.cooling.end(),
+                  [](const auto& a, const auto& b) { return a.address < b.address; });
+    }
     if (const auto addresses = arrayField(object, "addresses", where)) {
         for (std::size_t i = 0; i < addresses->size(); ++i) {
             const std::string at = where + ".addresses[" + std::to_string(i) + "]";
@@ -192,6 +233,7 @@ PoolRecord poolFromObject(const Object& object, const std::string& where) {
             }
         }
     }
+    checkCoolingIsFree(pool, where);
     return pool;
 }
 
@@ -266,6 +308,21 @@ std::string positionOf(std::string_view text, std::size_t offset) {
 }
 
 }  // namespace
+
+std::string formatTime(std::chrono::system_clock::time_point time) {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
+    const Poco::Timestamp stamp(static_cast<Poco::Timestamp::TimeVal>(ms) * 1000);
+    return Poco::DateTimeFormatter::format(stamp, "%Y-%m-%dT%H:%M:%S.%iZ");
+}
+
+std::optional<std::chrono::system_clock::time_point> parseTime(const std::string& text) {
+    Poco::DateTime parsed;
+    int zone = 0;
+    if (text.size() != 24 || !Poco::DateTimeParser::tryParse("%Y-%m-%dT%H:%M:%S.%iZ", text, parsed, zone) || zone) {
+        return std::nullopt;
+    }
+    return std::chrono::system_clock::time_point(std::chrono::microseconds(parsed.timestamp().epochMicroseconds()));
+}
 
 std::vector<AddressRun> toRuns(std::vector<ip::Address> addresses) {
     std::sort(addresses.begin(), addresses.end());

@@ -1,6 +1,8 @@
 // Text form of Leases: gipam's JSON lease file, and the Go gipam's for migration.
 #pragma once
 
+#include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,6 +19,11 @@ public:
 
 /// Addresses in any order, with repeats, as maximal runs in ascending order.
 std::vector<AddressRun> toRuns(std::vector<ip::Address> addresses);
+
+/// A time as the lease file and etcd keep it: UTC, to the millisecond, "2026-12-07T14:05:00.123Z".
+std::string formatTime(std::chrono::system_clock::time_point time);
+/// nullopt for text formatTime did not write.
+std::optional<std::chrono::system_clock::time_point> parseTime(const std::string& text);
 
 /// gipam's lease file JSON (format 1, documented in README.md).
 std::string encodeLeases(const Leases& leases);

@@ -23,10 +23,14 @@ std::function<void()> LeaseState::apply(const Change& change) {
     if (const auto* create = std::get_if<CreatePool>(&change)) {
         const auto& record = create->record;
         if (pools_.count(record.id)) throw StoreError("pool " + record.id + " is created twice");
-        Pool pool{record, {}};
+        Pool pool{record, {}, {}};
         pool.record.addresses.clear();
+        pool.record.cooling.clear();
         for (const auto& run : record.addresses) {
             pool.held.insertRun(record.prefix.offsetOf(run.first), record.prefix.offsetOf(run.last));
+        }
+        for (const auto& cooling : record.cooling) {
+            pool.cooling[record.prefix.offsetOf(cooling.address)] = cooling.until;
         }
         pools_.emplace(record.id, std::move(pool));
         return [this, id = record.id] { pools_.erase(id); };
@@ -45,11 +49,18 @@ std::function<void()> LeaseState::apply(const Change& change) {
         }
         const auto previous = pool.record.cursor;
         pool.record.cursor = reserve->cursor;
+        const ip::U128 offset = prefix.offsetOf(reserve->address);
+        std::optional<std::chrono::system_clock::time_point> cooled;
+        if (const auto it = pool.cooling.find(offset); it != pool.cooling.end()) {
+            cooled = it->second;
+            pool.cooling.erase(it);
+        }
         // Reverted by ID: a newer change reverted first may have put back another Pool object.
-        return [this, id = reserve->poolId, offset = prefix.offsetOf(reserve->address), previous] {
+        return [this, id = reserve->poolId, offset, previous, cooled] {
             auto& undone = pools_.at(id);
             undone.held.erase(offset);
             undone.record.cursor = previous;
+            if (cooled) undone.cooling[offset] = *cooled;
         };
     }
     const auto& free = std::get<FreeAddress>(change);
@@ -58,7 +69,13 @@ std::function<void()> LeaseState::apply(const Change& change) {
     if (!prefix.contains(free.address) || !pool.held.erase(prefix.offsetOf(free.address))) {
         throw StoreError("address " + free.address.toString() + " of pool " + free.poolId + " is not held");
     }
-    return [this, id = free.poolId, offset = prefix.offsetOf(free.address)] { pools_.at(id).held.insert(offset); };
+    const ip::U128 offset = prefix.offsetOf(free.address);
+    if (free.coolUntil) pool.cooling[offset] = *free.coolUntil;
+    return [this, id = free.poolId, offset] {
+        auto& undone = pools_.at(id);
+        undone.held.insert(offset);
+        undone.cooling.erase(offset);
+    };
 }
 
 const PoolRecord* LeaseState::find(const std::string& poolId) const {
@@ -75,6 +92,8 @@ Leases LeaseState::leases() const {
         for (const auto& [first, last] : pool.held.runs()) {
             record.addresses.push_back({record.prefix.at(first), record.prefix.at(last)});
         }
+        record.cooling.reserve(pool.cooling.size());
+        for (const auto& [offset, until] : pool.cooling) record.cooling.push_back({record.prefix.at(offset), until});
         leases.pools.push_back(std::move(record));
     }
     return leases;

@@ -1,6 +1,7 @@
 // The leases as a store keeps them in memory: changes applied in O(log n), preconditions checked.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <string>
@@ -29,8 +30,9 @@ public:
 
 private:
     struct Pool {
-        PoolRecord record;  // without its addresses, which are `held`
+        PoolRecord record;  // without its addresses and cooling ones, which are these
         alloc::OffsetSet held;
+        std::map<ip::U128, std::chrono::system_clock::time_point> cooling;
     };
     Pool& existing(const std::string& poolId, const char* change);
 

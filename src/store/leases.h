@@ -1,6 +1,7 @@
 // The persistent state of gipam: supernets and every held pool and address.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <optional>
 #include <string>
@@ -26,6 +27,14 @@ struct AddressRun {
     bool operator==(const AddressRun&) const = default;
 };
 
+/// A released address under a reuse delay: no automatic pick hands it out before `until`.
+struct CoolingAddress {
+    ip::Address address;
+    std::chrono::system_clock::time_point until;
+
+    bool operator==(const CoolingAddress&) const = default;
+};
+
 /// One pool handed to Docker, with everything needed to serve it after a restart.
 struct PoolRecord {
     std::string id;
@@ -39,6 +48,9 @@ struct PoolRecord {
     /// A swarm pool's node-local copy: the ID of that swarm pool, whose block it shares (on this
     /// node or another); "" for every other pool.
     std::string copyOf{};
+    /// Released addresses still cooling (a reuse delay), in ascending order of address; some
+    /// may have ended since they were stored.
+    std::vector<CoolingAddress> cooling{};
 
     bool operator==(const PoolRecord&) const = default;
 };

@@ -309,5 +309,83 @@ TEST(AddressAllocatorTest, FullIpv6PoolOfAnyWidthIsNeverEnumerated) {
     EXPECT_EQ(addresses.allocate(), address("2001:db8::1"));
 }
 
+using Time = AddressAllocator::Time;
+const Time kNoon = Time() + std::chrono::hours(24 * 20000);
+
+TEST(AddressAllocatorTest, ACoolingAddressIsSkippedUntilItsTimeThenReused) {
+    auto addresses = lowestFirst("198.18.4.0/24");
+    ASSERT_EQ(addresses.allocate(), address("198.18.4.1"));
+    ASSERT_TRUE(addresses.release(address("198.18.4.1")));
+    ASSERT_TRUE(addresses.cool(address("198.18.4.1"), kNoon));
+    EXPECT_FALSE(addresses.isHeld(address("198.18.4.1")));
+    EXPECT_EQ(addresses.allocate(), address("198.18.4.2"));
+    addresses.endCoolingBy(kNoon - std::chrono::milliseconds(1));
+    EXPECT_EQ(addresses.allocate(), address("198.18.4.3"));
+    addresses.endCoolingBy(kNoon);
+    EXPECT_TRUE(addresses.cooling().empty());
+    EXPECT_EQ(addresses.allocate(), address("198.18.4.1"));
+}
+
+TEST(AddressAllocatorTest, ACoolingAddressIsGrantedByValueAndCoolsNoMore) {
+    auto addresses = lowestFirst("198.18.4.0/24");
+    ASSERT_TRUE(addresses.cool(address("198.18.4.7"), kNoon));
+    EXPECT_EQ(addresses.reserve(address("198.18.4.7")), ReserveResult::Reserved);
+    EXPECT_TRUE(addresses.cooling().empty());
+    ASSERT_TRUE(addresses.release(address("198.18.4.7")));
+    // Released without a delay: free at once, and the lowest.
+    for (int i = 1; i < 7; ++i) addresses.reserve(address("198.18.4." + std::to_string(i)));
+    EXPECT_EQ(addresses.allocate(), address("198.18.4.7"));
+}
+
+TEST(AddressAllocatorTest, AHeldAddressCannotCool) {
+    auto addresses = lowestFirst("198.18.4.0/24");
+    addresses.reserve(address("198.18.4.9"));
+    EXPECT_FALSE(addresses.cool(address("198.18.4.9"), kNoon));
+    EXPECT_FALSE(addresses.cool(address("198.18.5.9"), kNoon));
+    EXPECT_TRUE(addresses.cooling().empty());
+}
+
+TEST(AddressAllocatorTest, WhenOnlyCoolingAddressesAreLeftTheOneCooledLongestIsTaken) {
+    auto addresses = lowestFirst("198.18.4.0/30");  // .1 and .2
+    ASSERT_TRUE(addresses.cool(address("198.18.4.2"), kNoon));
+    ASSERT_TRUE(addresses.cool(address("198.18.4.1"), kNoon + std::chrono::seconds(5)));
+    EXPECT_EQ(addresses.allocate(), std::nullopt);
+    const auto coolest = addresses.allocateCoolest(false);
+    ASSERT_TRUE(coolest);
+    EXPECT_EQ(coolest->address, address("198.18.4.2"));
+    EXPECT_EQ(coolest->until, kNoon);
+    EXPECT_TRUE(addresses.isHeld(address("198.18.4.2")));
+    EXPECT_EQ(addresses.allocateCoolest(false)->address, address("198.18.4.1"));
+    EXPECT_FALSE(addresses.allocateCoolest(false));
+}
+
+TEST(AddressAllocatorTest, TheFallbackStaysInTheSubPool) {
+    AddressAllocator addresses(prefix("198.18.4.0/24"), prefix("198.18.4.128/25"), Order::LowestFirst);
+    ASSERT_TRUE(addresses.cool(address("198.18.4.3"), kNoon));  // outside the sub-pool, cooled longest
+    ASSERT_TRUE(addresses.cool(address("198.18.4.200"), kNoon + std::chrono::seconds(1)));
+    EXPECT_EQ(addresses.allocateCoolest(false)->address, address("198.18.4.200"));
+    EXPECT_EQ(addresses.allocateCoolest(true)->address, address("198.18.4.3"));
+}
+
+TEST(AddressAllocatorTest, PicksStayCheapWithManyCoolingAndHeldAddressesInterleaved) {
+    // Held and cooling addresses alternate: a pick must not step over them one run at a time.
+    AddressAllocator addresses(prefix("2001:db8::/64"), std::nullopt, Order::LowestFirst);
+    constexpr int kAddresses = 100000;
+    for (int i = 1; i <= kAddresses; ++i) {
+        const Address at = addresses.pool().at(i);
+        if (i % 2) {
+            addresses.reserve(at);
+        } else {
+            addresses.cool(at, kNoon + std::chrono::milliseconds(i));
+        }
+    }
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < 1000; ++i) ASSERT_EQ(addresses.allocate(), addresses.pool().at(kAddresses + 1 + i));
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
+    addresses.endCoolingBy(kNoon + std::chrono::milliseconds(kAddresses));
+    EXPECT_TRUE(addresses.cooling().empty());
+    EXPECT_EQ(addresses.allocate(), addresses.pool().at(2));
+}
+
 }  // namespace
 }  // namespace gipam::alloc

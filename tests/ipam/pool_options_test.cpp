@@ -29,6 +29,28 @@ TEST(PoolOptionsTest, NoOptionsMeansDefaults) {
     EXPECT_FALSE(options.serial);
 }
 
+TEST(PoolOptionsTest, DurationsAreReadAsGoWritesThem) {
+    using std::chrono::milliseconds;
+    EXPECT_EQ(parseDuration("0"), milliseconds(0));
+    EXPECT_EQ(parseDuration("0s"), milliseconds(0));
+    EXPECT_EQ(parseDuration("500ms"), milliseconds(500));
+    EXPECT_EQ(parseDuration("30s"), milliseconds(30000));
+    EXPECT_EQ(parseDuration("1.5s"), milliseconds(1500));
+    EXPECT_EQ(parseDuration("5m"), milliseconds(300000));
+    EXPECT_EQ(parseDuration("1h30m"), milliseconds(5400000));
+    for (const auto* bad : {"", "30", "s", "-1s", "1d", "1h ", "1 h", "forever"}) {
+        EXPECT_EQ(parseDuration(bad), std::nullopt) << bad;
+    }
+}
+
+TEST(PoolOptionsTest, AReuseDelayIsADurationUpToADay) {
+    EXPECT_EQ(PoolOptions::parse({{std::string(kReuseDelayOption), "90s"}}).reuseDelay, std::chrono::seconds(90));
+    EXPECT_EQ(PoolOptions::parse({}).reuseDelay, std::nullopt);
+    EXPECT_PRED_FORMAT2(IsSubstring, "gipam.reuse-delay=2d is not a reuse delay",
+                        errorOf({{std::string(kReuseDelayOption), "2d"}}));
+    EXPECT_PRED_FORMAT2(IsSubstring, "gipam.reuse-delay=25h", errorOf({{std::string(kReuseDelayOption), "25h"}}));
+}
+
 TEST(PoolOptionsTest, BlockLengthsAreReadPerFamily) {
     const auto options = PoolOptions::parse({{"v4ab", "26"}, {"v6ab", "60"}});
     EXPECT_EQ(options.v4BlockLength, 26);

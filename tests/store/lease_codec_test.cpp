@@ -65,6 +65,31 @@ TEST(LeaseCodecTest, EncodeThenDecodeRoundTrips) {
     EXPECT_EQ(decodeLeases(encodeLeases(leases)), leases);
 }
 
+TEST(LeaseCodecTest, CoolingAddressesRoundTripToTheMillisecond) {
+    Leases leases = sampleLeases();
+    const auto until = std::chrono::system_clock::time_point(std::chrono::milliseconds(1796652300123));
+    leases.pools[0].cooling = {{address("198.18.0.5"), until}, {address("198.18.0.7"), until + std::chrono::hours(1)}};
+    const auto text = encodeLeases(leases);
+    EXPECT_NE(text.find(R"("cooling": {"198.18.0.5": "2026-12-07T14:05:00.123Z")"), std::string::npos) << text;
+    EXPECT_EQ(decodeLeases(text), leases);
+    EXPECT_EQ(formatTime(until), "2026-12-07T14:05:00.123Z");
+    EXPECT_EQ(parseTime("2026-12-07T14:05:00.123Z"), until);
+    EXPECT_EQ(parseTime("2026-12-07 14:05:00"), std::nullopt);
+}
+
+TEST(LeaseCodecTest, ABadCoolingEntryNamesTheAddressAndTheProblem) {
+    auto message = formatErrorOf(fileWithPool(R"("pool": "198.18.4.0/24", "cooling": {"198.18.4.5": "soon"})"));
+    EXPECT_PRED_FORMAT2(::testing::IsSubstring, "pools[0].cooling.198.18.4.5", message);
+    EXPECT_PRED_FORMAT2(::testing::IsSubstring, "expected a UTC time", message);
+    message = formatErrorOf(fileWithPool(R"("pool": "198.18.4.0/24", "cooling": {"198.18.5.5": "2026-12-07T14:05:00.123Z"})"));
+    EXPECT_PRED_FORMAT2(::testing::IsSubstring, "outside pool", message);
+    message = formatErrorOf(fileWithPool(
+        R"("pool": "198.18.4.0/24", "addresses": ["198.18.4.1-198.18.4.9"], "cooling": {"198.18.4.5": "2026-12-07T14:05:00.123Z"})"));
+    EXPECT_PRED_FORMAT2(::testing::IsSubstring, "also held", message);
+    EXPECT_PRED_FORMAT2(::testing::IsSubstring, "expected an object",
+                        formatErrorOf(fileWithPool(R"("pool": "198.18.4.0/24", "cooling": ["198.18.4.5"])")));
+}
+
 TEST(LeaseCodecTest, EmptyLeasesRoundTrip) {
     const Leases empty;
     EXPECT_EQ(decodeLeases(encodeLeases(empty)), empty);

@@ -97,6 +97,27 @@ TEST_P(LeaseStoreContract, ACommittedChangeIsFoundByARestart) {
     EXPECT_EQ(find(backend_->persisted(), "gipam-local/198.18.4.0/24"), nullptr);
 }
 
+TEST_P(LeaseStoreContract, AReleaseUnderAReuseDelayKeepsItsTimeUntilTheAddressIsHeldAgain) {
+    ASSERT_EQ(commit(pool("198.18.4.0/24")), "");
+    ASSERT_EQ(commit(reserve("198.18.4.0/24", "198.18.4.1")), "");
+    ASSERT_EQ(commit(reserve("198.18.4.0/24", "198.18.4.2")), "");
+    const auto until = std::chrono::system_clock::time_point(std::chrono::milliseconds(1796652300123));
+    auto cooling = freeing("198.18.4.0/24", "198.18.4.1");
+    cooling.coolUntil = until;
+    ASSERT_EQ(commit(cooling), "");
+    const auto* stored = find(backend_->persisted(), "gipam-local/198.18.4.0/24");
+    ASSERT_NE(stored, nullptr);
+    ASSERT_EQ(stored->cooling.size(), 1u);
+    EXPECT_EQ(stored->cooling[0].address, ip::Address::parse("198.18.4.1"));
+    EXPECT_EQ(stored->cooling[0].until, until);
+    ASSERT_EQ(stored->addresses.size(), 1u);
+    EXPECT_EQ(stored->addresses[0].first, ip::Address::parse("198.18.4.2"));
+    ASSERT_EQ(commit(reserve("198.18.4.0/24", "198.18.4.1")), "");
+    stored = find(backend_->persisted(), "gipam-local/198.18.4.0/24");
+    ASSERT_NE(stored, nullptr);
+    EXPECT_TRUE(stored->cooling.empty());
+}
+
 TEST_P(LeaseStoreContract, AChangeWhosePreconditionFailsIsUndoneAndChangesNothing) {
     ASSERT_EQ(commit(pool("198.18.4.0/24")), "");
     ASSERT_EQ(commit(reserve("198.18.4.0/24", "198.18.4.1")), "");

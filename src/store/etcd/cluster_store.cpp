@@ -78,12 +78,12 @@ TxnResult ClusterStore::write(const std::vector<Compare>& compares, const std::v
 }
 
 void ClusterStore::deleteIfOwned(const std::string& key, const std::function<bool(const std::string&)>& ours,
-                                 Deadline by) {
+                                 Deadline by, const std::string& replacement) {
     const auto found = etcd_.range(key, {}, by).kvs;
     if (found.empty() || !ours(found[0].value)) return;
     // On the revision read: a delete etcd applies late never removes a later write of the key.
     write(
-        {unchangedSince(key, found[0].modRevision)}, {remove(key)}, {},
+        {unchangedSince(key, found[0].modRevision)}, {replacement.empty() ? remove(key) : put(key, replacement)}, {},
         [&](Deadline until) {
             const auto now = etcd_.range(key, {}, until).kvs;
             return now.empty() || now[0].modRevision != found[0].modRevision;
@@ -147,9 +147,14 @@ Conflict ClusterStore::blockConflict(const ip::Prefix& block, const std::vector<
 
 ClusterPoolView ClusterStore::viewOf(PoolRecord pool, const std::vector<KeyValue>& addresses) const {
     std::vector<ip::Address> all, shared, own;
+    pool.cooling.clear();
     for (const auto& kv : addresses) {
         const auto address = keys_.addressOf(pool.id, kv.key);
         if (!address) continue;
+        if (const auto cooling = decodeAddressCooling(kv.value)) {
+            pool.cooling.push_back({*address, cooling->until});
+            continue;
+        }
         all.push_back(*address);
         const auto hold = decodeAddressHold(kv.value);
         if (!hold) continue;
@@ -157,6 +162,7 @@ ClusterPoolView ClusterStore::viewOf(PoolRecord pool, const std::vector<KeyValue
         else if (hold->holder == node() || hold->holder == kSwarmHolder) own.push_back(*address);
     }
     pool.addresses = toRuns(std::move(all));
+    std::sort(pool.cooling.begin(), pool.cooling.end(), [](const auto& a, const auto& b) { return a.address < b.address; });
     return {std::move(pool), toRuns(std::move(shared)), toRuns(std::move(own))};
 }
 
@@ -298,8 +304,17 @@ void ClusterStore::reserve(const ReserveAddress& change, Deadline by) {
     // On a conflict, what changed in the pool since it was last read comes back in the same
     // round trip: the caller's next pick is then likely free.
     const auto start = keys_.addresses(change.poolId);
-    const auto result = write({absent(key)}, {put(key, value)}, {read(key), read(start, prefixEnd(start), 0, readAt + 1)},
-                              ours, Lost{key, value, change.poolId, false}, by);
+    const std::vector<Operation> onConflict{read(key), read(start, prefixEnd(start), 0, readAt + 1)};
+    auto result = write({absent(key)}, {put(key, value)}, onConflict, ours, Lost{key, value, change.poolId, false}, by);
+    if (!result.succeeded && !result.ranges.at(0).empty()) {
+        // Cooling after a release: taken over if that ended, or if the caller takes it anyway.
+        const auto& found = result.ranges.at(0)[0];
+        const auto cooling = decodeAddressCooling(found.value);
+        if (cooling && (sharing.overCooling || cooling->until <= std::chrono::system_clock::now())) {
+            result = write({unchangedSince(key, found.modRevision)}, {put(key, value)}, onConflict, ours,
+                           Lost{key, value, change.poolId, false}, by);
+        }
+    }
     if (result.succeeded) {
         if (sharing.use == AddressUse::Endpoint) {
             std::lock_guard lock(mutex_);
@@ -316,7 +331,9 @@ void ClusterStore::reserve(const ReserveAddress& change, Deadline by) {
         return;
     }
     std::string heldBy = "(gone)";
-    if (other) {
+    if (const auto cooling = existing.empty() ? std::nullopt : decodeAddressCooling(existing[0].value)) {
+        heldBy = "no node: it cools until " + formatTime(cooling->until) + " after its release by node " + cooling->node;
+    } else if (other) {
         heldBy = other->use == AddressUse::Shared
                      ? "every node's copy of the network (its gateway or an aux address)"
                      : (other->holder == kSwarmHolder ? std::string("the swarm") : "node " + other->holder) +
@@ -349,10 +366,13 @@ void ClusterStore::free(const FreeAddress& change, Deadline by) {
     }
     try {
         requireIdentity(by);
+        // Under a reuse delay the key stays, saying until when the address cools.
+        const std::string cooling =
+            change.coolUntil ? encodeAddressCooling({node(), *change.coolUntil}) : std::string();
         if (!handle.empty()) {
             // This allocation's own value: a release never frees a newer allocation of the address.
             write(
-                {holds(key, handle)}, {remove(key)}, {},
+                {holds(key, handle)}, {cooling.empty() ? remove(key) : put(key, cooling)}, {},
                 [&](Deadline until) {
                     const auto now = etcd_.range(key, {}, until).kvs;
                     return now.empty() || now[0].value != handle;
@@ -367,7 +387,7 @@ void ClusterStore::free(const FreeAddress& change, Deadline by) {
                 const auto hold = decodeAddressHold(value);
                 return hold && hold->holder == holder && hold->use == AddressUse::Endpoint;
             },
-            by);
+            by, cooling);
     } catch (const StoreError& error) {
         log::warning("address " + change.address.toString() + " of pool " + change.poolId +
                      " is released here, but etcd still shows it held: " + error.what() +

@@ -136,8 +136,10 @@ private:
     TxnResult write(const std::vector<Compare>& compares, const std::vector<Operation>& success,
                     const std::vector<Operation>& failure, const std::function<bool(Deadline)>& ours,
                     const Lost& lost, Deadline by);
-    // Deletes `key` if `ours` accepts its value, as a compare-and-swap on the revision just read.
-    void deleteIfOwned(const std::string& key, const std::function<bool(const std::string&)>& ours, Deadline by);
+    // Deletes `key` (or puts `replacement` there, if given) if `ours` accepts its value, as a
+    // compare-and-swap on the revision just read.
+    void deleteIfOwned(const std::string& key, const std::function<bool(const std::string&)>& ours, Deadline by,
+                       const std::string& replacement = {});
     void remember(Lost lost);
     std::size_t settleLostWrites(const std::unique_lock<std::shared_mutex>& exclusive, Deadline by);
 

@@ -131,6 +131,18 @@ std::optional<AddressHold> decodeAddressHold(const std::string& text) {
     return AddressHold{node, node, AddressUse::Shared, {}, {}};
 }
 
+std::string encodeAddressCooling(const AddressCooling& cooling) {
+    return objectText({{"cooling until", formatTime(cooling.until)}, {"node", cooling.node}});
+}
+
+std::optional<AddressCooling> decodeAddressCooling(const std::string& text) {
+    const auto object = objectOf(text);
+    if (!object) return std::nullopt;
+    const auto until = parseTime(field(object, "cooling until"));
+    if (!until) return std::nullopt;
+    return AddressCooling{field(object, "node"), *until};
+}
+
 std::string encodePoolCopy(const PoolCopy& copy) {
     return objectText({{"copy", copy.copy}, {"claim", copy.claim}});
 }

@@ -2,6 +2,7 @@
 // transactions. The one owner of these formats; README.md ("Keys in etcd") documents them.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 
@@ -18,7 +19,8 @@ namespace gipam::store {
 ///   pools/<pool ID>/name                  the name it is shared under, if any
 ///   pools/<pool ID>/holders/<node>        a node whose Docker holds it: a claim nonce
 ///   pools/<pool ID>/copies/<node>         a node's swarm copy of it, sharing its block: PoolCopy
-///   pools/<pool ID>/addresses/<address>   a held address: AddressHold
+///   pools/<pool ID>/addresses/<address>   a held address: AddressHold; or one cooling after its
+///                                         release (a reuse delay): AddressCooling
 ///   names/<name>                          the pool ID of the shared pool of that name
 ///   nodes/<node>                          the node's instance token (NodeRecord), for good
 ///   nodes/<node>/alive                    the running gipam of that node (NodeAlive), on an etcd lease
@@ -88,6 +90,16 @@ struct AddressHold {
 std::string encodeAddressHold(const AddressHold& hold);
 /// nullopt for a value gipam did not write.
 std::optional<AddressHold> decodeAddressHold(const std::string& text);
+
+/// An addresses/ value for a released address under a reuse delay: free, but no node's automatic
+/// pick takes it before `until`. `node` released it.
+struct AddressCooling {
+    std::string node;
+    std::chrono::system_clock::time_point until;
+};
+std::string encodeAddressCooling(const AddressCooling& cooling);
+/// nullopt for any other value, an AddressHold's among them.
+std::optional<AddressCooling> decodeAddressCooling(const std::string& text);
 
 /// A copies/ value: the ID of the node-local copy, and the nonce of that registration.
 struct PoolCopy {
