@@ -1,6 +1,7 @@
 // The etcd backend against a real etcd: its client, and several hosts (IpamServices on
 // ClusterStores, each with its own lease state) sharing one address plan.
 #include "integration/etcd_testing.h"
+#include "ipam/ipam_metrics.h"
 
 namespace gipam {
 namespace {
@@ -106,6 +107,33 @@ TEST_F(EtcdStoreTest, ASharedPoolIsOnePoolOnEveryHostWithAddressesHandedOutOnce)
     const auto taken = granted.begin()->toString();
     EXPECT_NE(errorOf([&] { b.service.requestAddress({poolB.poolId, taken, {}}); }), "");
     EXPECT_EQ(keys("/gipam-test/pools/" + poolA.poolId + "/addresses/").size(), 162u);
+}
+
+TEST_F(EtcdStoreTest, AnAddressReleasedInASharedPoolCoolsForEveryHostYetIsGrantedByValue) {
+    Host a(endpoints(), "a"), b(endpoints(), "b");
+    auto options = shared("lan");
+    options[std::string(ipam::kReuseDelayOption)] = "1h";
+    const auto pool =
+        a.service.requestPool({std::string(ipam::kLocalAddressSpace), "198.18.40.0/24", "198.18.40.8/29", options, false});
+    std::this_thread::sleep_for(ipam::kAuxAddressGap * 2);  // past the create: containers' requests by value now
+    for (int i = 8; i <= 14; ++i) a.service.requestAddress({pool.poolId, "198.18.40." + std::to_string(i), {}});
+    a.service.releaseAddress(pool.poolId, "198.18.40.9");
+    a.service.releaseAddress(pool.poolId, "198.18.40.10");
+    const auto cooling = keys("/gipam-test/pools/" + pool.poolId + "/addresses/198.18.40.9");
+    ASSERT_EQ(cooling.size(), 1u);
+    EXPECT_NE(cooling[0].value.find("\"cooling until\""), std::string::npos) << cooling[0].value;
+    // b joins by name alone and takes the pool's delay from its record.
+    EXPECT_EQ(b.service.requestPool(local("", shared("lan"))).poolId, pool.poolId);
+    std::this_thread::sleep_for(ipam::kAuxAddressGap * 2);
+    EXPECT_EQ(b.service.requestAddress({pool.poolId, "", {}}).address.toString(), "198.18.40.15");
+    // Asked for by value, a cooling address is granted on any host.
+    EXPECT_EQ(b.service.requestAddress({pool.poolId, "198.18.40.10", {}}).address.toString(), "198.18.40.10");
+    // Nothing else free: the one released longest ago, counted.
+    const auto cutShort = ipam::ipamMetrics().reuseDelayCutShort.load();
+    EXPECT_EQ(b.service.requestAddress({pool.poolId, "", {}}).address.toString(), "198.18.40.9");
+    EXPECT_EQ(ipam::ipamMetrics().reuseDelayCutShort.load(), cutShort + 1);
+    EXPECT_NE(errorOf([&] { a.service.requestAddress({pool.poolId, "198.18.40.9", {}}); }).find("node b"),
+              std::string::npos);
 }
 
 TEST_F(EtcdStoreTest, TheLastHostToReleaseASharedPoolDeletesItsKeys) {

@@ -18,7 +18,8 @@ ip::Prefix prefix(std::string_view text) {
 
 const char* const kVariables[] = {"GIPAM_ADDRESS",        "GIPAM_FILE",    "GIPAM_V4",          "GIPAM_V4AB",
                                   "GIPAM_V6",             "GIPAM_V6AB",    "GIPAM_TLS_CERT",    "DOCKER_HOST",
-                                  "GIPAM_ETCD_ENDPOINTS", "GIPAM_NODE_ID", "GIPAM_ETCD_PREFIX"};
+                                  "GIPAM_ETCD_ENDPOINTS", "GIPAM_NODE_ID", "GIPAM_ETCD_PREFIX",
+                                  "GIPAM_REUSE_DELAY"};
 
 // Runs every test with no GIPAM_* variables and puts the caller's back afterwards.
 class ConfigTest : public ::testing::Test {
@@ -160,6 +161,16 @@ TEST_F(ConfigTest, EtcdSettingsComeFromFlagsOrVariablesWithTheHostnameAsNodeId) 
     config = parseOk({"-etcd-endpoints", "http://127.0.0.1:12379", "--node-id=a"});
     EXPECT_EQ(config.etcdEndpoints, std::vector<std::string>{"http://127.0.0.1:12379"});
     EXPECT_EQ(config.nodeId, "a");
+}
+
+TEST_F(ConfigTest, AReuseDelayIsADurationFromTheFlagOrItsVariable) {
+    EXPECT_EQ(parseOk({}).reuseDelay, std::chrono::milliseconds(0));
+    EXPECT_EQ(parseOk({"-reuse-delay", "1m30s"}).reuseDelay, std::chrono::seconds(90));
+    ::setenv("GIPAM_REUSE_DELAY", "30s", 1);
+    EXPECT_EQ(parseOk({}).reuseDelay, std::chrono::seconds(30));
+    EXPECT_EQ(parseOk({"--reuse-delay=0"}).reuseDelay, std::chrono::milliseconds(0));
+    EXPECT_PRED_FORMAT2(IsSubstring, "--reuse-delay 30: give a duration", parseFails({"--reuse-delay", "30"}));
+    EXPECT_PRED_FORMAT2(IsSubstring, "--reuse-delay 48h", parseFails({"--reuse-delay", "48h"}));
 }
 
 TEST_F(ConfigTest, BadEtcdSettingsAreRefusedNamingThem) {
