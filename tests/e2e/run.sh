@@ -594,6 +594,38 @@ else
     dc network rm net20 >/dev/null 2>&1
 fi
 
+# 9g. reuse delay (--ipam-opt gipam.reuse-delay): a restarted container gets a fresh address, and
+# the delay survives a gipam restart; --ip into a cooling address is granted
+out=$(dc network create --ipam-driver "$NAME" --subnet 198.18.223.0/24 --ipam-opt gipam.reuse-delay=1h net21 2>&1)
+if [[ $? -ne 0 ]]; then
+    fail "9 network create net21 with gipam.reuse-delay" "$out"
+else
+    ok=1 det=() seen=()
+    for i in 1 2 3 4; do
+        run_c "r21-$i" net21 && c_addrs "r21-$i" || { ok=0; det+=("r21-$i: $RUN_OUT ${ADDR_OUT:-}"); break; }
+        a=${A4%/*}; det+=("r21-$i: $a")
+        for s in "${seen[@]}"; do [[ $s == "$a" ]] && { ok=0; det+=("  $a handed out again within the delay"); }; done
+        seen+=("$a")
+        dc rm -f "r21-$i" >/dev/null 2>&1
+        if (( i == 2 )); then
+            stamp=$(sock_stamp); stop_gipam; start_gipam
+            wait_gipam "$stamp" || { ok=0; det+=("gipam did not restart: $(tail -n 5 "$T/gipam.log")"); break; }
+            det+=("(gipam restarted)")
+        fi
+    done
+    if (( ok )); then pass "9 a container run 4 times on net21 (reuse delay 1h, gipam restarted midway) gets 4 addresses"
+    else fail "9 a container run 4 times on net21 (reuse delay 1h, gipam restarted midway) gets 4 addresses" "${det[@]}"; fi
+    cooling=$("$GIPAM_BIN" leases -file "$T/leases.json" -v --json 2>&1 |
+              jq -c '.pools[] | select(.pool == "198.18.223.0/24") | [.cooling, (.coolingUntil | keys)]' 2>&1)
+    DETAIL="gipam leases: $cooling"
+    check "9 gipam leases shows net21's 4 released addresses cooling" eval '[[ $cooling == "[4,"* ]]'
+    run_c r21-ip net21 --ip "${seen[0]}" && c_addrs r21-ip; rc=$?
+    DETAIL="exit $rc: $RUN_OUT; r21-ip: $A4"
+    check "9 --ip ${seen[0]} on net21, still cooling, is granted" eval '(( rc == 0 )) && [[ ${A4%/*} == "${seen[0]}" ]]'
+    dc rm -f $(dc ps -aq --filter network=net21) >/dev/null 2>&1
+    dc network rm net21 >/dev/null 2>&1
+fi
+
 # 10. SIGTERM stops gipam and removes its socket
 if alive "$GPID"; then
     kill -TERM "$GPID"
