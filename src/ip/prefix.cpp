@@ -50,4 +50,24 @@ std::string Prefix::toString() const {
     return network_.toString() + "/" + std::to_string(length_);
 }
 
+std::vector<Prefix> prefixesCovering(const Address& first, const Address& last) {
+    const Family family = first.family();
+    const int width = bitWidth(family);
+    std::vector<Prefix> prefixes;
+    U128 start = first.value();
+    while (true) {
+        // The widest block aligned at `start` that ends at or before `last`.
+        int hostBits = 0;
+        while (hostBits < width && (start & lowMask(hostBits + 1)) == 0 && start + lowMask(hostBits + 1) <= last.value() &&
+               start + lowMask(hostBits + 1) >= start) {
+            ++hostBits;
+        }
+        prefixes.emplace_back(Address(family, start), width - hostBits);
+        const U128 end = start + lowMask(hostBits);
+        if (end >= last.value()) break;
+        start = end + 1;
+    }
+    return prefixes;
+}
+
 }  // namespace gipam::ip

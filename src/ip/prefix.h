@@ -1,6 +1,8 @@
 // CIDR prefixes: a network address and a length, with no host bits set.
 #pragma once
 
+#include <vector>
+
 #include "ip/address.h"
 
 namespace gipam::ip {
@@ -40,5 +42,9 @@ private:
     Address network_;
     int length_;
 };
+
+/// The fewest prefixes that together are exactly [first, last] (one family, first <= last), in
+/// ascending order: at most 2 x 128 of them, however wide the range.
+std::vector<Prefix> prefixesCovering(const Address& first, const Address& last);
 
 }  // namespace gipam::ip

@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "ipam/service.h"
+#include "store/lease_codec.h"
 
 namespace gipam::ipam {
 namespace {
@@ -18,8 +19,8 @@ int parseBlockLength(const std::string& key, const std::string& value, ip::Famil
 }
 
 // "198.18.0.0/28" or "198.18.0.5-198.18.0.9" (or one address).
-PoolOptions::Range parseRange(const std::string& text) {
-    const auto where = "option " + std::string(kExcludeOption) + ": " + text;
+store::AddressRun parseRange(const std::string& text, const std::string& what) {
+    const auto where = what + ": " + text;
     try {
         if (text.find('/') != std::string::npos) {
             const auto prefix = ip::Prefix::parse(text);
@@ -61,9 +62,28 @@ std::optional<std::chrono::milliseconds> parseDuration(std::string_view text) {
     return std::chrono::milliseconds(static_cast<long long>(total + 0.5));
 }
 
-std::string exclusionsOf(const std::map<std::string, std::string>& options) {
+std::vector<store::AddressRun> parseExclusions(std::string_view text, const std::string& what) {
+    std::vector<store::AddressRun> ranges;
+    while (!text.empty()) {
+        const auto comma = text.find(',');
+        std::string item(text.substr(0, comma));
+        item.erase(0, item.find_first_not_of(' '));
+        item.erase(item.find_last_not_of(' ') + 1);
+        if (!item.empty()) ranges.push_back(parseRange(item, what));
+        text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
+    }
+    return ranges;
+}
+
+std::string exclusionOf(const ip::Address& address, const std::vector<store::AddressRun>& excluded,
+                        const std::map<std::string, std::string>& options) {
+    for (const auto& run : excluded) {
+        if (run.first.family() == address.family() && !(address < run.first) && !(run.last < address)) {
+            return "--exclude " + store::exclusionText(run);
+        }
+    }
     const auto it = options.find(std::string(kExcludeOption));
-    return it == options.end() ? std::string() : it->second;
+    return std::string(kExcludeOption) + "=" + (it == options.end() ? std::string() : it->second);
 }
 
 void applyExclusions(const PoolOptions& options, alloc::AddressAllocator& addresses) {
@@ -117,15 +137,7 @@ PoolOptions PoolOptions::parse(const std::map<std::string, std::string>& options
         }
     }
     if (auto it = options.find(std::string(kExcludeOption)); it != options.end()) {
-        std::string_view rest = it->second;
-        while (!rest.empty()) {
-            const auto comma = rest.find(',');
-            std::string item(rest.substr(0, comma));
-            item.erase(0, item.find_first_not_of(' '));
-            item.erase(item.find_last_not_of(' ') + 1);
-            if (!item.empty()) parsed.exclude.push_back(parseRange(item));
-            rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-        }
+        parsed.exclude = parseExclusions(it->second, "option " + std::string(kExcludeOption));
     }
     return parsed;
 }

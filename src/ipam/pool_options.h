@@ -11,6 +11,7 @@
 
 #include "alloc/address_allocator.h"
 #include "ip/address.h"
+#include "store/leases.h"
 
 namespace gipam::ipam {
 
@@ -28,13 +29,10 @@ inline constexpr std::chrono::hours kMaxReuseDelay{24};
 std::optional<std::chrono::milliseconds> parseDuration(std::string_view text);
 
 struct PoolOptions {
-    struct Range {
-        ip::Address first, last;
-    };
     std::optional<int> v4BlockLength;  // "v4ab"
     std::optional<int> v6BlockLength;  // "v6ab"
     bool serial = false;               // "com.docker.network.ipam.serial"
-    std::vector<Range> exclude;        // kExcludeOption
+    std::vector<store::AddressRun> exclude;  // kExcludeOption
     std::optional<std::chrono::milliseconds> reuseDelay;  // kReuseDelayOption
     /// Throws IpamError naming the key and value for a value that is not valid.
     static PoolOptions parse(const std::map<std::string, std::string>& options);
@@ -44,8 +42,14 @@ struct PoolOptions {
     }
 };
 
-/// The gipam.exclude value of a pool's options ("" without one), for messages.
-std::string exclusionsOf(const std::map<std::string, std::string>& options);
+/// "PREFIX|ADDRESS|FIRST-LAST,..." (either family, spaces around items ignored), as gipam.exclude
+/// and --exclude take them; IpamError starting with `what` naming the item that is not one.
+std::vector<store::AddressRun> parseExclusions(std::string_view text, const std::string& what);
+
+/// What excludes `address` from a pool with `options`, for messages: "--exclude RANGE" for one of
+/// gipam's `excluded`, else "gipam.exclude=VALUE".
+std::string exclusionOf(const ip::Address& address, const std::vector<store::AddressRun>& excluded,
+                        const std::map<std::string, std::string>& options);
 
 /// Excludes `options.exclude` of the pool's family from `addresses`; IpamError naming a range
 /// of that family that is not inside the pool.

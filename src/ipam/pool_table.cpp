@@ -1,5 +1,6 @@
 #include "ipam/pool_table.h"
 
+#include <algorithm>
 #include <iterator>
 
 namespace gipam::ipam {
@@ -16,10 +17,43 @@ std::optional<ip::Address> storedCursor(const alloc::AddressAllocator& addresses
     return std::nullopt;
 }
 
-PoolTable::PoolTable(std::optional<store::Supernet> v4, std::optional<store::Supernet> v6)
-    : v4_(std::move(v4)), v6_(std::move(v6)) {
+PoolTable::PoolTable(std::optional<store::Supernet> v4, std::optional<store::Supernet> v6,
+                     std::vector<store::AddressRun> excluded)
+    : v4_(std::move(v4)), v6_(std::move(v6)), excluded_(std::move(excluded)) {
     if (v4_) v4Blocks_.emplace(v4_->prefix);
     if (v6_) v6Blocks_.emplace(v6_->prefix);
+    for (const auto& supernet : {v4_, v6_}) {
+        if (supernet) excludeBlocksIn(supernet->prefix);
+    }
+}
+
+void PoolTable::excludeBlocksIn(const ip::Prefix& within) {
+    for (const auto& run : excluded_) {
+        if (run.first.family() != within.family() || run.last < within.network() || within.last() < run.first) continue;
+        const auto first = std::max(run.first, within.network());
+        const auto last = std::min(run.last, within.last());
+        for (const auto& block : ip::prefixesCovering(first, last)) excludeBlock(block);
+    }
+}
+
+void PoolTable::excludeBlock(const ip::Prefix& block) {
+    auto* blocks = blocksFor(block.family());
+    if (!blocks || !blocks->supernet().contains(block)) return;
+    if (blocks->reserve(block)) {
+        excludedBlocks_.push_back(block);
+        return;
+    }
+    // Something holds part of it: a pool, a block held elsewhere, another exclusion.
+    const Pool* pool = overlapping(block);
+    if (pool && pool->addresses.pool().contains(block)) return;
+    const auto covers = [&](const ip::Prefix& held) { return held.contains(block); };
+    if (std::any_of(excludedBlocks_.begin(), excludedBlocks_.end(), covers) ||
+        std::any_of(heldElsewhere_.begin(), heldElsewhere_.end(), covers) || block.hostBits() == 0) {
+        return;
+    }
+    const ip::Prefix lower(block.network(), block.length() + 1);
+    excludeBlock(lower);
+    excludeBlock(ip::Prefix(ip::Address(block.family(), lower.last().value() + 1), block.length() + 1));
 }
 
 const std::optional<store::Supernet>& PoolTable::supernetFor(ip::Family family) const {
@@ -59,6 +93,7 @@ const Pool* PoolTable::find(const std::string& poolId) const {
 
 void PoolTable::insert(Pool pool) {
     const ip::Prefix prefix = pool.addresses.pool();
+    std::vector<ip::Prefix> around;  // exclusion blocks larger than the pool, to hold again around it
     const auto key = std::make_pair(prefix.family(), prefix.network().value());
     if (!pool.copyOf.empty()) {
         pools_.at(pool.copyOf).copy = pool.id;
@@ -75,6 +110,13 @@ void PoolTable::insert(Pool pool) {
                     blocks->release(block);
                     return true;
                 });
+                // Asked for by subnet over an exclusion: the pool holds that part while it lives.
+                std::erase_if(excludedBlocks_, [&](const ip::Prefix& block) {
+                    if (!block.overlaps(prefix)) return false;
+                    blocks->release(block);
+                    if (block.length() < prefix.length()) around.push_back(block);
+                    return true;
+                });
                 blocks->reserve(prefix);
             }
         }
@@ -82,6 +124,7 @@ void PoolTable::insert(Pool pool) {
     }
     const std::string id = pool.id;
     pools_.emplace(id, std::move(pool));
+    for (const auto& block : around) excludeBlocksIn(block);
 }
 
 Pool PoolTable::erase(const std::string& poolId) {
@@ -99,6 +142,7 @@ Pool PoolTable::erase(const std::string& poolId) {
         prefixes_.erase(key);
         if (auto* blocks = blocksFor(prefix.family()); blocks && blocks->supernet().contains(prefix)) {
             blocks->release(prefix);
+            excludeBlocksIn(prefix);
         }
     }
     return pool;
@@ -130,7 +174,7 @@ store::PoolRecord PoolTable::record(const Pool& pool) const {
 }
 
 store::Leases PoolTable::leases() const {
-    store::Leases leases{v4_, v6_, {}, std::nullopt};
+    store::Leases leases{v4_, v6_, {}, std::nullopt, excluded_};
     leases.pools.reserve(pools_.size());
     for (const auto& entry : pools_) leases.pools.push_back(record(entry.second));
     return leases;

@@ -57,7 +57,13 @@ struct Pool {
 /// the IPAM service guards it with its state lock.
 class PoolTable {
 public:
-    PoolTable(std::optional<store::Supernet> v4, std::optional<store::Supernet> v6);
+    /// No block is cut over `excluded` (--exclude) by a pick; a pool asked for by subnet may hold
+    /// it, and gives it back to the exclusion when it goes.
+    PoolTable(std::optional<store::Supernet> v4, std::optional<store::Supernet> v6,
+              std::vector<store::AddressRun> excluded = {});
+
+    /// Addresses never handed out in any pool (--exclude).
+    const std::vector<store::AddressRun>& excluded() const { return excluded_; }
 
     const std::optional<store::Supernet>& supernetFor(ip::Family family) const;
     /// nullptr without a supernet of the family.
@@ -96,6 +102,14 @@ private:
     std::map<std::string, Pool> pools_;
     PrefixIndex prefixes_;
     std::vector<ip::Prefix> heldElsewhere_;
+    std::vector<store::AddressRun> excluded_;
+    // The blocks held for `excluded_` in the supernets' allocators; none overlaps a pool's.
+    std::vector<ip::Prefix> excludedBlocks_;
+
+    // Holds for the exclusions what of them lies in `within` (a prefix of a supernet) and is free.
+    void excludeBlocksIn(const ip::Prefix& within);
+    // Holds `block` for the exclusions, or what of it is free: O(128) per pool in the way.
+    void excludeBlock(const ip::Prefix& block);
 };
 
 }  // namespace gipam::ipam

@@ -28,12 +28,11 @@ bool isGatewayRequest(const Options& options) {
 }
 
 std::string describeReserveFailure(ReserveResult result, const ip::Address& address, const ip::Prefix& pool,
-                                   const std::string& poolId, const std::string& exclusions) {
+                                   const std::string& poolId, const std::string& exclusion) {
     const std::string text = address.toString();
     switch (result) {
         case ReserveResult::Excluded:
-            return "address " + text + " is excluded from pool " + poolId + " (" + std::string(kExcludeOption) + "=" +
-                   exclusions + ")";
+            return "address " + text + " is excluded from pool " + poolId + " (" + exclusion + ")";
         case ReserveResult::AlreadyHeld:
             return "address " + text + " is already allocated in pool " + poolId;
         case ReserveResult::NotAHost:

@@ -52,8 +52,8 @@ bool isGatewayRequest(const Options& options);
 /// The refusal of a dynamic request in a pool (or its ip-range) with no free address left.
 IpamError noFreeAddress(const Pool& pool);
 /// Why `address` could not be held in pool `poolId`, as a sentence for Docker.
-/// `exclusions`: the pool's gipam.exclude value, named when the address is in it.
+/// `exclusion`: what excludes it (exclusionOf), named when the address is excluded.
 std::string describeReserveFailure(alloc::AddressAllocator::ReserveResult result, const ip::Address& address,
-                                   const ip::Prefix& pool, const std::string& poolId, const std::string& exclusions = {});
+                                   const ip::Prefix& pool, const std::string& poolId, const std::string& exclusion = {});
 
 }  // namespace gipam::ipam

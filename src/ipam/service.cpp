@@ -43,7 +43,7 @@ void validateLeases(const store::Leases& leases) {
 
 IpamService::IpamService(const store::Leases& leases, store::LeaseStore& store, std::vector<std::string>* warnings,
                          std::chrono::milliseconds reuseDelay)
-    : store_(store), table_(leases.v4, leases.v6), reuseDelay_(reuseDelay) {
+    : store_(store), table_(leases.v4, leases.v6, leases.excluded), reuseDelay_(reuseDelay) {
     const auto now = std::chrono::system_clock::now();
     for (const auto& record : leases.pools) {
         const std::string where = "pool " + record.id + ": ";
@@ -90,6 +90,7 @@ IpamService::IpamService(const store::Leases& leases, store::LeaseStore& store, 
                 throw IpamError(where + describeReserveFailure(result, run.first, record.prefix, record.id));
             }
         }
+        for (const auto& run : table_.excluded()) pool.addresses.exclude(run.first, run.last);
         try {
             applyExclusions(options, pool.addresses);
         } catch (const IpamError& error) {
@@ -351,6 +352,7 @@ PoolGrant IpamService::grantPool(std::string_view space, const PoolRequest& requ
     // Exclusions and a reuse delay travel with the options, a shared pool's in its etcd record too.
     const auto poolOptions = existing ? PoolOptions::parse(existing->pool.options) : options;
     applyExclusions(poolOptions, pool.addresses);
+    for (const auto& run : table_.excluded()) pool.addresses.exclude(run.first, run.last);
     pool.reuseDelay = reuseDelayOf(poolOptions);
     if (existing) {
         for (const auto& run : existing->pool.addresses) pool.addresses.reserveRun(run.first, run.last, true);
@@ -472,7 +474,7 @@ AddressGrant IpamService::grantAddress(const AddressRequest& request, store::Dea
         // says whether the swarm holds it.
         heldHereAlready = swarm && result == ReserveResult::AlreadyHeld;
         if (result != ReserveResult::Reserved && !heldHereAlready) {
-            throw IpamError(describeReserveFailure(result, granted, addresses.pool(), pool.id, exclusionsOf(pool.options)),
+            throw IpamError(describeReserveFailure(result, granted, addresses.pool(), pool.id, exclusionOf(granted, table_.excluded(), pool.options)),
                             result == ReserveResult::AlreadyHeld ? Refusal::AlreadyAllocated : Refusal::Invalid);
         }
     }

@@ -198,7 +198,7 @@ AddressGrant IpamService::grantSharedAddress(std::unique_lock<std::mutex>& lock,
         // the store decides, and its refusal names the holder.
         heldHereAlready = result == ReserveResult::AlreadyHeld;
         if (result != ReserveResult::Reserved && !heldHereAlready) {
-            throw IpamError(describeReserveFailure(result, granted, addresses.pool(), id, exclusionsOf(pool.options)), Refusal::Invalid);
+            throw IpamError(describeReserveFailure(result, granted, addresses.pool(), id, exclusionOf(granted, table_.excluded(), pool.options)), Refusal::Invalid);
         }
     }
     if (sharedAlready) {

@@ -12,7 +12,9 @@
 
 #include "ip/prefix.h"
 #include "ipam/pool_options.h"
+#include "ipam/service.h"
 #include "store/etcd/etcd_client.h"
+#include "store/lease_codec.h"
 
 #ifndef GIPAM_VERSION
 #define GIPAM_VERSION "dev"
@@ -23,7 +25,7 @@ namespace {
 
 // What settings parse into before they are checked and turned into a Config.
 struct Raw {
-    std::string v4, v6, logLevel = "info", socketGroup, etcdEndpoints, reuseDelay = "0";
+    std::string v4, v6, logLevel = "info", socketGroup, etcdEndpoints, reuseDelay = "0", exclude;
     int v4ab = 24, v6ab = 64;
 };
 
@@ -69,6 +71,10 @@ const Setting kSettings[] = {
     {"v4ab", "GIPAM_V4AB", true, "IPv4 block (pool) prefix length", raw(&Raw::v4ab)},
     {"v6", "GIPAM_V6", false, "IPv6 supernet to cut pools from, e.g. 2001:db8::/56", raw(&Raw::v6)},
     {"v6ab", "GIPAM_V6AB", true, "IPv6 block (pool) prefix length", raw(&Raw::v6ab)},
+    {"exclude", "GIPAM_EXCLUDE", false,
+     "Addresses never handed out, PREFIX|ADDRESS|FIRST-LAST,... (either family); no block is cut over them unless "
+     "asked for by --subnet; kept in the lease file like the supernets",
+     raw(&Raw::exclude)},
     {"socket", "", false, "Unix socket path (default /run/docker/plugins/<name>.sock)", into(&Config::socketPath)},
     {"socket-group", "", false, "Group that may use the Unix socket (mode 0660; default: gipam's own group, root)",
      raw(&Raw::socketGroup)},
@@ -258,6 +264,12 @@ void finish(Config& config, const Raw& values, std::map<std::string, CLI::Option
         throw UsageError("--reuse-delay " + values.reuseDelay + ": give a duration from 0 to 24h, such as 30s, 5m or 1h");
     }
     config.reuseDelay = *reuseDelay;
+    config.excludeGiven = options["exclude"]->count() > 0;
+    try {
+        config.excluded = ipam::parseExclusions(values.exclude, "--exclude");
+    } catch (const ipam::IpamError& error) {
+        throw UsageError(error.what());
+    }
     // Looked up only when given: a managed plugin's rootfs has no /etc/group.
     if (!values.socketGroup.empty()) {
         const group* entry = ::getgrnam(values.socketGroup.c_str());
@@ -375,7 +387,9 @@ store::Leases initialLeases(const Config& config) {
     if (!config.v4.supernet && !config.v6.supernet) {
         throw UsageError("no supernet configured: give -v4 and/or -v6 (or GIPAM_V4/GIPAM_V6)");
     }
-    return {config.v4.supernet, config.v6.supernet, {}};
+    store::Leases leases{config.v4.supernet, config.v6.supernet, {}};
+    leases.excluded = config.excluded;
+    return leases;
 }
 
 std::vector<std::string> differencesFromLeases(const Config& config, const store::Leases& leases) {
@@ -395,6 +409,14 @@ std::vector<std::string> differencesFromLeases(const Config& config, const store
     };
     compare(config.v4, leases.v4, "v4");
     compare(config.v6, leases.v6, "v6");
+    if (config.excludeGiven && config.excluded != leases.excluded) {
+        const auto text = [](const std::vector<store::AddressRun>& runs) {
+            std::string out;
+            for (const auto& run : runs) out += (out.empty() ? "" : ",") + store::exclusionText(run);
+            return out.empty() ? std::string("none") : out;
+        };
+        differences.push_back("--exclude " + text(config.excluded) + " (lease file: " + text(leases.excluded) + ")");
+    }
     return differences;
 }
 

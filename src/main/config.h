@@ -43,6 +43,8 @@ struct Config {
     std::string file = "leases.json";
     SupernetSetting v4;
     SupernetSetting v6;
+    std::vector<store::AddressRun> excluded;  // --exclude, for a new lease file
+    bool excludeGiven = false;                // --exclude or its variable was set
     std::string socketPath;
     std::optional<unsigned> socketGroup;  // group owning the Unix socket (mode 0660); default: ours
     std::string specDir = "/etc/docker/plugins";

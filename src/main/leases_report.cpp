@@ -35,6 +35,11 @@ std::string leasesText(const store::Leases& leases, const std::string& file, boo
                blocks(s.blocksHeld) + " held, " + blocks(free) + " free of " + ip::toDecimal(s.blocks) + "; " +
                std::to_string(s.pools) + " pools, " + ip::toDecimal(s.addressesHeld) + " addresses held\n";
     }
+    if (!leases.excluded.empty()) {
+        out += "  excluded (--exclude):";
+        for (const auto& run : leases.excluded) out += " " + store::exclusionText(run);
+        out += "\n";
+    }
     out += "\npools\n";
     if (usage.pools.empty()) out += "  (none)\n";
     for (const auto& pool : usage.pools) {
@@ -77,6 +82,10 @@ std::string leasesJson(const store::Leases& leases, const std::string& file, boo
                R"(,"blockLength":)" + std::to_string(s.supernet.blockLength) + R"(,"blocks":)" + decimal(s.blocks) +
                R"(,"blocksHeld":)" + blocks(s.blocksHeld) + R"(,"pools":)" + std::to_string(s.pools) +
                R"(,"addresses":)" + decimal(s.addresses) + R"(,"addressesHeld":)" + decimal(s.addressesHeld) + "}";
+    }
+    out += R"(],"excluded":[)";
+    for (std::size_t i = 0; i < leases.excluded.size(); ++i) {
+        out += (i ? "," : "") + json::quote(store::exclusionText(leases.excluded[i]));
     }
     out += R"(],"pools":[)";
     for (std::size_t i = 0; i < usage.pools.size(); ++i) {

@@ -14,6 +14,7 @@
 #include "server/systemd.h"
 #include "store/etcd/cluster_keeper.h"
 #include "store/etcd/cluster_store.h"
+#include "store/lease_codec.h"
 #include "store/etcd/node_registration.h"
 #include "store/file/lease_file.h"
 #include "store/snapshot_store.h"
@@ -28,6 +29,9 @@ std::string describeSupernets(const store::Leases& leases) {
         if (!supernet) continue;
         if (!text.empty()) text += ", ";
         text += supernet->prefix.toString() + " in /" + std::to_string(supernet->blockLength) + " blocks";
+    }
+    for (std::size_t i = 0; i < leases.excluded.size(); ++i) {
+        text += (i ? "," : ", excluding ") + store::exclusionText(leases.excluded[i]);
     }
     return text;
 }
@@ -100,7 +104,7 @@ bool adoptPlan(const config::Config& config, store::EtcdClient& etcd, store::Lea
         log::warning(std::string("etcd is unreachable at start, serving the lease file's plan: ") + error.what());
         return false;
     }
-    if (plan.v4 == leases.v4 && plan.v6 == leases.v6) {
+    if (plan.v4 == leases.v4 && plan.v6 == leases.v6 && plan.excluded == leases.excluded) {
         log::info("address plan shared through etcd (" + etcd.endpoints().front() + "): " + describeSupernets(plan));
         return false;
     }
@@ -110,6 +114,7 @@ bool adoptPlan(const config::Config& config, store::EtcdClient& etcd, store::Lea
                  (differences.empty() ? std::string() : " (ignoring flags that differ from it)"));
     leases.v4 = plan.v4;
     leases.v6 = plan.v6;
+    leases.excluded = plan.excluded;
     return true;
 }
 
@@ -123,7 +128,7 @@ int run(const config::Config& config) {
             std::string joined;
             for (const auto& difference : differences) joined += (joined.empty() ? "" : ", ") + difference;
             log::warning("ignoring settings that differ from lease file " + config.file + ": " + joined +
-                         "; the lease file is the truth (stop gipam and edit it to change supernets)");
+                         "; the lease file is the truth (stop gipam and edit it to change supernets or exclusions)");
         }
     } else {
         // Right on a first start; after a wrong mount or working directory it means handing out

@@ -251,6 +251,27 @@ Leases decodeGipam(const Object& root) {
         leases.node = NodeIdentity{stringField(object, "id", "node", true), stringField(object, "instance", "node", true)};
         if (leases.node->id.empty() || leases.node->instance.empty()) fail("node", "id and instance must not be empty");
     }
+    if (const auto excluded = arrayField(root, "exclude", "lease file")) {
+        for (std::size_t i = 0; i < excluded->size(); ++i) {
+            const std::string at = "exclude[" + std::to_string(i) + "]";
+            const auto value = excluded->get(static_cast<unsigned>(i));
+            if (!value.isString()) fail(at, "expected a prefix, an address or a range first-last");
+            const auto text = value.extract<std::string>();
+            AddressRun run;
+            if (text.find('/') != std::string::npos) {
+                const auto prefix = parseValue<ip::Prefix>(text, at, ip::Prefix::parse);
+                run = {prefix.network(), prefix.last()};
+            } else {
+                const auto dash = text.find('-');
+                run.first = parseAddress(text.substr(0, dash), at);
+                run.last = dash == std::string::npos ? run.first : parseAddress(text.substr(dash + 1), at);
+            }
+            if (run.first.family() != run.last.family() || run.last < run.first) {
+                fail(at, text + " is not FIRST-LAST of one family with FIRST <= LAST");
+            }
+            leases.excluded.push_back(run);
+        }
+    }
     if (const auto pools = arrayField(root, "pools", "lease file")) {
         for (std::size_t i = 0; i < pools->size(); ++i) {
             const std::string where = "pools[" + std::to_string(i) + "]";
@@ -309,6 +330,13 @@ std::string positionOf(std::string_view text, std::size_t offset) {
 
 }  // namespace
 
+std::string exclusionText(const AddressRun& run) {
+    if (run.first == run.last) return run.first.toString();
+    const auto prefixes = ip::prefixesCovering(run.first, run.last);
+    if (prefixes.size() == 1) return prefixes[0].toString();
+    return run.first.toString() + "-" + run.last.toString();
+}
+
 std::string formatTime(std::chrono::system_clock::time_point time) {
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
     const Poco::Timestamp stamp(static_cast<Poco::Timestamp::TimeVal>(ms) * 1000);
@@ -354,6 +382,16 @@ std::string encodeLeases(const Leases& leases) {
         out += ", \"instance\": ";
         json::appendString(out, leases.node->instance);
         out += "},\n";
+    }
+    if (!leases.excluded.empty()) {
+        out += "  \"exclude\": [";
+        const char* comma = "";
+        for (const auto& run : leases.excluded) {
+            out += comma;
+            json::appendString(out, exclusionText(run));
+            comma = ", ";
+        }
+        out += "],\n";
     }
     out += "  \"pools\": [";
     const char* separator = "\n";

@@ -25,6 +25,10 @@ std::string formatTime(std::chrono::system_clock::time_point time);
 /// nullopt for text formatTime did not write.
 std::optional<std::chrono::system_clock::time_point> parseTime(const std::string& text);
 
+/// An exclusion as the lease file writes it: "198.18.0.0/28" when it is one prefix, else
+/// "FIRST-LAST" or one address.
+std::string exclusionText(const AddressRun& run);
+
 /// gipam's lease file JSON (format 1, documented in README.md).
 std::string encodeLeases(const Leases& leases);
 

@@ -4,7 +4,8 @@
 
 namespace gipam::store {
 
-LeaseState::LeaseState(const Leases& leases) : v4_(leases.v4), v6_(leases.v6), node_(leases.node) {
+LeaseState::LeaseState(const Leases& leases)
+    : v4_(leases.v4), v6_(leases.v6), node_(leases.node), excluded_(leases.excluded) {
     // As stored, checks left to the IPAM service, which refuses a lease file with the same ID
     // twice, naming the file (the first of the two is kept here).
     for (const auto& record : leases.pools) {
@@ -84,7 +85,7 @@ const PoolRecord* LeaseState::find(const std::string& poolId) const {
 }
 
 Leases LeaseState::leases() const {
-    Leases leases{v4_, v6_, {}, node_};
+    Leases leases{v4_, v6_, {}, node_, excluded_};
     leases.pools.reserve(pools_.size());
     for (const auto& [id, pool] : pools_) {
         PoolRecord record = pool.record;

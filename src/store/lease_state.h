@@ -39,6 +39,7 @@ private:
     std::optional<Supernet> v4_;
     std::optional<Supernet> v6_;
     std::optional<NodeIdentity> node_;
+    std::vector<AddressRun> excluded_;
     std::map<std::string, Pool> pools_;
 };
 

@@ -19,7 +19,7 @@ struct Supernet {
     bool operator==(const Supernet&) const = default;
 };
 
-/// Consecutive held addresses [first, last].
+/// Consecutive addresses [first, last]: held ones, or excluded ones.
 struct AddressRun {
     ip::Address first;
     ip::Address last;
@@ -72,6 +72,9 @@ struct Leases {
     std::vector<PoolRecord> pools;
     /// Set once the lease file served a node sharing its plan through etcd.
     std::optional<NodeIdentity> node{};
+    /// Addresses never handed out in any pool (--exclude), either family, in the order given; no
+    /// block of a supernet is cut over them unless asked for by subnet. Part of the address plan.
+    std::vector<AddressRun> excluded{};
 
     bool operator==(const Leases&) const = default;
 };

@@ -81,6 +81,37 @@ TEST_F(StartupTest, LeaseFileWinsOverDifferingSettingsWithOneWarning) {
     EXPECT_NE(log.find("-v4ab 25 (lease file: 24)"), std::string::npos) << log;
 }
 
+TEST_F(StartupTest, ExclusionsAreKeptInTheLeaseFileAndWinOverAnotherExcludeLater) {
+    TempDir dir;
+    const auto socketPath = dir / "g.sock";
+    const auto leases = (dir / "l.json").string();
+    {
+        GipamProcess gipam({"-v4", "198.18.0.0/16", "--exclude", "198.18.0.0/23,198.18.2.7", "--socket",
+                            socketPath.string(), "-file", leases},
+                           dir / "log", socketPath);
+        ASSERT_TRUE(gipam.running()) << gipam.log();
+        auto connection = HttpConnection::unix(socketPath);
+        EXPECT_EQ(jsonField(connection.post("/IpamDriver.RequestPool", requestPoolBody()).body, "Pool"),
+                  "198.18.3.0/24");
+        gipam.stop();
+    }
+    EXPECT_NE(readFile(leases).find(R"("exclude": ["198.18.0.0/23", "198.18.2.7"])"), std::string::npos)
+        << readFile(leases);
+    GipamProcess gipam({"-v4", "198.18.0.0/16", "--socket", socketPath.string(), "-file", leases}, dir / "log2",
+                       socketPath, {{"GIPAM_EXCLUDE", "198.18.3.0/24"}});
+    ASSERT_TRUE(gipam.running()) << gipam.log();
+    auto connection = HttpConnection::unix(socketPath);
+    EXPECT_EQ(jsonField(connection.post("/IpamDriver.RequestPool", requestPoolBody()).body, "Pool"), "198.18.4.0/24");
+    const auto poolId = jsonField(connection.post("/IpamDriver.RequestPool", requestPoolBody("198.18.2.0/24")).body,
+                                  "PoolID");
+    const auto refused = connection.post("/IpamDriver.RequestAddress", requestAddressBody(poolId, "198.18.2.7")).body;
+    EXPECT_NE(refused.find("198.18.2.7 is excluded from pool gipam-local/198.18.2.0/24 (--exclude 198.18.2.7)"),
+              std::string::npos)
+        << refused;
+    EXPECT_NE(gipam.log().find("--exclude 198.18.3.0/24 (lease file: 198.18.0.0/23,198.18.2.7)"), std::string::npos)
+        << gipam.log();
+}
+
 TEST_F(StartupTest, UnixSocketIsGroupOnlyReplacesAStaleOneAndIsRemovedOnStop) {
     // A socket file nobody listens on, as a crashed gipam leaves it.
     start();

@@ -164,5 +164,23 @@ TEST(PrefixTest, EqualityComparesNetworkAndLength) {
     EXPECT_NE(prefix("198.18.4.0/24"), prefix("198.18.5.0/24"));
 }
 
+TEST(PrefixTest, PrefixesCoveringARangeAreTheFewestThatAreExactlyIt) {
+    const auto covering = [](std::string_view first, std::string_view last) {
+        std::string out;
+        for (const auto& prefix : prefixesCovering(Address::parse(first), Address::parse(last))) {
+            out += (out.empty() ? "" : " ") + prefix.toString();
+        }
+        return out;
+    };
+    EXPECT_EQ(covering("198.18.0.0", "198.18.255.255"), "198.18.0.0/16");
+    EXPECT_EQ(covering("198.18.0.5", "198.18.0.5"), "198.18.0.5/32");
+    EXPECT_EQ(covering("198.18.0.5", "198.18.0.17"), "198.18.0.5/32 198.18.0.6/31 198.18.0.8/29 198.18.0.16/31");
+    EXPECT_EQ(covering("0.0.0.0", "255.255.255.255"), "0.0.0.0/0");
+    EXPECT_EQ(covering("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"), "::/0");
+    EXPECT_LE(prefixesCovering(Address::parse("::1"), Address::parse("ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe")).size(),
+              256u);
+    EXPECT_EQ(covering("255.255.255.254", "255.255.255.255"), "255.255.255.254/31");
+}
+
 }  // namespace
 }  // namespace gipam::ip

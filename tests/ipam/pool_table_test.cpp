@@ -110,5 +110,44 @@ TEST(PoolIdTest, ASpaceIsTheIdsFirstPartUpToASlash) {
     EXPECT_FALSE(isInSpace("5f0c8ad2-0b3e-4f5a-9d8e-6a2f0c1e2d3b", "gipam-local"));  // the Go gipam's
 }
 
+store::AddressRun run(std::string_view first, std::string_view last) { return {address(first), address(last)}; }
+
+TEST(PoolTableExclusionTest, NoBlockIsCutOverAnExclusion) {
+    PoolTable table(store::Supernet{prefix("198.18.0.0/16"), 24}, std::nullopt,
+                    {run("198.18.0.5", "198.18.0.9"), run("198.18.1.0", "198.18.2.255")});
+    auto* blocks = table.blocksFor(ip::Family::V4);
+    EXPECT_EQ(blocks->allocate(24), prefix("198.18.3.0/24"));
+    // Smaller blocks beside an exclusion are still cut.
+    EXPECT_EQ(blocks->allocate(30), prefix("198.18.0.0/30"));
+    EXPECT_EQ(blocks->allocate(30), prefix("198.18.0.12/30"));
+}
+
+TEST(PoolTableExclusionTest, AnExclusionAsWideAsASlashSixteenInASlashEightCostsItsPrefixesNotItsSize) {
+    PoolTable table(store::Supernet{prefix("10.0.0.0/8"), 24}, std::nullopt, {run("10.0.0.0", "10.0.255.255")});
+    EXPECT_EQ(table.blocksFor(ip::Family::V4)->allocate(24), prefix("10.1.0.0/24"));
+    PoolTable v6(std::nullopt, store::Supernet{prefix("2001:db8::/32"), 64},
+                 {run("2001:db8::", "2001:db8:ffff:ffff:ffff:ffff:ffff:fffe")});
+    EXPECT_EQ(v6.blocksFor(ip::Family::V6)->allocate(64), std::nullopt);
+    EXPECT_EQ(v6.blocksFor(ip::Family::V6)->allocate(128), prefix("2001:db8:ffff:ffff:ffff:ffff:ffff:ffff/128"));
+}
+
+TEST(PoolTableExclusionTest, APoolAskedForOverAnExclusionHoldsItAndGivesItBackToTheExclusion) {
+    PoolTable table(store::Supernet{prefix("198.18.0.0/16"), 24}, std::nullopt, {run("198.18.0.0", "198.18.3.255")});
+    table.insert(pool("inside", "198.18.1.0/24"));
+    table.insert(pool("over", "198.18.3.128/25"));
+    auto* blocks = table.blocksFor(ip::Family::V4);
+    // The rest of the exclusion stays excluded around the pools.
+    EXPECT_EQ(blocks->allocate(26), prefix("198.18.4.0/26"));
+    table.erase("inside");
+    table.erase("over");
+    EXPECT_EQ(blocks->allocate(22), prefix("198.18.8.0/22"));
+    EXPECT_EQ(blocks->allocate(26), prefix("198.18.4.64/26"));
+    // Inserted and erased again: the exclusion is whole as before.
+    table.insert(pool("whole", "198.18.0.0/22"));
+    table.erase("whole");
+    EXPECT_EQ(blocks->allocate(26), prefix("198.18.4.128/26"));
+    EXPECT_EQ(table.leases().excluded, (std::vector{run("198.18.0.0", "198.18.3.255")}));
+}
+
 }  // namespace
 }  // namespace gipam::ipam

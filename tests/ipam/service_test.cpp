@@ -71,6 +71,33 @@ TEST_F(IpamServiceTest, ExcludedAddressesAreNeverHandedOutAndRefusedByValueNamin
     EXPECT_EQ(restarted.requestAddress({v4.poolId, "", {}}).address, ip::Address::parse("198.18.40.150"));
 }
 
+TEST_F(IpamServiceTest, GipamsExclusionsSkipBlocksAndAreNeverHandedOutInAPoolAskedForOverThem) {
+    auto leases = dualStackSupernets();
+    leases.excluded = {{ip::Address::parse("198.18.0.0"), ip::Address::parse("198.18.0.15")},
+                       {ip::Address::parse("198.18.1.0"), ip::Address::parse("198.18.1.255")}};
+    FakeLeaseStore store(leases);
+    IpamService service(leases, store);
+    const auto request = [&](std::string pool) {
+        return service.requestPool({std::string(kLocalAddressSpace), std::move(pool), "", {}, false});
+    };
+    EXPECT_EQ(request("").pool, ip::Prefix::parse("198.18.2.0/24"));
+    // Asked for by subnet: granted, and its excluded addresses are still never handed out.
+    const auto over = request("198.18.0.0/24");
+    EXPECT_EQ(service.requestAddress({over.poolId, "", kGateway}).address, ip::Address::parse("198.18.0.16"));
+    EXPECT_EQ(service.requestAddress({over.poolId, "", {}}).address, ip::Address::parse("198.18.0.17"));
+    const auto refused = ipamErrorOf([&] { service.requestAddress({over.poolId, "198.18.0.9", {}}); });
+    EXPECT_PRED_FORMAT2(::testing::IsSubstring, "198.18.0.9 is excluded from pool gipam-local/198.18.0.0/24 "
+                                                "(--exclude 198.18.0.0/28)", refused);
+    // Its block goes back to the exclusion with it.
+    service.releasePool(over.poolId);
+    EXPECT_EQ(request("").pool, ip::Prefix::parse("198.18.3.0/24"));
+    EXPECT_EQ(service.snapshot().excluded, leases.excluded);
+    FakeLeaseStore again(service.snapshot());
+    IpamService restarted(service.snapshot(), again);
+    EXPECT_EQ(restarted.requestPool({std::string(kLocalAddressSpace), "", "", {}, false}).pool,
+              ip::Prefix::parse("198.18.4.0/24"));
+}
+
 TEST_F(IpamServiceTest, AnExclusionOutsideTheSubnetIsRefusedAndChangesNothing) {
     const auto refused = poolError("198.18.41.0/24", false, {{std::string(kExcludeOption), "198.18.42.0/28"}});
     EXPECT_PRED_FORMAT2(::testing::IsSubstring, "not inside subnet 198.18.41.0/24", refused);

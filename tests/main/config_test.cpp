@@ -19,7 +19,7 @@ ip::Prefix prefix(std::string_view text) {
 const char* const kVariables[] = {"GIPAM_ADDRESS",        "GIPAM_FILE",    "GIPAM_V4",          "GIPAM_V4AB",
                                   "GIPAM_V6",             "GIPAM_V6AB",    "GIPAM_TLS_CERT",    "DOCKER_HOST",
                                   "GIPAM_ETCD_ENDPOINTS", "GIPAM_NODE_ID", "GIPAM_ETCD_PREFIX",
-                                  "GIPAM_REUSE_DELAY"};
+                                  "GIPAM_REUSE_DELAY",    "GIPAM_EXCLUDE"};
 
 // Runs every test with no GIPAM_* variables and puts the caller's back afterwards.
 class ConfigTest : public ::testing::Test {
@@ -171,6 +171,22 @@ TEST_F(ConfigTest, AReuseDelayIsADurationFromTheFlagOrItsVariable) {
     EXPECT_EQ(parseOk({"--reuse-delay=0"}).reuseDelay, std::chrono::milliseconds(0));
     EXPECT_PRED_FORMAT2(IsSubstring, "--reuse-delay 30: give a duration", parseFails({"--reuse-delay", "30"}));
     EXPECT_PRED_FORMAT2(IsSubstring, "--reuse-delay 48h", parseFails({"--reuse-delay", "48h"}));
+}
+
+TEST_F(ConfigTest, ExclusionsGoIntoANewLeaseFileAndOnesThatDifferFromItAreNamed) {
+    ::setenv("GIPAM_EXCLUDE", "198.18.0.0/24", 1);
+    auto config = parseOk({"-v4", "198.18.0.0/16", "--exclude", "198.18.9.5-198.18.9.9, 2001:db8::1"});
+    ASSERT_EQ(config.excluded.size(), 2u);
+    const auto leases = initialLeases(config);
+    EXPECT_EQ(leases.excluded, config.excluded);
+    EXPECT_TRUE(differencesFromLeases(config, leases).empty());
+    store::Leases stored = leases;
+    stored.excluded.pop_back();
+    const auto differences = differencesFromLeases(config, stored);
+    ASSERT_EQ(differences.size(), 1u);
+    EXPECT_EQ(differences[0], "--exclude 198.18.9.5-198.18.9.9,2001:db8::1 (lease file: 198.18.9.5-198.18.9.9)");
+    EXPECT_EQ(parseOk({"-v4", "198.18.0.0/16"}).excluded.size(), 1u) << "from GIPAM_EXCLUDE";
+    EXPECT_PRED_FORMAT2(IsSubstring, "--exclude: 198.18.0.300", parseFails({"--exclude", "198.18.0.300"}));
 }
 
 TEST_F(ConfigTest, BadEtcdSettingsAreRefusedNamingThem) {

@@ -90,6 +90,21 @@ TEST(LeaseCodecTest, ABadCoolingEntryNamesTheAddressAndTheProblem) {
                         formatErrorOf(fileWithPool(R"("pool": "198.18.4.0/24", "cooling": ["198.18.4.5"])")));
 }
 
+TEST(LeaseCodecTest, ExclusionsRoundTripAsPrefixesWhereTheyAreOne) {
+    Leases leases = sampleLeases();
+    leases.excluded = {{address("198.18.0.0"), address("198.18.0.255")},
+                       {address("198.18.9.5"), address("198.18.9.9")},
+                       {address("2001:db8:100::7"), address("2001:db8:100::7")}};
+    const auto text = encodeLeases(leases);
+    EXPECT_NE(text.find(R"("exclude": ["198.18.0.0/24", "198.18.9.5-198.18.9.9", "2001:db8:100::7"])"), std::string::npos)
+        << text;
+    EXPECT_EQ(decodeLeases(text), leases);
+    EXPECT_PRED_FORMAT2(::testing::IsSubstring, "exclude[0]",
+                        formatErrorOf(R"({"format": 1, "v4": "198.18.0.0/16", "v4ab": 24, "exclude": ["198.18.0.9-198.18.0.1"]})"));
+    EXPECT_PRED_FORMAT2(::testing::IsSubstring, "exclude[1]",
+                        formatErrorOf(R"({"format": 1, "v4": "198.18.0.0/16", "v4ab": 24, "exclude": ["198.18.0.1", "banana"]})"));
+}
+
 TEST(LeaseCodecTest, EmptyLeasesRoundTrip) {
     const Leases empty;
     EXPECT_EQ(decodeLeases(encodeLeases(empty)), empty);

@@ -168,7 +168,7 @@ ClusterPoolView ClusterStore::viewOf(PoolRecord pool, const std::vector<KeyValue
 
 Leases ClusterStore::agreePlan(EtcdClient& etcd, const std::string& prefix, const Leases& proposed, Deadline by) {
     const EtcdKeys keys{prefix};
-    const Leases plan{proposed.v4, proposed.v6, {}, std::nullopt};
+    const Leases plan{proposed.v4, proposed.v6, {}, std::nullopt, proposed.excluded};
     const auto value = encodeLeases(plan);
     TxnResult result;
     try {
