@@ -63,6 +63,21 @@ sys.exit(1)
 EOF
 }
 
+# held_in POOL: how many addresses the lease file holds in pool POOL
+held_in() {
+    python3 - "$T/leases.json" "$1" <<'EOF'
+import ipaddress as ia, json, sys
+held = 0
+for pool in json.load(open(sys.argv[1])).get("pools", []):
+    if pool["pool"] != sys.argv[2]:
+        continue
+    for run in pool["addresses"]:
+        first, _, last = run.partition("-")
+        held += int(ia.ip_address(last or first)) - int(ia.ip_address(first)) + 1
+print(held)
+EOF
+}
+
 # ---------------------------------------------------------------------------
 # docker helpers
 
@@ -579,19 +594,64 @@ else
     net_info net20
     ok=1 det=("gateway ${G4:-(not shown: a --subnet without --gateway)}") g=${G4%/*}
     [[ -z $g ]] || (( ${g##*.} >= 128 && ${g##*.} <= 199 )) || { ok=0; det+=("  the gateway is excluded"); }
-    for i in $(seq 1 40); do
-        run_c "x20-$i" net20 || { ok=0; det+=("x20-$i: $RUN_OUT"); break; }
-        c_addrs "x20-$i"; a=${A4%/*}; o=${a##*.}
-        (( o >= 128 && o <= 199 )) || { ok=0; det+=("x20-$i got $a, excluded"); }
+    # 200 containers, 8 starts at a time: the exclusions leave 72 addresses (.128-.199), one of
+    # them the gateway where dockerd asks one, so the rest must be refused, each saying the pool is
+    # full, and none may land in an exclusion.
+    before=$(held_in 198.18.222.0/24)
+    seq 1 200 | xargs -P 8 -I{} timeout -k 5 "$DC_TIMEOUT" "$DOCKER" run -d --name x20-{} --network net20 \
+        --stop-timeout 2 "$IMG" "${RUN_CMD[@]}" >"$T/x20.out" 2>&1
+    started=0 refused=0
+    for i in $(seq 1 200); do
+        if c_addrs "x20-$i" 2>/dev/null && [[ -n $A4 ]]; then
+            started=$((started + 1)); a=${A4%/*}; o=${a##*.}
+            (( o >= 128 && o <= 199 )) || { ok=0; det+=("x20-$i got $a, excluded"); }
+        else
+            refused=$((refused + 1))
+        fi
     done
-    if (( ok )); then pass "9 40 containers on net20 get addresses outside its exclusions (198.18.222.0/25, .200-.254), as its gateway ($G4)"
-    else fail "9 40 containers on net20 get addresses outside its exclusions" "${det[@]}"; fi
+    det+=("started $started, not started $refused; $(grep -c 'no free IPv4 address' "$T/x20.out") said no free address")
+    (( started == 72 - before )) || { ok=0; det+=("72 addresses lie outside the exclusions, $before held before"); }
+    (( $(grep -c 'no free IPv4 address' "$T/x20.out") == 200 - started )) || { ok=0; det+=("$(grep -v '^[0-9a-f]*$' "$T/x20.out" | sort | uniq -c | head -n 5)"); }
+    if (( ok )); then pass "9 of 200 containers on net20, the $started that fit get addresses outside its exclusions (198.18.222.0/25, .200-.254), as its gateway, the others no free address"
+    else fail "9 200 containers on net20 get addresses outside its exclusions" "${det[@]}"; fi
     run_c x20-ip net20 --ip 198.18.222.210; rc=$?
     DETAIL="exit $rc: $RUN_OUT"
     check "9 --ip 198.18.222.210 in net20's exclusion is refused naming it" \
         eval '(( rc != 0 )) && [[ $RUN_OUT == *"198.18.222.210 is excluded"* && $RUN_OUT == *198.18.222.200-198.18.222.254* ]]'
     dc rm -f $(dc ps -aq --filter network=net20) >/dev/null 2>&1
     dc network rm net20 >/dev/null 2>&1
+fi
+
+# 9h. macvlan without --gateway (a veth in dockerd's namespace as its parent): 29+ ask no gateway,
+# 20.10 to 28.5 still do; either way two containers get distinct addresses inside the subnet,
+# neither the gateway, all held, and network rm frees the pool
+if ns ip link add gipam-mv0 type veth peer name gipam-mv1 2>/dev/null && ns ip link set gipam-mv0 up; then
+    out=$(dc network create -d macvlan -o parent=gipam-mv0 --ipam-driver "$NAME" --subnet 198.18.224.0/24 net22 2>&1)
+    if [[ $? -ne 0 ]]; then
+        fail "9 network create -d macvlan without --gateway" "$out"
+    else
+        net_info net22
+        gateways=$(held_in 198.18.224.0/24)  # the gateway, where dockerd asked one (inspect may not show it)
+        ok=1 det=("gateway: ${G4:-not shown}; held after create: $gateways")
+        addrs=()
+        for i in 1 2; do
+            run_c "m22-$i" net22 && c_addrs "m22-$i" || { ok=0; det+=("m22-$i: $RUN_OUT ${ADDR_OUT:-}"); continue; }
+            a=${A4%/*}; addrs+=("$a"); det+=("m22-$i: $a")
+            in_cidr "$a" 198.18.224.0/24 && lease_holds "$a" || { ok=0; det+=("  not in the subnet or not held"); }
+            [[ $a != "${G4%/*}" ]] || { ok=0; det+=("  the gateway's address"); }
+        done
+        [[ ${#addrs[@]} == 2 && ${addrs[0]} != "${addrs[1]}" ]] || { ok=0; det+=("not two distinct addresses"); }
+        (( $(held_in 198.18.224.0/24) == gateways + 2 )) || { ok=0; det+=("held now: $(held_in 198.18.224.0/24)"); }
+        asked=$( (( gateways )) && echo "dockerd asked a gateway" || echo "dockerd asked no gateway")
+        if (( ok )); then pass "9 macvlan without --gateway ($asked): two containers get distinct held addresses besides it"
+        else fail "9 macvlan without --gateway: two containers get distinct held addresses" "${det[@]}"; fi
+        dc rm -f m22-1 m22-2 >/dev/null 2>&1; dc network rm net22 >/dev/null 2>&1
+        DETAIL=$(grep -c 198.18.224 "$T/leases.json")
+        check "9 after network rm, the macvlan network's pool is gone from the lease file" eval '! lease_has 198.18.224.0/24'
+    fi
+    ns ip link del gipam-mv0 2>/dev/null
+else
+    fail "9 harness: a veth pair in dockerd's namespace for a macvlan parent"
 fi
 
 # 9g. reuse delay (--ipam-opt gipam.reuse-delay): a restarted container gets a fresh address, and
