@@ -1,7 +1,8 @@
 // Load benchmark: drives the real gipam binary over its Unix socket with keep-alive connections
 // and prints latency and throughput per workload, next to the floor a durable write costs on the
-// same directory. Usage: gipam_load_bench DISK_DIR TMPFS_DIR [--quick] [serial|concurrent|scale|etcd]
+// same directory. Usage: gipam_load_bench DISK_DIR TMPFS_DIR [--quick] [serial|concurrent|thinking|scale|etcd]
 #include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <random>
 #include <sstream>
 #include <thread>
 
@@ -252,6 +254,122 @@ void durableFraction(const std::filesystem::path& disk, const std::filesystem::p
                          fractions[fractions.size() / 2]);
 }
 
+std::string metricsOf(const Daemon& daemon);
+double sample(const std::string& metrics, const std::string& series);
+
+// What dockerd's clients look like, rather than this benchmark's threads: separate processes,
+// each with a pool of its own, in a closed loop of RequestAddress then ReleaseAddress on a
+// kept-alive connection, pausing `think` (uniformly in [min, max]) between a reply and the next
+// request. Returns the changes per second over `seconds`, and the changes per durable write
+// from the daemon's own histogram (gipam_changes_per_durable_write).
+struct ThinkingRun {
+    double changesPerSecond = 0;
+    double changesPerWrite = 0;
+};
+ThinkingRun thinkingClients(const Daemon& daemon, int clients, std::chrono::microseconds thinkMin,
+                            std::chrono::microseconds thinkMax, double seconds) {
+    int go[2], done[2];
+    if (::pipe(go) != 0 || ::pipe(done) != 0) throw std::runtime_error("pipe failed");
+    std::vector<pid_t> children;
+    for (int c = 0; c < clients; ++c) {
+        const pid_t pid = ::fork();
+        if (pid < 0) throw std::runtime_error("fork failed");
+        if (pid == 0) {
+            long changes = -1;
+            try {
+                auto connection = daemon.connect();
+                const auto pool =
+                    field(mustPost(connection, "/IpamDriver.RequestPool", poolBody("", true)).body, "PoolID");
+                std::minstd_rand random(static_cast<unsigned>(c + 1));
+                std::uniform_int_distribution<long> pause(thinkMin.count(), thinkMax.count());
+                const auto think = [&] {
+                    if (thinkMax.count() > 0) std::this_thread::sleep_for(std::chrono::microseconds(pause(random)));
+                };
+                char byte;
+                if (::read(go[0], &byte, 1) != 1) ::_exit(1);
+                changes = 0;
+                const auto until = Clock::now() + std::chrono::duration<double>(seconds);
+                while (Clock::now() < until) {
+                    const auto address =
+                        field(mustPost(connection, "/IpamDriver.RequestAddress", addressBody(pool)).body, "Address");
+                    think();
+                    mustPost(connection, "/IpamDriver.ReleaseAddress", releaseBody(pool, bare(address)));
+                    think();
+                    changes += 2;
+                }
+            } catch (const std::exception&) {
+                changes = -1;
+            }
+            const bool written = ::write(done[1], &changes, sizeof changes) == sizeof changes;
+            ::_exit(written && changes >= 0 ? 0 : 1);
+        }
+        children.push_back(pid);
+    }
+    ::close(go[0]);
+    ::close(done[1]);
+    // Every child has its pool before the clock starts.
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    const auto before = metricsOf(daemon);
+    const auto start = Clock::now();
+    if (::write(go[1], std::string(clients, 'g').data(), clients) != clients) throw std::runtime_error("go failed");
+    long total = 0;
+    for (int c = 0; c < clients; ++c) {
+        long changes = -1;
+        if (::read(done[0], &changes, sizeof changes) != sizeof changes || changes < 0) {
+            throw std::runtime_error("a client process failed");
+        }
+        total += changes;
+    }
+    const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+    for (const pid_t pid : children) ::waitpid(pid, nullptr, 0);
+    ::close(go[1]);
+    ::close(done[0]);
+    const auto after = metricsOf(daemon);
+    const double writes = sample(after, "gipam_changes_per_durable_write_count") -
+                          sample(before, "gipam_changes_per_durable_write_count");
+    const double written = sample(after, "gipam_changes_per_durable_write_sum") -
+                           sample(before, "gipam_changes_per_durable_write_sum");
+    return {total / elapsed, writes > 0 ? written / writes : 0};
+}
+
+// Group commit for any client: 8 client processes on the disk and on tmpfs, without think time,
+// with 100-300 us and with 300-600 us of it, taking turns over `rounds` (medians printed).
+void thinkingWorkloads(const std::filesystem::path& disk, const std::filesystem::path& tmpfs, double seconds,
+                       int rounds) {
+    constexpr int kClients = 8;
+    struct Kind {
+        const char* name;
+        std::chrono::microseconds min, max;
+    };
+    using std::chrono::microseconds;
+    for (const Kind kind : {Kind{"no think time", microseconds(0), microseconds(0)},
+                            Kind{"100-300 us think time", microseconds(100), microseconds(300)},
+                            Kind{"300-600 us think time", microseconds(300), microseconds(600)}}) {
+        std::vector<double> fractions, perWrite, diskRates, tmpfsRates;
+        for (int round = 0; round < rounds; ++round) {
+            ThinkingRun runs[2];
+            for (int on = 0; on < 2; ++on) {
+                const Daemon daemon(freshDir(on == 0 ? disk : tmpfs, "thinking"));
+                runs[on] = thinkingClients(daemon, kClients, kind.min, kind.max, seconds);
+            }
+            fractions.push_back(runs[0].changesPerSecond / runs[1].changesPerSecond);
+            perWrite.push_back(runs[0].changesPerWrite);
+            diskRates.push_back(runs[0].changesPerSecond);
+            tmpfsRates.push_back(runs[1].changesPerSecond);
+        }
+        const auto median = [](std::vector<double> values) {
+            std::sort(values.begin(), values.end());
+            return values[values.size() / 2];
+        };
+        const std::string prefix = "8 client processes, " + std::string(kind.name) + ": ";
+        figures.emplace_back(prefix + "changes/s on disk", median(diskRates));
+        figures.emplace_back(prefix + "changes/s on tmpfs", median(tmpfsRates));
+        figures.emplace_back(prefix + "disk / tmpfs, median of " + std::to_string(rounds) + " rounds (target >= 0.7)",
+                             median(fractions));
+        figures.emplace_back(prefix + "changes per durable write on disk (target >= 4)", median(perWrite));
+    }
+}
+
 // GET /metrics of a daemon, as text.
 std::string metricsOf(const Daemon& daemon) {
     auto connection = daemon.connect();
@@ -489,7 +607,7 @@ void print() {
 
 int main(int argc, char** argv) {
     if (argc < 3) {
-        std::cerr << "usage: gipam_load_bench DISK_DIR TMPFS_DIR [--quick] [serial|concurrent|scale|etcd]\n";
+        std::cerr << "usage: gipam_load_bench DISK_DIR TMPFS_DIR [--quick] [serial|concurrent|thinking|scale|etcd]\n";
         return 2;
     }
     bool quick = false;
@@ -510,6 +628,7 @@ int main(int argc, char** argv) {
             concurrentWorkloads(disk, quick ? 32 : 320, quick ? 1 : 7);
             durableFraction(disk, tmpfs, quick ? 32 : 320, quick ? 1 : 5);
         }
+        if (wanted("concurrent") || wanted("thinking")) thinkingWorkloads(disk, tmpfs, quick ? 1 : 3, quick ? 1 : 3);
         if (wanted("etcd")) etcdWorkloads(disk, quick ? 100 : 500, quick ? 5 : 15);
         if (wanted("scale")) {
             scaleWorkloads(tmpfs, quick ? std::vector<long>{100, 10000} : std::vector<long>{100, 1000, 10000, 100000},
