@@ -45,7 +45,7 @@ std::optional<std::chrono::milliseconds> parseDuration(std::string_view text) {
     while (!text.empty()) {
         double number = 0;
         const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), number);
-        if (error != std::errc() || number < 0 || end == text.data() + text.size()) return std::nullopt;
+        if (error != std::errc() || !(number >= 0) || end == text.data() + text.size()) return std::nullopt;  // NaN too
         text.remove_prefix(end - text.data());
         double unit = 0;
         for (const auto& [name, ms] : {std::pair{"ms", 1.0}, {"h", 3600e3}, {"m", 60e3}, {"s", 1e3}}) {

@@ -38,7 +38,7 @@ TEST(PoolOptionsTest, DurationsAreReadAsGoWritesThem) {
     EXPECT_EQ(parseDuration("1.5s"), milliseconds(1500));
     EXPECT_EQ(parseDuration("5m"), milliseconds(300000));
     EXPECT_EQ(parseDuration("1h30m"), milliseconds(5400000));
-    for (const auto* bad : {"", "30", "s", "-1s", "1d", "1h ", "1 h", "forever"}) {
+    for (const auto* bad : {"", "30", "s", "-1s", "1d", "1h ", "1 h", "forever", "nans", "infh"}) {
         EXPECT_EQ(parseDuration(bad), std::nullopt) << bad;
     }
 }
