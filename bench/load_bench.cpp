@@ -1,11 +1,12 @@
 // Load benchmark: drives the real gipam binary over its Unix socket with keep-alive connections
 // and prints latency and throughput per workload, next to the floor a durable write costs on the
-// same directory. Usage: gipam_load_bench DISK_DIR TMPFS_DIR [--quick] [serial|concurrent|thinking|scale|etcd]
+// same directory. Usage: gipam_load_bench DISK_DIR TMPFS_DIR [--quick] [serial|concurrent|thinking|openloop|scale|etcd]
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -383,6 +384,73 @@ void thinkingWorkloads(const std::filesystem::path& disk, const std::filesystem:
     }
 }
 
+// Open-loop load, like dockerd starting many containers at once: changes (RequestAddress, then
+// ReleaseAddress of what it got) are due at a fixed rate, Poisson, spread over 32 kept-alive
+// connections with a pool each, whatever pace the answers keep. Latency counts from when a
+// change was due, so a slow answer is charged for what queued behind it. On the disk and on
+// tmpfs, at each rate, next to the floor.
+void openLoopWorkloads(const std::filesystem::path& disk, const std::filesystem::path& tmpfs, double seconds) {
+    constexpr int kConnections = 32;
+    double floorMicros = 0;
+    {
+        const auto dir = freshDir(disk, "openloop-floor");
+        floorMicros = measureFloor(dir, 4096, 300, "open loop").percentile(0.5);
+    }
+    for (const double rate : {1000.0, 4000.0, 8000.0}) {
+        for (int on = 0; on < 2; ++on) {
+            const Daemon daemon(freshDir(on == 0 ? disk : tmpfs, "openloop"));
+            std::vector<std::vector<double>> latencies(kConnections);
+            std::vector<std::thread> threads;
+            const auto start = Clock::now() + std::chrono::milliseconds(200);  // every connection ready
+            const auto end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+            std::atomic<long> changes{0};
+            for (int c = 0; c < kConnections; ++c) {
+                threads.emplace_back([&, c] {
+                    auto connection = daemon.connect();
+                    const auto pool =
+                        field(mustPost(connection, "/IpamDriver.RequestPool", poolBody("", true)).body, "PoolID");
+                    std::mt19937_64 random(static_cast<unsigned>(c * 7919 + 1));
+                    std::exponential_distribution<double> gap(rate / kConnections);
+                    auto due = start;
+                    auto answered = start;  // when the previous answer came
+                    std::string held;
+                    while (true) {
+                        due += std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(gap(random)));
+                        if (due >= end) break;
+                        std::this_thread::sleep_until(due);
+                        // Charged from when it was due if it queued behind a late answer; else from
+                        // when it was sent, so that this thread waking late is not counted.
+                        const auto from = answered > due ? due : Clock::now();
+                        if (held.empty()) {
+                            held = bare(field(mustPost(connection, "/IpamDriver.RequestAddress", addressBody(pool)).body,
+                                              "Address"));
+                        } else {
+                            mustPost(connection, "/IpamDriver.ReleaseAddress", releaseBody(pool, held));
+                            held.clear();
+                        }
+                        answered = Clock::now();
+                        latencies[c].push_back(std::chrono::duration<double, std::micro>(answered - from).count());
+                        changes.fetch_add(1, std::memory_order_relaxed);
+                    }
+                });
+            }
+            for (auto& thread : threads) thread.join();
+            const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+            Stats stats{"open loop " + std::to_string(static_cast<int>(rate)) + "/s, " + (on == 0 ? "disk" : "tmpfs"),
+                        "change (from when it was due)", {}, elapsed};
+            for (const auto& list : latencies) stats.micros.insert(stats.micros.end(), list.begin(), list.end());
+            results.push_back(stats);
+            if (on == 0) {
+                const std::string prefix = "open loop " + std::to_string(static_cast<int>(rate)) + " changes/s, disk: ";
+                figures.emplace_back(prefix + "achieved / offered (target >= 0.98)", changes / elapsed / rate);
+                figures.emplace_back(prefix + "p50 / floor (target <= 1.5)", stats.percentile(0.5) / floorMicros);
+                figures.emplace_back(prefix + "p99 / floor (target <= 3)", stats.percentile(0.99) / floorMicros);
+            }
+        }
+    }
+    figures.emplace_back("open loop: the floor on the disk, us p50", floorMicros);
+}
+
 // GET /metrics of a daemon, as text.
 std::string metricsOf(const Daemon& daemon) {
     auto connection = daemon.connect();
@@ -620,7 +688,7 @@ void print() {
 
 int main(int argc, char** argv) {
     if (argc < 3) {
-        std::cerr << "usage: gipam_load_bench DISK_DIR TMPFS_DIR [--quick] [serial|concurrent|thinking|scale|etcd]\n";
+        std::cerr << "usage: gipam_load_bench DISK_DIR TMPFS_DIR [--quick] [serial|concurrent|thinking|openloop|scale|etcd]\n";
         return 2;
     }
     bool quick = false;
@@ -642,6 +710,7 @@ int main(int argc, char** argv) {
             durableFraction(disk, tmpfs, quick ? 32 : 320, quick ? 1 : 5);
         }
         if (wanted("concurrent") || wanted("thinking")) thinkingWorkloads(disk, tmpfs, quick ? 1 : 3, quick ? 1 : 3);
+        if (wanted("concurrent") || wanted("openloop")) openLoopWorkloads(disk, tmpfs, quick ? 1 : 4);
         if (wanted("etcd")) etcdWorkloads(disk, quick ? 100 : 500, quick ? 5 : 15);
         if (wanted("scale")) {
             scaleWorkloads(tmpfs, quick ? std::vector<long>{100, 10000} : std::vector<long>{100, 1000, 10000, 100000},
