@@ -11,6 +11,7 @@
 #      the same subnet and gateway on both, one pool in etcd named lan, held by both hosts;
 #   4. 3 containers per host on lan, started at once, get pairwise distinct addresses;
 #   5. each of them is in etcd under lan's pool, with the node of its host;
+#   5c. a reuse delay on a shared network holds for both hosts (see below);
 #   6. removing containers and networks frees everything: lan's pool stays while one host still
 #      has it, then no /gipam/blocks, /gipam/pools or /gipam/names key is left (/gipam/config
 #      stays) and neither lease file holds a pool.
@@ -316,6 +317,40 @@ dch A rm -f sA2 >/dev/null 2>&1
 for h in "${HOSTS[@]}"; do dch "$h" network rm fixed >/dev/null 2>&1 || { ok=0; det+=("${NODE[$h]}: network rm fixed failed"); }; done
 if (( ok )); then pass "5 on a shared --subnet network, --ip $X and a dynamic address of ${NODE[A]}'s are refused on ${NODE[B]} naming ${NODE[A]}; once A's container goes, B gets $X"
 else fail "5 on a shared --subnet network, --ip $X and a dynamic address of ${NODE[A]}'s are refused on ${NODE[B]} naming ${NODE[A]}; once A's container goes, B gets $X" "${det[@]}"; fi
+
+# 5c. a reuse delay on a shared network (gipam.reuse-delay=1h, an --ip-range of 4 addresses):
+# what A released cools for B too, B's containers take the other three, the fourth gets the one
+# released longest ago (nothing else free), and the pool's keys go with the network
+COOL=198.18.231.0/24 COOL_RANGE=198.18.231.8/30
+ok=1 det=()
+for h in "${HOSTS[@]}"; do
+    out=$(dch "$h" network create --ipam-driver "$NAME" --ipam-opt gipam.network=cool --ipam-opt gipam.reuse-delay=1h \
+          --subnet "$COOL" --ip-range "$COOL_RANGE" cool 2>&1) || { ok=0; det+=("${NODE[$h]}: network create cool: $out"); }
+done
+out=$(dch A run -d --name rA --network cool "$IMG" sleep 600 2>&1) || { ok=0; det+=("A: run rA: $out"); }
+R=$(dch A inspect -f '{{.NetworkSettings.Networks.cool.IPAddress}}' rA 2>&1)
+dch A rm -f rA >/dev/null 2>&1
+COOL_POOL="gipam-local/$COOL/$COOL_RANGE"
+KV=$(etcd_kv /gipam/)
+v=$(kv_get "/gipam/pools/$COOL_POOL/addresses/$R") || v="(no key)"
+det+=("A's rA had $R, released; etcd: $v")
+[[ $v == *'"cooling until"'* ]] || { ok=0; det+=("  want its key to say until when it cools"); }
+got=()
+for i in 1 2 3 4; do
+    out=$(dch B run -d --name "rB$i" --network cool "$IMG" sleep 600 2>&1) || { ok=0; det+=("B: run rB$i: $out"); continue; }
+    got+=("$(dch B inspect -f '{{.NetworkSettings.Networks.cool.IPAddress}}' "rB$i" 2>&1)")
+done
+det+=("B's four containers: ${got[*]}")
+[[ ${#got[@]} == 4 ]] && ! printf '%s\n' "${got[@]:0:3}" | grep -qxF "$R" && [[ ${got[3]} == "$R" ]] ||
+    { ok=0; det+=("  want the first three other than $R, the fourth $R (the only one left)"); }
+grep -q "is handed out before its reuse delay ended" "$ROOT/b/gipam.log" 2>/dev/null ||
+    { ok=0; det+=("  B's log does not say the delay was cut short"); }
+dch B rm -f rB1 rB2 rB3 rB4 >/dev/null 2>&1
+for h in "${HOSTS[@]}"; do dch "$h" network rm cool >/dev/null 2>&1 || { ok=0; det+=("${NODE[$h]}: network rm cool failed"); }; done
+KV=$(etcd_kv /gipam/)
+[[ -z $(kv_keys "^/gipam/pools/$COOL_POOL") ]] || { ok=0; det+=("keys of $COOL_POOL left: $(kv_keys "^/gipam/pools/$COOL_POOL" | xargs)"); }
+if (( ok )); then pass "5 a reuse delay on a shared network: ${NODE[A]}'s released $R cools for ${NODE[B]}, whose containers take the other three, then $R as the only one left; no key of the pool is left after network rm"
+else fail "5 a reuse delay on a shared network: what ${NODE[A]} released cools for ${NODE[B]}" "${det[@]}"; fi
 
 # ---------------------------------------------------------------------------
 # 6. everything removed: first the containers and the host networks, then lan on A, then on B
