@@ -101,6 +101,12 @@ bool AddressAllocator::cool(const ip::Address& address, Time until) {
     return true;
 }
 
+std::optional<AddressAllocator::Time> AddressAllocator::coolingUntil(const ip::Address& address) const {
+    if (!pool_.contains(address)) return std::nullopt;
+    const auto it = coolingUntil_.find(pool_.offsetOf(address));
+    return it == coolingUntil_.end() ? std::nullopt : std::optional<Time>(it->second);
+}
+
 void AddressAllocator::endCooling(std::map<ip::U128, Time>::iterator cooling) {
     coolingOrder_.erase({cooling->second, cooling->first});
     taken_.erase(cooling->first);

@@ -70,6 +70,8 @@ public:
         Time until;
     };
     std::optional<CoolingPick> allocateCoolest(bool wholePool);
+    /// Until when `address` cools; nullopt if it does not.
+    std::optional<Time> coolingUntil(const ip::Address& address) const;
     /// Cooling addresses by offset into the pool, and until when each cools.
     const std::map<ip::U128, Time>& cooling() const { return coolingUntil_; }
     bool isHeld(const ip::Address& address) const;

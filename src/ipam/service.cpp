@@ -161,6 +161,16 @@ void IpamService::endCooling(Pool& pool) {
     if (!pool.addresses.cooling().empty()) pool.addresses.endCoolingBy(std::chrono::system_clock::now());
 }
 
+alloc::AddressAllocator::CoolingPick IpamService::pickAddress(Pool& pool, bool gateway, bool& cutShort) {
+    auto& addresses = pool.addresses;
+    const auto picked = gateway ? addresses.allocateLowestInPool() : addresses.allocate();
+    if (picked) return {*picked, {}};
+    const auto coolest = addresses.allocateCoolest(gateway);
+    if (!coolest) throw noFreeAddress(pool);
+    cutShort = true;
+    return *coolest;
+}
+
 void IpamService::reportCutShort(const std::string& poolId, const ip::Address& address) {
     ipamMetrics().reuseDelayCutShort.fetch_add(1, std::memory_order_relaxed);
     log::warning("RequestAddress " + poolId + ": no address was free but cooling ones; " + address.toString() +
@@ -453,22 +463,12 @@ AddressGrant IpamService::grantAddress(const AddressRequest& request, store::Dea
     // Undo puts back the cooling of an address granted while it cooled.
     std::optional<alloc::AddressAllocator::Time> cooled;
     if (request.address.empty()) {
-        auto picked = gateway ? addresses.allocateLowestInPool() : addresses.allocate();
-        if (!picked) {
-            if (const auto coolest = addresses.allocateCoolest(gateway)) {
-                picked = coolest->address;
-                cooled = coolest->until;
-                cutShort = true;
-            }
-        }
-        if (!picked) throw noFreeAddress(pool);
-        granted = *picked;
+        const auto picked = pickAddress(pool, gateway, cutShort);
+        granted = picked.address;
+        if (cutShort) cooled = picked.until;
     } else {
         granted = parseAddress(request.address, "requested address");
-        if (addresses.pool().contains(granted)) {
-            const auto it = addresses.cooling().find(addresses.pool().offsetOf(granted));
-            if (it != addresses.cooling().end()) cooled = it->second;
-        }
+        cooled = addresses.coolingUntil(granted);
         const auto result = addresses.reserveRun(granted, granted, gateway);
         // swarmkit asks again for every address it holds when a manager takes over; the store
         // says whether the swarm holds it.

@@ -171,6 +171,10 @@ private:
                                                                bool overCooling = false);
     // Before a pick in `pool`: ends the cooling that is over.
     static void endCooling(Pool& pool);
+    // A dynamic pick in `pool` (for a gateway the lowest of the whole pool), now held; with
+    // nothing else free, the address that cooled longest, with the time it was to cool until.
+    // IpamError when the pool is full.
+    static alloc::AddressAllocator::CoolingPick pickAddress(Pool& pool, bool gateway, bool& cutShort);
     // After the answer (no lock held): counts and says that a pick took the address that cooled
     // longest, nothing else being free (see the constructor).
     static void reportCutShort(const std::string& poolId, const ip::Address& address);

@@ -163,23 +163,13 @@ AddressGrant IpamService::grantSharedAddress(std::unique_lock<std::mutex>& lock,
         granted = request.address.empty() ? addresses.pool().at(addresses.pool().lastOffset() > 1 ? 1 : 0)
                                           : parseAddress(request.address, "requested address");
     } else if (request.address.empty()) {
-        auto picked = addresses.allocate();
-        if (!picked) {
-            if (const auto coolest = addresses.allocateCoolest(false)) {
-                picked = coolest->address;
-                cooled = coolest->until;
-                cutShort = true;
-            }
-        }
-        if (!picked) throw noFreeAddress(pool);
-        granted = *picked;
+        const auto picked = pickAddress(pool, false, cutShort);
+        granted = picked.address;
+        if (cutShort) cooled = picked.until;
     } else {
         granted = parseAddress(request.address, "requested address");
     }
-    if (!cooled && addresses.pool().contains(granted)) {
-        const auto it = addresses.cooling().find(addresses.pool().offsetOf(granted));
-        if (it != addresses.cooling().end()) cooled = it->second;
-    }
+    if (!cutShort) cooled = addresses.coolingUntil(granted);
     const std::string id = pool.id;
     const AddressGrant grant{granted, addresses.pool().length()};
     // A container's request ends the network's create: what follows by value is a container's.
