@@ -18,24 +18,6 @@ int parseBlockLength(const std::string& key, const std::string& value, ip::Famil
     return length;
 }
 
-// "198.18.0.0/28" or "198.18.0.5-198.18.0.9" (or one address).
-store::AddressRun parseRange(const std::string& text, const std::string& what) {
-    const auto where = what + ": " + text;
-    try {
-        if (text.find('/') != std::string::npos) {
-            const auto prefix = ip::Prefix::parse(text);
-            return {prefix.network(), prefix.last()};
-        }
-        const auto dash = text.find('-');
-        const auto first = ip::Address::parse(text.substr(0, dash));
-        const auto last = dash == std::string::npos ? first : ip::Address::parse(text.substr(dash + 1));
-        if (first.family() != last.family() || last < first) throw IpamError(where + " is not FIRST-LAST, FIRST <= LAST");
-        return {first, last};
-    } catch (const ip::ParseError& error) {
-        throw IpamError(where + ": " + error.what() + " (want PREFIX, ADDRESS or FIRST-LAST)");
-    }
-}
-
 }  // namespace
 
 std::optional<std::chrono::milliseconds> parseDuration(std::string_view text) {
@@ -69,7 +51,12 @@ std::vector<store::AddressRun> parseExclusions(std::string_view text, const std:
         std::string item(text.substr(0, comma));
         item.erase(0, item.find_first_not_of(' '));
         item.erase(item.find_last_not_of(' ') + 1);
-        if (!item.empty()) ranges.push_back(parseRange(item, what));
+        if (item.empty()) continue;
+        try {
+            ranges.push_back(store::parseExclusion(item));
+        } catch (const ip::ParseError& error) {
+            throw IpamError(what + ": " + error.what() + " (want PREFIX, ADDRESS or FIRST-LAST)");
+        }
         text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
     }
     return ranges;

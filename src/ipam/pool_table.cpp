@@ -93,6 +93,7 @@ const Pool* PoolTable::find(const std::string& poolId) const {
 
 void PoolTable::insert(Pool pool) {
     const ip::Prefix prefix = pool.addresses.pool();
+    for (const auto& run : excluded_) pool.addresses.exclude(run.first, run.last);
     std::vector<ip::Prefix> around;  // exclusion blocks larger than the pool, to hold again around it
     const auto key = std::make_pair(prefix.family(), prefix.network().value());
     if (!pool.copyOf.empty()) {

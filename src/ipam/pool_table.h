@@ -77,7 +77,7 @@ public:
     const std::map<std::string, Pool>& pools() const { return pools_; }
 
     /// Adds a pool to all indexes (carving its block out of a supernet when inside one, unless
-    /// it shares the block as a copy).
+    /// it shares the block as a copy), its addresses excluded as `excluded()` says.
     void insert(Pool pool);
     /// Removes a pool from all indexes and returns it; a copy left behind takes over the block.
     Pool erase(const std::string& poolId);

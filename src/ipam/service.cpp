@@ -90,7 +90,6 @@ IpamService::IpamService(const store::Leases& leases, store::LeaseStore& store, 
                 throw IpamError(where + describeReserveFailure(result, run.first, record.prefix, record.id));
             }
         }
-        for (const auto& run : table_.excluded()) pool.addresses.exclude(run.first, run.last);
         try {
             applyExclusions(options, pool.addresses);
         } catch (const IpamError& error) {
@@ -362,7 +361,6 @@ PoolGrant IpamService::grantPool(std::string_view space, const PoolRequest& requ
     // Exclusions and a reuse delay travel with the options, a shared pool's in its etcd record too.
     const auto poolOptions = existing ? PoolOptions::parse(existing->pool.options) : options;
     applyExclusions(poolOptions, pool.addresses);
-    for (const auto& run : table_.excluded()) pool.addresses.exclude(run.first, run.last);
     pool.reuseDelay = reuseDelayOf(poolOptions);
     if (existing) {
         for (const auto& run : existing->pool.addresses) pool.addresses.reserveRun(run.first, run.last, true);

@@ -207,8 +207,7 @@ PoolRecord poolFromObject(const Object& object, const std::string& where) {
             if (!time) fail(at, "expected a UTC time such as \"2026-12-07T14:05:00.123Z\"");
             pool.cooling.push_back({address, *time});
         }
-        std::sort(pool.cooling.begin(), pool.cooling.end(),
-                  [](const auto& a, const auto& b) { return a.address < b.address; });
+        std::sort(pool.cooling.begin(), pool.cooling.end());
     }
     if (const auto addresses = arrayField(object, "addresses", where)) {
         for (std::size_t i = 0; i < addresses->size(); ++i) {
@@ -256,20 +255,7 @@ Leases decodeGipam(const Object& root) {
             const std::string at = "exclude[" + std::to_string(i) + "]";
             const auto value = excluded->get(static_cast<unsigned>(i));
             if (!value.isString()) fail(at, "expected a prefix, an address or a range first-last");
-            const auto text = value.extract<std::string>();
-            AddressRun run;
-            if (text.find('/') != std::string::npos) {
-                const auto prefix = parseValue<ip::Prefix>(text, at, ip::Prefix::parse);
-                run = {prefix.network(), prefix.last()};
-            } else {
-                const auto dash = text.find('-');
-                run.first = parseAddress(text.substr(0, dash), at);
-                run.last = dash == std::string::npos ? run.first : parseAddress(text.substr(dash + 1), at);
-            }
-            if (run.first.family() != run.last.family() || run.last < run.first) {
-                fail(at, text + " is not FIRST-LAST of one family with FIRST <= LAST");
-            }
-            leases.excluded.push_back(run);
+            leases.excluded.push_back(parseValue<AddressRun>(value.extract<std::string>(), at, parseExclusion));
         }
     }
     if (const auto pools = arrayField(root, "pools", "lease file")) {
@@ -335,6 +321,20 @@ std::string exclusionText(const AddressRun& run) {
     const auto prefixes = ip::prefixesCovering(run.first, run.last);
     if (prefixes.size() == 1) return prefixes[0].toString();
     return run.first.toString() + "-" + run.last.toString();
+}
+
+AddressRun parseExclusion(std::string_view text) {
+    if (text.find('/') != std::string_view::npos) {
+        const auto prefix = ip::Prefix::parse(text);
+        return {prefix.network(), prefix.last()};
+    }
+    const auto dash = text.find('-');
+    const auto first = ip::Address::parse(text.substr(0, dash));
+    const auto last = dash == std::string_view::npos ? first : ip::Address::parse(text.substr(dash + 1));
+    if (first.family() != last.family() || last < first) {
+        throw ip::ParseError("'" + std::string(text) + "' is not FIRST-LAST of one family with FIRST <= LAST");
+    }
+    return {first, last};
 }
 
 std::string formatTime(std::chrono::system_clock::time_point time) {

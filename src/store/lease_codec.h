@@ -28,6 +28,9 @@ std::optional<std::chrono::system_clock::time_point> parseTime(const std::string
 /// An exclusion as the lease file writes it: "198.18.0.0/28" when it is one prefix, else
 /// "FIRST-LAST" or one address.
 std::string exclusionText(const AddressRun& run);
+/// Reads what exclusionText writes (a prefix, one address, or FIRST-LAST of one family with
+/// FIRST <= LAST); ip::ParseError saying what is wrong otherwise.
+AddressRun parseExclusion(std::string_view text);
 
 /// gipam's lease file JSON (format 1, documented in README.md).
 std::string encodeLeases(const Leases& leases);

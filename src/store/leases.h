@@ -32,7 +32,8 @@ struct CoolingAddress {
     ip::Address address;
     std::chrono::system_clock::time_point until;
 
-    bool operator==(const CoolingAddress&) const = default;
+    // By address first: a pool's cooling list is kept sorted so.
+    auto operator<=>(const CoolingAddress&) const = default;
 };
 
 /// One pool handed to Docker, with everything needed to serve it after a restart.

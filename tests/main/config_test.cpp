@@ -186,7 +186,7 @@ TEST_F(ConfigTest, ExclusionsGoIntoANewLeaseFileAndOnesThatDifferFromItAreNamed)
     ASSERT_EQ(differences.size(), 1u);
     EXPECT_EQ(differences[0], "--exclude 198.18.9.5-198.18.9.9,2001:db8::1 (lease file: 198.18.9.5-198.18.9.9)");
     EXPECT_EQ(parseOk({"-v4", "198.18.0.0/16"}).excluded.size(), 1u) << "from GIPAM_EXCLUDE";
-    EXPECT_PRED_FORMAT2(IsSubstring, "--exclude: 198.18.0.300", parseFails({"--exclude", "198.18.0.300"}));
+    EXPECT_PRED_FORMAT2(IsSubstring, "--exclude: '198.18.0.300' is not an IP address", parseFails({"--exclude", "198.18.0.300"}));
 }
 
 TEST_F(ConfigTest, BadEtcdSettingsAreRefusedNamingThem) {

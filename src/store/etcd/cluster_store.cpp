@@ -162,7 +162,7 @@ ClusterPoolView ClusterStore::viewOf(PoolRecord pool, const std::vector<KeyValue
         else if (hold->holder == node() || hold->holder == kSwarmHolder) own.push_back(*address);
     }
     pool.addresses = toRuns(std::move(all));
-    std::sort(pool.cooling.begin(), pool.cooling.end(), [](const auto& a, const auto& b) { return a.address < b.address; });
+    std::sort(pool.cooling.begin(), pool.cooling.end());
     return {std::move(pool), toRuns(std::move(shared)), toRuns(std::move(own))};
 }
 
