@@ -41,7 +41,8 @@ std::filesystem::path directoryOf(const std::filesystem::path& path) {
     return path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
 }
 
-void writeFileAtomically(const std::filesystem::path& path, std::string_view text, unsigned mode) {
+bool writeFileAtomically(const std::filesystem::path& path, std::string_view text, unsigned mode,
+                         const std::filesystem::path& keepReplacedAs) {
     const auto temp = path.string() + ".tmp";
     {
         FdGuard fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
@@ -65,9 +66,11 @@ void writeFileAtomically(const std::filesystem::path& path, std::string_view tex
             throw FileError(message);
         }
     }
+    const bool kept = !keepReplacedAs.empty() && ::link(path.c_str(), keepReplacedAs.c_str()) == 0;
     if (::rename(temp.c_str(), path.c_str()) != 0) {
         const auto message = systemError("cannot replace", path);
         ::unlink(temp.c_str());
+        if (kept) ::unlink(keepReplacedAs.c_str());  // a second name of the file still in place
         throw FileError(message);
     }
     // The rename is done: the file holds the change, and a restart would read it, so failing now
@@ -76,10 +79,11 @@ void writeFileAtomically(const std::filesystem::path& path, std::string_view tex
     const auto directory = directoryOf(path);
     FdGuard dir(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     for (int attempt = 0; dir.get() >= 0 && attempt < kDirectorySyncAttempts; ++attempt) {
-        if (::fsync(dir.get()) == 0) return;
+        if (::fsync(dir.get()) == 0) return kept;
     }
     log::error(systemError("cannot sync directory", directory) + " after replacing " + path.string() +
                "; the change stands, but a power loss now may lose it");
+    return kept;
 }
 
 }  // namespace gipam::fs

@@ -78,7 +78,7 @@ protected:
     std::unique_ptr<GipamProcess> startTraced(const std::string& inject = "",
                                               std::map<std::string, std::string> env = {}) {
         std::vector<std::string> argv = {kStrace, "-f", "-qq", "-s", "32", "-o", trace_.string(), "-e",
-                                         "trace=openat,write,fsync,fdatasync,rename,renameat,renameat2,sendto,listen"};
+                                         "trace=openat,write,fsync,fdatasync,rename,renameat,renameat2,link,linkat,unlink,unlinkat,sendto,listen"};
         if (!inject.empty()) argv.push_back("--inject=" + inject);
         for (const auto& arg : {std::string(GIPAM_BINARY), std::string("-file"), lease_.string(),
                                 std::string("--socket"), socket_.string()}) {
@@ -149,6 +149,34 @@ TEST_F(DurabilityOrderTest, ReplyWaitsForWriteSyncRenameAndDirectorySync) {
     std::cout << "[ durable order ] trace lines " << write->start << " write, " << sync->end << " fsync, "
               << rename->end << " rename, " << directorySync->end << " directory fsync, " << reply->start
               << " reply" << std::endl;
+}
+
+// The version a save replaces is kept under a second name through the rename, so that ext4 does
+// not free it inside the rename (about 100 us), and freed only after the write is durable.
+TEST_F(DurabilityOrderTest, ReplacedVersionIsFreedAfterTheWriteNotInsideIt) {
+    auto gipam = startTraced();
+    const auto granted = HttpConnection::unix(socket_).post("/IpamDriver.RequestPool", requestPoolBody());
+    ASSERT_EQ(granted.status, 200) << granted.body;
+    stopTraced(*gipam);
+    const auto calls = parseTrace(trace_);
+    const std::string replaced = lease_.string() + ".replaced";
+
+    const auto rename = find(calls, 0, "rename", "\"" + lease_.string() + "\"");
+    ASSERT_TRUE(rename) << "the lease file was never replaced:\n" << readFile(trace_);
+    std::optional<Call> link = find(calls, 0, "link", "\"" + replaced + "\"");
+    if (!link) link = find(calls, 0, "linkat", "\"" + replaced + "\"");
+    ASSERT_TRUE(link && link->result == 0) << "the lease file was not linked to " << replaced << ":\n"
+                                           << readFile(trace_);
+    EXPECT_LT(link->end, rename->start) << "linked after the rename: the rename freed the old version";
+    const auto directory = find(calls, rename->end, "openat", "\"" + dir_.path().string() + "\"");
+    ASSERT_TRUE(directory && directory->result >= 0);
+    const auto directorySync = find(calls, directory->end, "fsync", std::to_string(directory->result) + ")");
+    ASSERT_TRUE(directorySync);
+    std::optional<Call> freed = find(calls, directorySync->end, "unlink", "\"" + replaced + "\"");
+    if (!freed) freed = find(calls, directorySync->end, "unlinkat", "\"" + replaced + "\"");
+    ASSERT_TRUE(freed && freed->result == 0) << replaced << " was not removed after the directory sync:\n"
+                                             << readFile(trace_);
+    EXPECT_FALSE(std::filesystem::exists(replaced));
 }
 
 // systemd takes READY=1 to mean "serving": dockerd's calls may come at once.

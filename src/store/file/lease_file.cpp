@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "fs/atomic_file.h"
+#include "log/log.h"
 #include "store/lease_codec.h"
 
 namespace gipam::store {
@@ -64,7 +65,8 @@ bool pathExists(const std::filesystem::path& path) {
 
 }  // namespace
 
-LeaseFile::LeaseFile(const std::filesystem::path& path) : path_(resolveLeasePath(path)) {
+LeaseFile::LeaseFile(const std::filesystem::path& path)
+    : path_(resolveLeasePath(path)), replaced_(path_.string() + ".replaced") {
     const auto directory = fs::directoryOf(path_);
     lockFd_ = lockExclusively(directory, O_RDONLY | O_DIRECTORY, "the lease directory");
     if (lockFd_ < 0) {
@@ -76,9 +78,18 @@ LeaseFile::LeaseFile(const std::filesystem::path& path) : path_(resolveLeasePath
     if (::access(directory.c_str(), W_OK) != 0) {
         throw StoreError(fs::systemError("lease file " + path_.string() + ": cannot write in its directory", directory));
     }
+    // Left by a crash between a save and its freeing: only a second name of an older version.
+    std::error_code ignored;
+    std::filesystem::remove(replaced_, ignored);
     // Older gipams locked "<file>.lock" instead, and left it behind.
-    const std::filesystem::path lockFile = path_.string() + ".lock";
-    if (!pathExists(lockFile)) return;
+    if (const std::filesystem::path lockFile = path_.string() + ".lock"; pathExists(lockFile)) {
+        removeOldLockFile(lockFile);
+    }
+    // Last: a constructor that throws must not leave a thread running.
+    freer_ = std::thread([this] { freeReplaced(); });
+}
+
+void LeaseFile::removeOldLockFile(const std::filesystem::path& lockFile) {
     const int oldLock = lockExclusively(lockFile, O_RDONLY, "the lock file");
     if (oldLock < 0) {
         throw StoreError("lease file " + path_.string() + " is in use by an older gipam (it holds " +
@@ -93,7 +104,32 @@ LeaseFile::LeaseFile(const std::filesystem::path& path) : path_(resolveLeasePath
 }
 
 LeaseFile::~LeaseFile() {
+    if (freer_.joinable()) {
+        {
+            std::lock_guard lock(replacedMutex_);
+            stopping_ = true;
+        }
+        replacedChanged_.notify_all();
+        freer_.join();
+    }
     if (lockFd_ >= 0) ::close(lockFd_);
+}
+
+void LeaseFile::freeReplaced() {
+    std::unique_lock lock(replacedMutex_);
+    while (true) {
+        replacedChanged_.wait(lock, [this] { return replacedExists_ || stopping_; });
+        if (!replacedExists_) return;
+        lock.unlock();
+        // Not synced: a crash that brings the name back leaves it to the next start to remove.
+        if (::unlink(replaced_.c_str()) != 0 && errno != ENOENT) {
+            log::warning(fs::systemError("cannot remove", replaced_) + " (an older version of the lease file); the "
+                         "next change will not wait for it, but frees its predecessor inside the rename");
+        }
+        lock.lock();
+        replacedExists_ = false;
+        replacedChanged_.notify_all();
+    }
 }
 
 std::optional<Leases> readLeaseFile(const std::filesystem::path& path) {
@@ -129,11 +165,24 @@ std::optional<Leases> LeaseFile::load() const {
 }
 
 void LeaseFile::save(const Leases& leases) {
+    std::string text = encodeLeases(leases);
+    {
+        // The last save's version is almost always freed by now (it takes about 100 us).
+        std::unique_lock lock(replacedMutex_);
+        replacedChanged_.wait(lock, [this] { return !replacedExists_; });
+    }
+    bool kept = false;
     try {
-        fs::writeFileAtomically(path_, encodeLeases(leases), 0600);
+        kept = fs::writeFileAtomically(path_, text, 0600, replaced_);
     } catch (const fs::FileError& error) {
         throw StoreError(error.what());
     }
+    if (!kept) return;
+    {
+        std::lock_guard lock(replacedMutex_);
+        replacedExists_ = true;
+    }
+    replacedChanged_.notify_all();
 }
 
 }  // namespace gipam::store

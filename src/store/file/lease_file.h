@@ -1,8 +1,11 @@
 // The lease file on disk: locked, read once at start, replaced atomically on every change.
 #pragma once
 
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
 #include <optional>
+#include <thread>
 
 #include "store/lease_store.h"
 
@@ -40,12 +43,25 @@ public:
     /// Writes a temp file in the same directory, fsyncs it, renames it over the lease file and
     /// fsyncs the directory. On failure (StoreError) the old file stays as it was; a directory
     /// sync that still fails after the rename is logged, not thrown (the change stands).
+    /// The version replaced is freed afterwards by a thread of this object, not inside the call.
     void save(const Leases& leases);
 
 private:
+    // Removes an older gipam's `lockFile` unless one holds it (StoreError); kept, and remembered
+    // in hadLockFile_, if the lease file is missing.
+    void removeOldLockFile(const std::filesystem::path& lockFile);
+    // Unlinks "<file>.replaced", the version the last save replaced, whenever a save leaves one.
+    void freeReplaced();
+
     std::filesystem::path path_;
+    std::filesystem::path replaced_;  // "<file>.replaced"; absent but between a save and its freeing
     int lockFd_ = -1;  // the directory, flocked
     bool hadLockFile_ = false;  // an older gipam's "<file>.lock" was there
+    std::mutex replacedMutex_;
+    std::condition_variable replacedChanged_;
+    bool replacedExists_ = false;  // a save left replaced_ for the thread to free
+    bool stopping_ = false;
+    std::thread freer_;  // last: started once the rest is set up
 };
 
 }  // namespace gipam::store

@@ -98,6 +98,34 @@ TEST_F(LeaseFileTest, SaveReplacesThePreviousContentAndLeavesNoTempFile) {
     EXPECT_FALSE(fs::exists(file_.string() + ".tmp"));
 }
 
+// The version a save replaces is freed by the lease file's own thread, after the save: in the
+// end only the lease file is left, with one name.
+TEST_F(LeaseFileTest, ReplacedVersionsAreFreedAfterTheSave) {
+    {
+        LeaseFile leaseFile(file_);
+        for (int i = 0; i < 20; ++i) leaseFile.save(leasesWithOnePool("198.18." + std::to_string(i) + ".0/24"));
+        EXPECT_EQ(leaseFile.load(), leasesWithOnePool("198.18.19.0/24"));
+    }  // the destructor waits for the last one
+    EXPECT_FALSE(fs::exists(file_.string() + ".replaced"));
+    EXPECT_EQ(fs::hard_link_count(file_), 1u);
+    EXPECT_EQ(std::distance(fs::directory_iterator(dir_), fs::directory_iterator()), 1) << "only the lease file";
+}
+
+// A crash between a save and the freeing leaves "<file>.replaced", a second name of an older
+// version; the next start removes it and reads the lease file itself.
+TEST_F(LeaseFileTest, ReplacedVersionLeftByACrashIsRemovedAtStart) {
+    { LeaseFile(file_).save(leasesWithOnePool("198.18.4.0/24")); }
+    fs::copy_file(file_, file_.string() + ".replaced");
+    { LeaseFile(file_).save(leasesWithOnePool("198.18.5.0/24")); }
+    const std::string current = readFile(file_);
+    writeFile(file_.string() + ".replaced", "{\"format\": 1, \"pools\": []}");
+    LeaseFile leaseFile(file_);
+    EXPECT_FALSE(fs::exists(file_.string() + ".replaced"));
+    EXPECT_EQ(readFile(file_), current);
+    leaseFile.save(leasesWithOnePool("198.18.6.0/24"));
+    EXPECT_EQ(leaseFile.load(), leasesWithOnePool("198.18.6.0/24"));
+}
+
 TEST_F(LeaseFileTest, SavedFileHasModeSixHundred) {
     LeaseFile leaseFile(file_);
     leaseFile.save(leasesWithOnePool("198.18.4.0/24"));
