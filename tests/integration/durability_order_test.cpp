@@ -2,7 +2,9 @@
 // the page cache, so only the order of system calls shows that a reply waits for
 // write temp -> fsync temp -> rename -> fsync directory. And a directory sync that fails after the
 // rename (injected) must not turn a kept change into a refusal.
+#include <linux/magic.h>
 #include <sys/socket.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -153,7 +155,13 @@ TEST_F(DurabilityOrderTest, ReplyWaitsForWriteSyncRenameAndDirectorySync) {
 
 // The version a save replaces is kept under a second name through the rename, so that ext4 does
 // not free it inside the rename (about 100 us), and freed only after the write is durable.
+bool onTmpfs(const std::filesystem::path& path) {
+    struct statfs info {};
+    return ::statfs(path.c_str(), &info) == 0 && info.f_type == TMPFS_MAGIC;
+}
+
 TEST_F(DurabilityOrderTest, ReplacedVersionIsFreedAfterTheWriteNotInsideIt) {
+    if (onTmpfs(dir_.path())) GTEST_SKIP() << dir_.path() << " is on tmpfs: set TMPDIR to a directory on a disk";
     auto gipam = startTraced();
     const auto granted = HttpConnection::unix(socket_).post("/IpamDriver.RequestPool", requestPoolBody());
     ASSERT_EQ(granted.status, 200) << granted.body;
@@ -177,6 +185,25 @@ TEST_F(DurabilityOrderTest, ReplacedVersionIsFreedAfterTheWriteNotInsideIt) {
     ASSERT_TRUE(freed && freed->result == 0) << replaced << " was not removed after the directory sync:\n"
                                              << readFile(trace_);
     EXPECT_FALSE(std::filesystem::exists(replaced));
+}
+
+// In memory freeing is cheap, and the link and unlink would cost more than they save.
+TEST_F(DurabilityOrderTest, OnTmpfsTheReplacedVersionGetsNoSecondName) {
+    std::string pattern = "/dev/shm/gipam-test.XXXXXX";
+    if (!onTmpfs("/dev/shm") || !::mkdtemp(pattern.data())) GTEST_SKIP() << "no tmpfs at /dev/shm";
+    const std::filesystem::path memory = pattern;
+    lease_ = memory / "leases.json";
+    writeFile(lease_, kEmptyLeases);
+    auto gipam = startTraced();
+    const auto granted = HttpConnection::unix(socket_).post("/IpamDriver.RequestPool", requestPoolBody());
+    stopTraced(*gipam);
+    const auto calls = parseTrace(trace_);
+    std::filesystem::remove_all(memory);
+    ASSERT_EQ(granted.status, 200) << granted.body;
+    ASSERT_TRUE(find(calls, 0, "rename", "\"" + lease_.string() + "\"")) << readFile(trace_);
+    for (const char* name : {"link", "linkat"}) {
+        EXPECT_FALSE(find(calls, 0, name, ".replaced")) << name << " on tmpfs:\n" << readFile(trace_);
+    }
 }
 
 // systemd takes READY=1 to mean "serving": dockerd's calls may come at once.

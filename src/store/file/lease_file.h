@@ -43,7 +43,8 @@ public:
     /// Writes a temp file in the same directory, fsyncs it, renames it over the lease file and
     /// fsyncs the directory. On failure (StoreError) the old file stays as it was; a directory
     /// sync that still fails after the rename is logged, not thrown (the change stands).
-    /// The version replaced is freed afterwards by a thread of this object, not inside the call.
+    /// On a disk filesystem the version replaced is freed afterwards by a thread of this object,
+    /// not inside the call (on tmpfs freeing is cheap, and it is left to the rename).
     void save(const Leases& leases);
 
 private:
@@ -61,7 +62,7 @@ private:
     std::condition_variable replacedChanged_;
     bool replacedExists_ = false;  // a save left replaced_ for the thread to free
     bool stopping_ = false;
-    std::thread freer_;  // last: started once the rest is set up
+    std::thread freer_;  // last: started once the rest is set up; none on tmpfs
 };
 
 }  // namespace gipam::store
