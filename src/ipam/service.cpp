@@ -407,10 +407,15 @@ void IpamService::releasePool(const std::string& poolId) {
 AddressGrant IpamService::requestAddress(const AddressRequest& request) {
     const store::Deadline by = std::chrono::steady_clock::now() + kStoreBudget;
     return untilNoConflict<AddressGrant>(
-        [&](int) {
+        [&](int tried) {
             // Picks in a shared pool this process has not read would skip none of what other
-            // nodes, or this one before a restart, hold there.
-            if (store_.multiNode() && !poolReadFromStore(request.poolId)) refreshClusterPool(request.poolId, by);
+            // nodes, or this one before a restart, hold there. A conflict tells only of the one
+            // address: after four in a row the pool is full of what this node does not know.
+            if (store_.multiNode() && !poolReadFromStore(request.poolId)) {
+                refreshClusterPool(request.poolId, by);
+            } else if (store_.multiNode() && tried == kRereadAfterConflicts) {
+                rereadAfterConflicts(request.poolId, by);
+            }
             try {
                 return grantAddress(request, by);
             } catch (const IpamError& error) {

@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -153,6 +154,9 @@ private:
     bool poolReadFromStore(const std::string& poolId) const;
     // Reads a Cluster pool's addresses from the store again; false if it is not one. (sharing.cpp)
     bool refreshClusterPool(const std::string& poolId, store::Deadline by);
+    // refreshClusterPool after kRereadAfterConflicts conflicts, unless another request of this
+    // node is rereading the pool already (then this one goes on with what it knows). (sharing.cpp)
+    void rereadAfterConflicts(const std::string& poolId, store::Deadline by);
     // Makes `change` (already made in memory) durable through the store; `lock` is released on
     // return. If it fails, `undo` and those of the changes that failed with it have run.
     void commit(std::unique_lock<std::mutex>& lock, const store::Change& change, store::LeaseStore::Undo undo,
@@ -189,6 +193,7 @@ private:
     PoolTable table_;
     std::uint64_t lastChange_ = 0;  // sequence number of the newest change made in memory
     std::uint64_t looks_ = 0;       // observe() calls
+    std::set<std::string> rereading_;  // Cluster pools a request reads again after conflicts
     const std::chrono::milliseconds reuseDelay_;
 };
 

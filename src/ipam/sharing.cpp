@@ -119,6 +119,24 @@ void IpamService::learnAddresses(const std::string& poolId, const store::Conflic
     pool->addresses.setCursor(randomCursor(pool->addresses.pool()));
 }
 
+void IpamService::rereadAfterConflicts(const std::string& poolId, store::Deadline by) {
+    {
+        std::lock_guard lock(mutex_);
+        // A reread of 30,000 addresses takes etcd a second here: several at once would spend
+        // every waiting request's deadline.
+        if (!rereading_.insert(poolId).second) return;
+    }
+    struct Done {
+        IpamService& service;
+        const std::string& poolId;
+        ~Done() {
+            std::lock_guard lock(service.mutex_);
+            service.rereading_.erase(poolId);
+        }
+    } done{*this, poolId};
+    refreshClusterPool(poolId, by);
+}
+
 bool IpamService::refreshClusterPool(const std::string& poolId, store::Deadline by) {
     {
         std::lock_guard lock(mutex_);

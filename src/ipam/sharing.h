@@ -22,6 +22,8 @@ inline constexpr std::string_view kNetworkOption = "gipam.network";
 inline constexpr std::string_view kMacAddressOption = "com.docker.network.endpoint.macaddress";
 /// How often a request is tried when other nodes keep getting there first.
 inline constexpr int kConflictAttempts = 8;
+/// After this many conflicts in one request, the pool is read again from the store.
+inline constexpr int kRereadAfterConflicts = 4;
 /// The fallback where a container's request carries neither name nor MAC (a dockerd that
 /// registered gipam before it ran with etcd keeps its old capabilities): dockerd asks for a
 /// network's aux addresses (by value, no options) right after its pool and gateway, each the

@@ -74,6 +74,25 @@ TEST_F(EtcdStoreTest, NoTwoHostsHoldOverlappingBlocks) {
     EXPECT_EQ(keys("/gipam-test/blocks/4/").size(), 81u);
 }
 
+// A conflict tells a host of the one address it lost, not of the whole pool (etcd would read
+// every key of it inside its apply loop): a host that knows nothing of what another took since it
+// joined rereads the pool once conflicts repeat, and finds the one address left.
+TEST_F(EtcdStoreTest, AHostWhosePicksKeepConflictingRereadsThePool) {
+    Host a(endpoints(), "a"), b(endpoints(), "b");
+    const auto pool = a.service.requestPool(local("", shared("lan")));
+    b.service.requestPool(local("", shared("lan")));
+    // a's first request reads the pool; what b takes after that, a does not see.
+    std::set<ip::Address> taken{a.service.requestAddress({pool.poolId, "", {}}).address};
+    const ip::U128 hosts = pool.pool.lastOffset() - 1;  // 254 in a /24
+    for (ip::U128 i = 2; i < hosts; ++i) taken.insert(b.service.requestAddress({pool.poolId, "", {}}).address);
+    ASSERT_EQ(taken.size(), static_cast<std::size_t>(hosts - 1));
+    ip::U128 offset = 1;
+    while (taken.count(pool.pool.at(offset))) ++offset;
+    const auto left = pool.pool.at(offset);
+    // With 252 of 253 taken unseen, eight picks that learn one address each find it 3 % of the time.
+    EXPECT_EQ(a.service.requestAddress({pool.poolId, "", {}}).address, left);
+}
+
 TEST_F(EtcdStoreTest, ASharedPoolIsOnePoolOnEveryHostWithAddressesHandedOutOnce) {
     Host a(endpoints(), "a"), b(endpoints(), "b");
     const auto poolA = a.service.requestPool(local("", shared("lan")));

@@ -153,7 +153,6 @@ private:
     mutable std::mutex mutex_;                  // guards what follows
     std::map<std::string, Registered> pools_;   // every pool this node holds
     std::map<std::string, std::string> handles_;  // address key -> this node's value there
-    std::map<std::string, std::int64_t> readAtRevision_;  // Cluster pool -> the revision its addresses were read at
     std::vector<Lost> lost_;
 };
 

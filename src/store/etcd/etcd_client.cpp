@@ -68,13 +68,12 @@ void appendNumber(std::string& out, const char* name, std::int64_t number) {
     out += "\":\"" + std::to_string(number) + '"';
 }
 
-std::string rangeBody(const std::string& key, const std::string& rangeEnd, std::int64_t limit,
-                      std::int64_t minModRevision, bool keysOnly, std::int64_t revision = 0) {
+std::string rangeBody(const std::string& key, const std::string& rangeEnd, std::int64_t limit, bool keysOnly,
+                      std::int64_t revision = 0) {
     std::string out = "{";
     appendField(out, "key", key);
     if (!rangeEnd.empty()) appendField(out, "range_end", rangeEnd);
     if (limit) appendNumber(out, "limit", limit);
-    if (minModRevision) appendNumber(out, "min_mod_revision", minModRevision);
     if (revision) appendNumber(out, "revision", revision);
     if (keysOnly) out += ",\"keys_only\":true";
     return out + "}";
@@ -98,8 +97,7 @@ std::string operationJson(const Operation& operation) {
             break;
         case Operation::Kind::Range:
             out += "\"request_range\":" +
-                   rangeBody(operation.key, operation.rangeEnd, operation.limit, operation.minModRevision,
-                             operation.keysOnly);
+                   rangeBody(operation.key, operation.rangeEnd, operation.limit, operation.keysOnly);
             break;
     }
     return out + "}";
@@ -360,7 +358,7 @@ RangeResult EtcdClient::range(const std::string& key, const std::string& rangeEn
 
 RangeResult EtcdClient::rangeAt(const std::string& key, const std::string& rangeEnd, std::int64_t limit, bool keysOnly,
                                 std::int64_t revision, Deadline until) {
-    const auto text = post("/v3/kv/range", rangeBody(key, rangeEnd, limit, 0, keysOnly, revision), false, until);
+    const auto text = post("/v3/kv/range", rangeBody(key, rangeEnd, limit, keysOnly, revision), false, until);
     try {
         const auto object = parseObject(text);
         return {kvsOf(object), int64Of(object->getObject("header"), "revision"),

@@ -70,7 +70,6 @@ struct Operation {
     std::string value;     // Put
     std::string rangeEnd;  // Delete, Range: [key, rangeEnd)
     std::int64_t limit = 0;           // Range: at most this many keys (0: all)
-    std::int64_t minModRevision = 0;  // Range: only keys changed at or after it
     std::int64_t lease = 0;           // Put: attach the key to this etcd lease (0: none)
     bool keysOnly = false;            // Range: keys and revisions, no values
 };

@@ -200,17 +200,15 @@ Compare unchangedSince(const std::string& key, std::int64_t revision) {
 }
 
 Operation put(const std::string& key, const std::string& value, std::int64_t lease) {
-    Operation operation{Operation::Kind::Put, key, value, {}, 0, 0};
-    operation.lease = lease;
-    return operation;
+    return {Operation::Kind::Put, key, value, {}, 0, lease};
 }
 
 Operation remove(const std::string& key, const std::string& rangeEnd) {
-    return {Operation::Kind::Delete, key, {}, rangeEnd, 0, 0};
+    return {Operation::Kind::Delete, key, {}, rangeEnd};
 }
 
-Operation read(const std::string& key, const std::string& rangeEnd, std::int64_t limit, std::int64_t minModRevision) {
-    return {Operation::Kind::Range, key, {}, rangeEnd, limit, minModRevision};
+Operation read(const std::string& key, const std::string& rangeEnd, std::int64_t limit) {
+    return {Operation::Kind::Range, key, {}, rangeEnd, limit};
 }
 
 std::string EtcdKeys::blocks(ip::Family family) const {

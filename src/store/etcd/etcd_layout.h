@@ -144,7 +144,6 @@ Compare holds(const std::string& key, const std::string& value);
 Compare unchangedSince(const std::string& key, std::int64_t revision);
 Operation put(const std::string& key, const std::string& value, std::int64_t lease = 0);
 Operation remove(const std::string& key, const std::string& rangeEnd = {});
-Operation read(const std::string& key, const std::string& rangeEnd = {}, std::int64_t limit = 0,
-               std::int64_t minModRevision = 0);
+Operation read(const std::string& key, const std::string& rangeEnd = {}, std::int64_t limit = 0);
 
 }  // namespace gipam::store
