@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -465,17 +466,21 @@ double sample(const std::string& metrics, const std::string& series) {
     return at == std::string::npos ? 0 : std::stod(metrics.substr(at + series.size() + 2));
 }
 
-// Several hosts on one etcd member: the baseline cost of etcd's own round trips, then gipam's
-// shared-pool and host-pool RequestAddress beside them, then 3 hosts x 8 clients on one shared pool.
+// Several hosts on one etcd member (GIPAM_BENCH_ETCD_MEMBERS=3: three): the baseline cost of
+// etcd's own round trips, then gipam's shared-pool and host-pool RequestAddress beside them, then
+// 3 hosts x 8 clients on one shared pool.
 void etcdWorkloads(const std::filesystem::path& base, int requests, int contentionSeconds) {
-    EtcdCluster etcd(1);
+    const char* members = std::getenv("GIPAM_BENCH_ETCD_MEMBERS");
+    const int memberCount = members ? std::max(1, std::atoi(members)) : 1;
+    EtcdCluster etcd(memberCount);
+    const std::string ofEtcd = "etcd " + std::to_string(memberCount) + (memberCount == 1 ? " member, " : " members, ");
     if (!EtcdCluster::installed() || !etcd.waitHealthy()) throw std::runtime_error("etcd did not start");
     using gipam::store::Compare;
     using gipam::store::Operation;
     gipam::store::EtcdClient client(etcd.endpoints());
-    Stats put{"etcd 1 member, 1 client", "gateway put (baseline)", {}, 0};
-    Stats cas{"etcd 1 member, 1 client", "read + CAS txn (baseline)", {}, 0};
-    Stats cas8{"etcd 1 member, 8 clients", "read + CAS txn (baseline)", {}, 0};
+    Stats put{ofEtcd + "1 client", "gateway put (baseline)", {}, 0};
+    Stats cas{ofEtcd + "1 client", "read + CAS txn (baseline)", {}, 0};
+    Stats cas8{ofEtcd + "8 clients", "read + CAS txn (baseline)", {}, 0};
     const auto soon = [] { return std::chrono::steady_clock::now() + std::chrono::seconds(3); };
     const auto readAndSwap = [&](const std::string& key) {
         const auto current = client.range(key, {}, soon());
