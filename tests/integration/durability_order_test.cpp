@@ -107,6 +107,15 @@ protected:
         strace.waitExit();
     }
 
+    // One RequestPool answered by gipam under strace (a fatal failure if it was refused): the trace.
+    std::vector<Call> traceOneRequestPool() {
+        auto gipam = startTraced();
+        const auto granted = HttpConnection::unix(socket_).post("/IpamDriver.RequestPool", requestPoolBody());
+        stopTraced(*gipam);
+        [&] { ASSERT_EQ(granted.status, 200) << granted.body; }();
+        return parseTrace(trace_);
+    }
+
     TempDir dir_;
     std::filesystem::path lease_ = dir_ / "leases.json";
     std::filesystem::path socket_ = dir_ / "gipam.sock";
@@ -123,11 +132,8 @@ std::optional<Call> find(const std::vector<Call>& calls, std::size_t from, const
 }
 
 TEST_F(DurabilityOrderTest, ReplyWaitsForWriteSyncRenameAndDirectorySync) {
-    auto gipam = startTraced();
-    const auto granted = HttpConnection::unix(socket_).post("/IpamDriver.RequestPool", requestPoolBody());
-    ASSERT_EQ(granted.status, 200) << granted.body;
-    stopTraced(*gipam);
-    const auto calls = parseTrace(trace_);
+    std::vector<Call> calls;
+    ASSERT_NO_FATAL_FAILURE(calls = traceOneRequestPool());
     const std::string temp = lease_.string() + ".tmp";
 
     const auto reply = find(calls, 0, "sendto", "HTTP/1.1 200");
@@ -162,11 +168,8 @@ bool onTmpfs(const std::filesystem::path& path) {
 
 TEST_F(DurabilityOrderTest, ReplacedVersionIsFreedAfterTheWriteNotInsideIt) {
     if (onTmpfs(dir_.path())) GTEST_SKIP() << dir_.path() << " is on tmpfs: set TMPDIR to a directory on a disk";
-    auto gipam = startTraced();
-    const auto granted = HttpConnection::unix(socket_).post("/IpamDriver.RequestPool", requestPoolBody());
-    ASSERT_EQ(granted.status, 200) << granted.body;
-    stopTraced(*gipam);
-    const auto calls = parseTrace(trace_);
+    std::vector<Call> calls;
+    ASSERT_NO_FATAL_FAILURE(calls = traceOneRequestPool());
     const std::string replaced = lease_.string() + ".replaced";
 
     const auto rename = find(calls, 0, "rename", "\"" + lease_.string() + "\"");
@@ -194,12 +197,10 @@ TEST_F(DurabilityOrderTest, OnTmpfsTheReplacedVersionGetsNoSecondName) {
     const std::filesystem::path memory = pattern;
     lease_ = memory / "leases.json";
     writeFile(lease_, kEmptyLeases);
-    auto gipam = startTraced();
-    const auto granted = HttpConnection::unix(socket_).post("/IpamDriver.RequestPool", requestPoolBody());
-    stopTraced(*gipam);
-    const auto calls = parseTrace(trace_);
+    std::vector<Call> calls;
+    EXPECT_NO_FATAL_FAILURE(calls = traceOneRequestPool());
     std::filesystem::remove_all(memory);
-    ASSERT_EQ(granted.status, 200) << granted.body;
+    if (HasFatalFailure()) return;
     ASSERT_TRUE(find(calls, 0, "rename", "\"" + lease_.string() + "\"")) << readFile(trace_);
     for (const char* name : {"link", "linkat"}) {
         EXPECT_FALSE(find(calls, 0, name, ".replaced")) << name << " on tmpfs:\n" << readFile(trace_);
