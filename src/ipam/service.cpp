@@ -411,10 +411,12 @@ AddressGrant IpamService::requestAddress(const AddressRequest& request) {
             // Picks in a shared pool this process has not read would skip none of what other
             // nodes, or this one before a restart, hold there. A conflict tells only of the one
             // address: after four in a row the pool is full of what this node does not know.
-            if (store_.multiNode() && !poolReadFromStore(request.poolId)) {
-                refreshClusterPool(request.poolId, by);
-            } else if (store_.multiNode() && tried == kRereadAfterConflicts) {
-                rereadAfterConflicts(request.poolId, by);
+            if (store_.multiNode()) {
+                if (!poolReadFromStore(request.poolId)) {
+                    refreshClusterPool(request.poolId, by);
+                } else if (tried == kRereadAfterConflicts) {
+                    rereadAfterConflicts(request.poolId, by);
+                }
             }
             try {
                 return grantAddress(request, by);

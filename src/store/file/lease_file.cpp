@@ -175,7 +175,7 @@ std::optional<Leases> LeaseFile::load() const {
 }
 
 void LeaseFile::save(const Leases& leases) {
-    std::string text = encodeLeases(leases);
+    const std::string text = encodeLeases(leases);
     {
         // The last save's version is almost always freed by now (it takes about 100 us).
         std::unique_lock lock(replacedMutex_);
